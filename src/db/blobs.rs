@@ -1,0 +1,103 @@
+//! Queries on `blobs` (verified, stored blobs) and `repository_blobs` (which repository may
+//! serve which blob).
+
+use sqlx::{Any, Executor, Row};
+
+/// Records a verified blob. Idempotent.
+pub async fn insert<'c, E>(executor: E, digest: &str, size: i64, now: i64) -> Result<(), sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+        .bind(digest)
+        .bind(size)
+        .bind(now)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Size of a stored blob, if the registry has it anywhere.
+pub async fn size<'c, E>(executor: E, digest: &str) -> Result<Option<i64>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let row = sqlx::query("SELECT size FROM blobs WHERE digest = $1")
+        .bind(digest)
+        .fetch_optional(executor)
+        .await?;
+    row.map(|row| row.try_get(0)).transpose()
+}
+
+/// Makes a stored blob servable from a repository. Idempotent.
+pub async fn link<'c, E>(executor: E, repository_id: i64, digest: &str, now: i64) -> Result<(), sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (repository_id, digest) DO NOTHING",
+    )
+    .bind(repository_id)
+    .bind(digest)
+    .bind(now)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Removes a blob from a repository; returns whether it was linked.
+pub async fn unlink<'c, E>(executor: E, repository_id: i64, digest: &str) -> Result<bool, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let result = sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+        .bind(repository_id)
+        .bind(digest)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Size of a blob linked to repository `name`, if it is.
+pub async fn linked_size<'c, E>(executor: E, repository: &str, digest: &str) -> Result<Option<i64>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let row = sqlx::query(
+        "SELECT b.size FROM repository_blobs rb \
+         JOIN repositories r ON r.id = rb.repository_id \
+         JOIN blobs b ON b.digest = rb.digest \
+         WHERE r.name = $1 AND rb.digest = $2",
+    )
+    .bind(repository)
+    .bind(digest)
+    .fetch_optional(executor)
+    .await?;
+    row.map(|row| row.try_get(0)).transpose()
+}
+
+/// Which of `digests` are linked to the repository.
+pub async fn linked_among<'c, E>(
+    executor: E,
+    repository_id: i64,
+    digests: &[String],
+) -> Result<Vec<String>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    if digests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..digests.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(repository_id);
+    for digest in digests {
+        query = query.bind(digest);
+    }
+    let rows = query.fetch_all(executor).await?;
+    rows.iter().map(|row| row.try_get(0)).collect()
+}

@@ -1,0 +1,126 @@
+//! The metadata database: every sqlx query of the registry lives in this module.
+//!
+//! One `sqlx::Any` pool speaks to the embedded SQLite default or to PostgreSQL, chosen by the
+//! database URL. Each table has its own submodule of queries; migrations live in
+//! `migrations/sqlite` and `migrations/postgres` and mean the same on both.
+//!
+//! SQLite allows one writer at a time, so for SQLite writes go through a pool of one
+//! connection (no `SQLITE_BUSY` races) and reads through a separate pool.
+//! Timestamps are milliseconds since the Unix epoch (`BIGINT`).
+
+pub mod blobs;
+pub mod manifests;
+pub mod repositories;
+pub mod tags;
+pub mod uploads;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Errors of the metadata database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?} (use sqlite://… or postgres://…)")]
+    UnsupportedUrl(String),
+}
+
+/// Which database engine the URL named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle to the metadata database.
+#[derive(Clone, Debug)]
+pub struct Database {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+impl Database {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`) and runs pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::UnsupportedUrl(url.to_string()));
+        };
+        let options = AnyConnectOptions::from_str(url)?;
+        let database = match backend {
+            Backend::Sqlite => {
+                let write = sqlite_pool(1).connect_with(options.clone()).await?;
+                // WAL lets readers go on while the writer writes; it persists in the file.
+                write.execute("PRAGMA journal_mode = WAL").await?;
+                SQLITE_MIGRATIONS.run(&write).await?;
+                let read = sqlite_pool(8).connect_with(options).await?;
+                Database { read, write, backend }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                Database {
+                    read: pool.clone(),
+                    write: pool,
+                    backend,
+                }
+            }
+        };
+        Ok(database)
+    }
+
+    /// Pool for queries that only read.
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Pool for writes and transactions.
+    pub fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+fn sqlite_pool(connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                connection
+                    .execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                    .await?;
+                Ok(())
+            })
+        })
+}
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp column.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,42 @@
+//! Queries on `repositories`.
+
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+/// Returns the id of repository `name`, creating the repository if needed.
+pub async fn ensure(connection: &mut AnyConnection, name: &str, now: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(now)
+        .execute(&mut *connection)
+        .await?;
+    let row = sqlx::query("SELECT id FROM repositories WHERE name = $1")
+        .bind(name)
+        .fetch_one(&mut *connection)
+        .await?;
+    row.try_get(0)
+}
+
+/// The id of repository `name`, if it exists.
+pub async fn find<'c, E>(executor: E, name: &str) -> Result<Option<i64>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let row = sqlx::query("SELECT id FROM repositories WHERE name = $1")
+        .bind(name)
+        .fetch_optional(executor)
+        .await?;
+    row.map(|row| row.try_get(0)).transpose()
+}
+
+/// Repository names after `last` in byte order, at most `limit`.
+pub async fn list<'c, E>(executor: E, last: Option<&str>, limit: i64) -> Result<Vec<String>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query("SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2")
+        .bind(last.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(executor)
+        .await?;
+    rows.iter().map(|row| row.try_get(0)).collect()
+}

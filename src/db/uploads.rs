@@ -1,0 +1,131 @@
+//! Queries on `upload_sessions` and `upload_parts`.
+
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+/// An upload session: the bytes received so far and the hash state over them.
+#[derive(Debug, Clone)]
+pub struct UploadRow {
+    pub id: String,
+    pub repository_name: String,
+    pub size: i64,
+    pub hash_state: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// One stored piece of an upload, in order of `start_offset`.
+#[derive(Debug, Clone)]
+pub struct PartRow {
+    pub start_offset: i64,
+    pub size: i64,
+    pub storage_key: String,
+}
+
+pub async fn insert<'c, E>(
+    executor: E,
+    id: &str,
+    repository: &str,
+    hash_state: &[u8],
+    now: i64,
+) -> Result<(), sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    sqlx::query(
+        "INSERT INTO upload_sessions (id, repository_name, size, hash_state, created_at, updated_at) VALUES ($1, $2, 0, $3, $4, $4)",
+    )
+    .bind(id)
+    .bind(repository)
+    .bind(hash_state)
+    .bind(now)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+pub async fn find<'c, E>(executor: E, id: &str) -> Result<Option<UploadRow>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let row =
+        sqlx::query("SELECT id, repository_name, size, hash_state, created_at FROM upload_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(executor)
+            .await?;
+    row.map(|row| {
+        Ok(UploadRow {
+            id: row.try_get(0)?,
+            repository_name: row.try_get(1)?,
+            size: row.try_get(2)?,
+            hash_state: row.try_get(3)?,
+            created_at: row.try_get(4)?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn parts<'c, E>(executor: E, id: &str) -> Result<Vec<PartRow>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT start_offset, size, storage_key FROM upload_parts WHERE session_id = $1 ORDER BY start_offset",
+    )
+    .bind(id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(PartRow {
+                start_offset: row.try_get(0)?,
+                size: row.try_get(1)?,
+                storage_key: row.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+/// Appends a stored part if the session still has `expected_size` bytes (no other request
+/// appended meanwhile). Returns false when it lost that race or the session is gone.
+pub async fn append_part(
+    connection: &mut AnyConnection,
+    id: &str,
+    expected_size: i64,
+    part: &PartRow,
+    hash_state: &[u8],
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE upload_sessions SET size = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND size = $5",
+    )
+    .bind(expected_size + part.size)
+    .bind(hash_state)
+    .bind(now)
+    .bind(id)
+    .bind(expected_size)
+    .execute(&mut *connection)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO upload_parts (session_id, start_offset, size, storage_key) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(part.start_offset)
+        .bind(part.size)
+        .bind(&part.storage_key)
+        .execute(&mut *connection)
+        .await?;
+    Ok(true)
+}
+
+/// Deletes a session and its part rows; returns whether it existed.
+pub async fn delete(connection: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query("DELETE FROM upload_parts WHERE session_id = $1")
+        .bind(id)
+        .execute(&mut *connection)
+        .await?;
+    let result = sqlx::query("DELETE FROM upload_sessions WHERE id = $1")
+        .bind(id)
+        .execute(&mut *connection)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}

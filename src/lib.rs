@@ -1,0 +1,20 @@
+//! rbee-registry: an OCI Distribution registry for rbee workers.
+//!
+//! Where things live (see ARCHITECTURE.md for the full map):
+//! - [`oci`]: pure OCI types and parsing (digests, names, paths, ranges, manifest checks).
+//! - [`routes`]: the axum route table and thin handlers; errors become HTTP here only.
+//! - [`services`]: the registry's rules (uploads, blobs, manifests, tags, referrers).
+//! - [`db`]: every sqlx query, with migrations for SQLite and PostgreSQL.
+//! - [`storage`]: the one wrapper over `object_store`.
+//! - [`config`]: configuration assembled from flags, environment and file.
+//! - [`server`]: wiring the above into a running server.
+//!
+//! Dependency direction: routes → services → db / storage / oci.
+
+pub mod config;
+pub mod db;
+pub mod oci;
+pub mod routes;
+pub mod server;
+pub mod services;
+pub mod storage;

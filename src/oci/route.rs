@@ -1,0 +1,232 @@
+//! Parsing of `/v2/…` paths into typed distribution-spec endpoints.
+//!
+//! Repository names contain `/`, so the router hands the whole remainder of the path here
+//! and it is parsed once, from the end, into a [`V2Path`].
+
+use super::{Digest, ParseError, RepoName, Tag};
+
+/// What a manifest request names: a tag or a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    Tag(Tag),
+    Digest(Digest),
+}
+
+impl Reference {
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        if text.contains(':') {
+            Ok(Reference::Digest(text.parse()?))
+        } else {
+            Ok(Reference::Tag(Tag::parse(text)?))
+        }
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reference::Tag(tag) => tag.fmt(f),
+            Reference::Digest(digest) => digest.fmt(f),
+        }
+    }
+}
+
+/// A parsed path below `/v2/`. The spec's endpoint ids are noted on each variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum V2Path {
+    /// `/v2/` (end-1).
+    ApiBase,
+    /// `/v2/_catalog`.
+    Catalog,
+    /// `/v2/<name>/blobs/<digest>` (end-2, end-10).
+    Blob { name: RepoName, digest: Digest },
+    /// `/v2/<name>/blobs/uploads/` (end-4a, end-4b, end-11).
+    Uploads { name: RepoName },
+    /// `/v2/<name>/blobs/uploads/<id>` (end-5, end-6, end-13).
+    Upload { name: RepoName, session_id: String },
+    /// `/v2/<name>/manifests/<reference>` (end-3, end-7, end-9).
+    Manifest { name: RepoName, reference: Reference },
+    /// `/v2/<name>/tags/list` (end-8a, end-8b).
+    Tags { name: RepoName },
+    /// `/v2/<name>/referrers/<digest>` (end-12a, end-12b).
+    Referrers { name: RepoName, digest: Digest },
+}
+
+/// Parses the part of the path after `/v2/` (without the leading slash).
+///
+/// Returns `Ok(None)` for a path that is no distribution endpoint at all, and an error when
+/// the shape is right but a name, digest or reference is invalid.
+pub fn parse_v2_path(rest: &str) -> Result<Option<V2Path>, ParseError> {
+    if rest.is_empty() {
+        return Ok(Some(V2Path::ApiBase));
+    }
+    if rest == "_catalog" {
+        return Ok(Some(V2Path::Catalog));
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let count = segments.len();
+    let name_of = |end: usize| -> Result<RepoName, ParseError> {
+        if end == 0 {
+            return Err(ParseError::Name(String::new()));
+        }
+        RepoName::parse(&segments[..end].join("/"))
+    };
+    // `<name>/blobs/uploads/<id>`, or `<name>/blobs/uploads/` (the trailing slash gives an empty id).
+    if count >= 4 && segments[count - 3] == "blobs" && segments[count - 2] == "uploads" {
+        let name = name_of(count - 3)?;
+        let session_id = segments[count - 1];
+        if session_id.is_empty() {
+            return Ok(Some(V2Path::Uploads { name }));
+        }
+        if !is_session_id(session_id) {
+            return Err(ParseError::UploadId(session_id.to_string()));
+        }
+        return Ok(Some(V2Path::Upload {
+            name,
+            session_id: session_id.to_string(),
+        }));
+    }
+    if count >= 3 && segments[count - 2] == "blobs" && segments[count - 1] == "uploads" {
+        return Ok(Some(V2Path::Uploads {
+            name: name_of(count - 2)?,
+        }));
+    }
+    if count >= 3 && segments[count - 2] == "tags" && segments[count - 1] == "list" {
+        return Ok(Some(V2Path::Tags {
+            name: name_of(count - 2)?,
+        }));
+    }
+    if count >= 3 {
+        let last = segments[count - 1];
+        match segments[count - 2] {
+            "blobs" => {
+                let name = name_of(count - 2)?;
+                return Ok(Some(V2Path::Blob {
+                    name,
+                    digest: last.parse()?,
+                }));
+            }
+            "manifests" => {
+                let name = name_of(count - 2)?;
+                return Ok(Some(V2Path::Manifest {
+                    name,
+                    reference: Reference::parse(last)?,
+                }));
+            }
+            "referrers" => {
+                let name = name_of(count - 2)?;
+                return Ok(Some(V2Path::Referrers {
+                    name,
+                    digest: last.parse()?,
+                }));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Upload session ids are ones this registry made: lowercase hex and dashes (UUIDs).
+fn is_session_id(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest() -> String {
+        format!("sha256:{}", "ab".repeat(32))
+    }
+
+    #[test]
+    fn table_of_paths() {
+        let d = digest();
+        let name = |s: &str| RepoName::parse(s).unwrap();
+        let cases: Vec<(String, V2Path)> = vec![
+            ("".into(), V2Path::ApiBase),
+            ("_catalog".into(), V2Path::Catalog),
+            (
+                format!("a/blobs/{d}"),
+                V2Path::Blob {
+                    name: name("a"),
+                    digest: d.parse().unwrap(),
+                },
+            ),
+            (
+                format!("workers/llm-worker-rbee-cpu/blobs/{d}"),
+                V2Path::Blob {
+                    name: name("workers/llm-worker-rbee-cpu"),
+                    digest: d.parse().unwrap(),
+                },
+            ),
+            ("a/b/blobs/uploads/".into(), V2Path::Uploads { name: name("a/b") }),
+            ("a/b/blobs/uploads".into(), V2Path::Uploads { name: name("a/b") }),
+            (
+                "a/blobs/uploads/0f-12".into(),
+                V2Path::Upload {
+                    name: name("a"),
+                    session_id: "0f-12".into(),
+                },
+            ),
+            (
+                "a/b/c/manifests/latest".into(),
+                V2Path::Manifest {
+                    name: name("a/b/c"),
+                    reference: Reference::Tag(Tag::parse("latest").unwrap()),
+                },
+            ),
+            (
+                format!("a/manifests/{d}"),
+                V2Path::Manifest {
+                    name: name("a"),
+                    reference: Reference::Digest(d.parse().unwrap()),
+                },
+            ),
+            ("x/tags/list".into(), V2Path::Tags { name: name("x") }),
+            (
+                format!("x/referrers/{d}"),
+                V2Path::Referrers {
+                    name: name("x"),
+                    digest: d.parse().unwrap(),
+                },
+            ),
+            // A repository may itself be called `blobs` or `tags`.
+            ("blobs/tags/list".into(), V2Path::Tags { name: name("blobs") }),
+            (
+                "tags/manifests/v1".into(),
+                V2Path::Manifest {
+                    name: name("tags"),
+                    reference: Reference::Tag(Tag::parse("v1").unwrap()),
+                },
+            ),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(parse_v2_path(&path).unwrap(), Some(expected), "path {path}");
+        }
+    }
+
+    #[test]
+    fn invalid_paths() {
+        let d = digest();
+        for path in [
+            format!("../blobs/{d}"),
+            format!("a/../b/blobs/{d}"),
+            format!("Upper/blobs/{d}"),
+            "a/blobs/sha256:zz".to_string(),
+            "a/manifests/bad:tag".to_string(),
+            "a/manifests/.tag".to_string(),
+            "a/blobs/uploads/UPPER".to_string(),
+            format!("/blobs/{d}"),
+        ] {
+            assert!(parse_v2_path(&path).is_err(), "{path} should be an error");
+        }
+        for path in ["a", "a/b", "a/unknown/x", "a/tags", "a/blobs/uploads/../../x"] {
+            assert_eq!(parse_v2_path(path).unwrap(), None, "{path} is no endpoint");
+        }
+    }
+}

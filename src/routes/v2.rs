@@ -1,0 +1,315 @@
+//! Handlers of the distribution API under `/v2/`. Each extracts typed input, calls one
+//! service method and returns a typed response. The spec's endpoint ids are noted.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use http_body_util::BodyExt;
+
+use super::error::ApiError;
+use super::responses::*;
+use super::AppState;
+use crate::oci::{parse_content_range, parse_v2_path, Digest, Reference, RepoName, V2Path};
+use crate::services::blobs::BlobRead;
+use crate::services::{BodyStream, Registry, RegistryError};
+
+type Handled = Result<Response, ApiError>;
+
+/// Entry point for every `/v2/…` request: parses the path once, then dispatches.
+pub async fn dispatch(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let rest = uri.path().strip_prefix("/v2").unwrap_or("");
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    let query = Query::parse(uri.query());
+    let result = match parse_v2_path(rest) {
+        Ok(Some(path)) => route(&state.registry, method, path, &query, &headers, body).await,
+        Ok(None) => Err(ApiError::unsupported_endpoint()),
+        Err(error) => Err(error.into()),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn route(
+    registry: &Registry,
+    method: Method,
+    path: V2Path,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Handled {
+    let head = method == Method::HEAD;
+    match (method, path) {
+        // end-1
+        (Method::GET | Method::HEAD, V2Path::ApiBase) => Ok(ApiBase.into_response()),
+        (Method::GET, V2Path::Catalog) => list_repositories(registry, query).await,
+        // end-2 (GET, HEAD), end-10 (DELETE)
+        (Method::GET | Method::HEAD, V2Path::Blob { name, digest }) => {
+            get_blob(registry, name, digest, headers, head).await
+        }
+        (Method::DELETE, V2Path::Blob { name, digest }) => delete_blob(registry, name, digest).await,
+        // end-4a, end-4b, end-11
+        (Method::POST, V2Path::Uploads { name }) => start_upload(registry, name, query, body).await,
+        // end-13
+        (Method::GET, V2Path::Upload { name, session_id }) => get_upload(registry, name, session_id).await,
+        // end-5
+        (Method::PATCH, V2Path::Upload { name, session_id }) => {
+            patch_upload(registry, name, session_id, headers, body).await
+        }
+        // end-6
+        (Method::PUT, V2Path::Upload { name, session_id }) => {
+            finish_upload(registry, name, session_id, query, headers, body).await
+        }
+        (Method::DELETE, V2Path::Upload { name, session_id }) => cancel_upload(registry, name, session_id).await,
+        // end-3 (GET, HEAD), end-7 (PUT), end-9 (DELETE)
+        (Method::GET | Method::HEAD, V2Path::Manifest { name, reference }) => {
+            get_manifest(registry, name, reference, headers, head).await
+        }
+        (Method::PUT, V2Path::Manifest { name, reference }) => {
+            put_manifest(registry, name, reference, headers, body).await
+        }
+        (Method::DELETE, V2Path::Manifest { name, reference }) => delete_manifest(registry, name, reference).await,
+        // end-8a, end-8b
+        (Method::GET, V2Path::Tags { name }) => list_tags(registry, name, query).await,
+        // end-12a, end-12b
+        (Method::GET, V2Path::Referrers { name, digest }) => list_referrers(registry, name, digest, query).await,
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// The query string, decoded once.
+struct Query(HashMap<String, String>);
+
+impl Query {
+    fn parse(query: Option<&str>) -> Self {
+        Query(
+            url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn page_size(&self) -> Result<Option<u64>, ApiError> {
+        self.get("n")
+            .map(|n| {
+                n.parse().map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        super::error::ErrorCode::Unsupported,
+                        "n must be a number",
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    fn digest(&self) -> Result<Option<Digest>, ApiError> {
+        Ok(self.get("digest").map(str::parse).transpose()?)
+    }
+}
+
+fn header_text<'h>(headers: &'h HeaderMap, name: header::HeaderName) -> Option<&'h str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+fn body_stream(body: Body) -> BodyStream {
+    TryStreamExt::map_err(body.into_data_stream(), std::io::Error::other).boxed()
+}
+
+/// Whether the request carries a body at all (a length above zero or a chunked encoding).
+fn has_body(headers: &HeaderMap) -> bool {
+    match header_text(headers, header::CONTENT_LENGTH) {
+        Some(length) => length.trim() != "0",
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+async fn get_blob(registry: &Registry, name: RepoName, digest: Digest, headers: &HeaderMap, head: bool) -> Handled {
+    let range = header_text(headers, header::RANGE);
+    match registry.read_blob(&name, &digest, range, !head).await? {
+        BlobRead::Content(content) => Ok(BlobBody { content, head }.into_response()),
+        BlobRead::RangeNotSatisfiable { size } => Ok(RangeNotSatisfiable { size }.into_response()),
+    }
+}
+
+async fn delete_blob(registry: &Registry, name: RepoName, digest: Digest) -> Handled {
+    registry.delete_blob(&name, &digest).await?;
+    Ok(Deleted.into_response())
+}
+
+async fn start_upload(registry: &Registry, name: RepoName, query: &Query, body: Body) -> Handled {
+    if let Some(mount) = query.get("mount") {
+        let digest: Digest = mount.parse()?;
+        if let Some(from) = query.get("from").and_then(|from| RepoName::parse(from).ok()) {
+            if let Some(blob) = registry.mount_blob(&name, &digest, &from).await? {
+                return Ok(BlobCreated {
+                    name,
+                    digest: blob.digest,
+                }
+                .into_response());
+            }
+        }
+    } else if let Some(digest) = query.digest()? {
+        let blob = registry.upload_monolithic(&name, &digest, body_stream(body)).await?;
+        return Ok(BlobCreated {
+            name,
+            digest: blob.digest,
+        }
+        .into_response());
+    }
+    let status = registry.start_upload(&name).await?;
+    Ok(UploadProgress {
+        status: StatusCode::ACCEPTED,
+        name,
+        session_id: status.session_id,
+        size: status.size,
+    }
+    .into_response())
+}
+
+async fn get_upload(registry: &Registry, name: RepoName, session_id: String) -> Handled {
+    let status = registry.upload_status(&name, &session_id).await?;
+    Ok(UploadProgress {
+        status: StatusCode::NO_CONTENT,
+        name,
+        session_id: status.session_id,
+        size: status.size,
+    }
+    .into_response())
+}
+
+async fn patch_upload(
+    registry: &Registry,
+    name: RepoName,
+    session_id: String,
+    headers: &HeaderMap,
+    body: Body,
+) -> Handled {
+    let content_range = header_text(headers, header::CONTENT_RANGE)
+        .map(parse_content_range)
+        .transpose()?;
+    let status = registry
+        .append_upload(&name, &session_id, content_range, body_stream(body))
+        .await?;
+    Ok(UploadProgress {
+        status: StatusCode::ACCEPTED,
+        name,
+        session_id: status.session_id,
+        size: status.size,
+    }
+    .into_response())
+}
+
+async fn finish_upload(
+    registry: &Registry,
+    name: RepoName,
+    session_id: String,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Handled {
+    let Some(digest) = query.digest()? else {
+        return Err(RegistryError::UploadInvalid("PUT needs a digest query parameter".into()).into());
+    };
+    let body = has_body(headers).then(|| body_stream(body));
+    let blob = registry.finish_upload(&name, &session_id, &digest, body).await?;
+    Ok(BlobCreated {
+        name,
+        digest: blob.digest,
+    }
+    .into_response())
+}
+
+async fn cancel_upload(registry: &Registry, name: RepoName, session_id: String) -> Handled {
+    registry.cancel_upload(&name, &session_id).await?;
+    Ok(NoContent.into_response())
+}
+
+async fn get_manifest(
+    registry: &Registry,
+    name: RepoName,
+    reference: Reference,
+    headers: &HeaderMap,
+    head: bool,
+) -> Handled {
+    let accept: Vec<String> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|media_type| media_type.split(';').next().unwrap_or("").trim().to_string())
+        .filter(|media_type| !media_type.is_empty())
+        .collect();
+    let manifest = registry.get_manifest(&name, &reference, &accept).await?;
+    Ok(ManifestBody { manifest, head }.into_response())
+}
+
+async fn put_manifest(
+    registry: &Registry,
+    name: RepoName,
+    reference: Reference,
+    headers: &HeaderMap,
+    body: Body,
+) -> Handled {
+    let limit = registry.limits().max_manifest_bytes;
+    let too_large = || ApiError::from(RegistryError::ManifestTooLarge { limit });
+    let declared_length = header_text(headers, header::CONTENT_LENGTH).and_then(|length| length.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let body: Bytes = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Err(error) => {
+            return Err(RegistryError::UploadInvalid(format!("could not read the manifest: {error}")).into());
+        }
+    };
+    let content_type = header_text(headers, header::CONTENT_TYPE);
+    let stored = registry.put_manifest(&name, &reference, content_type, body).await?;
+    Ok(ManifestCreated {
+        name,
+        digest: stored.digest,
+        subject: stored.subject,
+    }
+    .into_response())
+}
+
+async fn delete_manifest(registry: &Registry, name: RepoName, reference: Reference) -> Handled {
+    registry.delete_manifest(&name, &reference).await?;
+    Ok(Deleted.into_response())
+}
+
+async fn list_tags(registry: &Registry, name: RepoName, query: &Query) -> Handled {
+    let n = query.page_size()?;
+    let page = registry.list_tags(&name, n, query.get("last")).await?;
+    Ok(TagList { name, n, page }.into_response())
+}
+
+async fn list_repositories(registry: &Registry, query: &Query) -> Handled {
+    let n = query.page_size()?;
+    let page = registry.list_repositories(n, query.get("last")).await?;
+    Ok(Catalog { n, page }.into_response())
+}
+
+async fn list_referrers(registry: &Registry, name: RepoName, digest: Digest, query: &Query) -> Handled {
+    let artifact_type = query.get("artifactType").filter(|t| !t.is_empty());
+    let referrers = registry.list_referrers(&name, &digest, artifact_type).await?;
+    Ok(ReferrerIndex {
+        referrers,
+        filtered_by_artifact_type: artifact_type.is_some(),
+    }
+    .into_response())
+}

@@ -1,0 +1,102 @@
+//! Reading and deleting blobs of a repository.
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use super::{Registry, RegistryError};
+use crate::db::{blobs, manifests, repositories};
+use crate::oci::{resolve_range, ByteRange, Digest, RangeRequest, RepoName};
+use crate::storage::{ByteStream, StorageError, StorageKey};
+
+/// What a blob `GET` or `HEAD` serves.
+pub struct BlobContent {
+    pub digest: Digest,
+    /// Size of the whole blob.
+    pub size: u64,
+    /// The part served, when the client asked for a range.
+    pub range: Option<ByteRange>,
+    pub body: ByteStream,
+}
+
+/// The answer to a blob request.
+pub enum BlobRead {
+    Content(BlobContent),
+    /// The requested range lies outside the blob of this size.
+    RangeNotSatisfiable {
+        size: u64,
+    },
+}
+
+impl Registry {
+    /// Size of a blob of the repository (`HEAD`), without opening it.
+    pub async fn stat_blob(&self, name: &RepoName, digest: &Digest) -> Result<u64, RegistryError> {
+        if let Some(size) = blobs::linked_size(self.db.reader(), name.as_str(), &digest.to_string()).await? {
+            return Ok(size as u64);
+        }
+        // Manifests are content too; distribution serves them from the blob endpoint.
+        match manifests::find_by_digest(self.db.reader(), name.as_str(), &digest.to_string()).await? {
+            Some(manifest) => Ok(manifest.content.len() as u64),
+            None => Err(RegistryError::BlobUnknown(digest.clone())),
+        }
+    }
+
+    /// Opens a blob of the repository, or the range `Range` asks for (`GET`).
+    /// With `open_body` false only the headers' facts are computed (`HEAD`).
+    pub async fn read_blob(
+        &self,
+        name: &RepoName,
+        digest: &Digest,
+        range_header: Option<&str>,
+        open_body: bool,
+    ) -> Result<BlobRead, RegistryError> {
+        let linked = blobs::linked_size(self.db.reader(), name.as_str(), &digest.to_string()).await?;
+        let (size, manifest_content) = match linked {
+            Some(size) => (size as u64, None),
+            None => match manifests::find_by_digest(self.db.reader(), name.as_str(), &digest.to_string()).await? {
+                Some(manifest) => (manifest.content.len() as u64, Some(Bytes::from(manifest.content))),
+                None => return Err(RegistryError::BlobUnknown(digest.clone())),
+            },
+        };
+        let range = match range_header.map(|header| resolve_range(header, size)) {
+            None | Some(RangeRequest::Whole) => None,
+            Some(RangeRequest::Partial(range)) => Some(range),
+            Some(RangeRequest::Unsatisfiable) => return Ok(BlobRead::RangeNotSatisfiable { size }),
+        };
+        let body: ByteStream = if !open_body {
+            futures::stream::empty().boxed()
+        } else if let Some(content) = manifest_content {
+            let content = match range {
+                Some(range) => content.slice(range.start as usize..=range.end as usize),
+                None => content,
+            };
+            futures::stream::once(async move { Ok(content) }).boxed()
+        } else {
+            match self.store.read(&StorageKey::Blob(digest.clone()), range).await {
+                Ok(stream) => stream,
+                Err(StorageError::NotFound(_)) => {
+                    tracing::error!(%digest, "blob recorded in the database is missing from storage");
+                    return Err(RegistryError::BlobUnknown(digest.clone()));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
+        Ok(BlobRead::Content(BlobContent {
+            digest: digest.clone(),
+            size,
+            range,
+            body,
+        }))
+    }
+
+    /// Removes a blob from a repository. The bytes stay until garbage collection finds no
+    /// repository and no manifest using them.
+    pub async fn delete_blob(&self, name: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
+        let Some(repository_id) = repositories::find(self.db.reader(), name.as_str()).await? else {
+            return Err(RegistryError::BlobUnknown(digest.clone()));
+        };
+        if !blobs::unlink(self.db.writer(), repository_id, &digest.to_string()).await? {
+            return Err(RegistryError::BlobUnknown(digest.clone()));
+        }
+        Ok(())
+    }
+}

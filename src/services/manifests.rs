@@ -1,0 +1,179 @@
+//! Pushing, pulling and deleting manifests and indexes, and tagging them.
+
+use bytes::Bytes;
+
+use super::{Registry, RegistryError};
+use crate::db::{blobs, manifests, now_millis, repositories, tags};
+use crate::oci::{inspect_manifest, media_types, Digest, Reference, RepoName};
+
+/// A manifest the registry has just stored.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// A manifest as served.
+#[derive(Debug, Clone)]
+pub struct ManifestContent {
+    pub digest: String,
+    pub media_type: String,
+    pub content: Bytes,
+}
+
+impl Registry {
+    /// Stores a manifest under a tag or its digest (`PUT /v2/<name>/manifests/<reference>`).
+    pub async fn put_manifest(
+        &self,
+        name: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<StoredManifest, RegistryError> {
+        if body.len() > self.limits.max_manifest_bytes {
+            return Err(RegistryError::ManifestTooLarge {
+                limit: self.limits.max_manifest_bytes,
+            });
+        }
+        let facts = inspect_manifest(content_type, &body)?;
+        let digest = match reference {
+            Reference::Digest(declared) => {
+                let computed = declared.of_bytes_like(&body);
+                if &computed != declared {
+                    return Err(RegistryError::DigestMismatch {
+                        declared: declared.clone(),
+                        computed,
+                    });
+                }
+                computed
+            }
+            Reference::Tag(_) => Digest::sha256_of(&body),
+        };
+        let digest_text = digest.to_string();
+        let blob_references: Vec<String> = facts.blobs.iter().map(|d| d.to_string()).collect();
+        let manifest_references: Vec<String> = facts.manifests.iter().map(|d| d.to_string()).collect();
+        let annotations = facts
+            .annotations
+            .as_ref()
+            .map(|map| serde_json::to_string(map).expect("a string map serialises"));
+        let subject = facts.subject.as_ref().map(|d| d.to_string());
+
+        let now = now_millis();
+        let mut transaction = self.db.writer().begin().await?;
+        let repository_id = repositories::ensure(&mut transaction, name.as_str(), now).await?;
+        let present_blobs = blobs::linked_among(&mut *transaction, repository_id, &blob_references).await?;
+        if let Some(missing) = facts.blobs.iter().find(|d| !present_blobs.contains(&d.to_string())) {
+            return Err(RegistryError::ManifestBlobUnknown(missing.clone()));
+        }
+        let present_manifests =
+            manifests::present_among(&mut *transaction, repository_id, &manifest_references).await?;
+        if let Some(missing) = facts
+            .manifests
+            .iter()
+            .find(|d| !present_manifests.contains(&d.to_string()))
+        {
+            return Err(RegistryError::ManifestBlobUnknown(missing.clone()));
+        }
+        let new_manifest = manifests::NewManifest {
+            repository_id,
+            digest: &digest_text,
+            media_type: &facts.media_type,
+            artifact_type: facts.artifact_type.as_deref(),
+            subject_digest: subject.as_deref(),
+            annotations: annotations.as_deref(),
+            content: &body,
+            blob_references: &blob_references,
+            manifest_references: &manifest_references,
+        };
+        manifests::insert(&mut transaction, &new_manifest, now).await?;
+        if let Reference::Tag(tag) = reference {
+            tags::upsert(&mut *transaction, repository_id, tag.as_str(), &digest_text, now).await?;
+        }
+        transaction.commit().await?;
+        Ok(StoredManifest {
+            digest,
+            subject: facts.subject,
+        })
+    }
+
+    /// Looks a manifest up by tag or digest (`GET`/`HEAD`). `accept` lists the media types the
+    /// client takes (empty: any). A tag pointing at a type the client does not take is
+    /// resolved, for an index, to its `linux/amd64` entry when the client takes that type, as
+    /// distribution does for old clients; otherwise it is reported unknown.
+    pub async fn get_manifest(
+        &self,
+        name: &RepoName,
+        reference: &Reference,
+        accept: &[String],
+    ) -> Result<ManifestContent, RegistryError> {
+        let found = match reference {
+            Reference::Tag(tag) => manifests::find_by_tag(self.db.reader(), name.as_str(), tag.as_str()).await?,
+            Reference::Digest(digest) => {
+                manifests::find_by_digest(self.db.reader(), name.as_str(), &digest.to_string()).await?
+            }
+        };
+        let Some(row) = found else {
+            return Err(RegistryError::ManifestUnknown(reference.to_string()));
+        };
+        let accepted = |media_type: &str| {
+            accept.is_empty()
+                || accept
+                    .iter()
+                    .any(|a| a == media_type || a == "*/*" || a == "application/*" || a == "application/json")
+        };
+        if matches!(reference, Reference::Tag(_)) && !accepted(&row.media_type) {
+            if media_types::is_index(&row.media_type) {
+                if let Some(child) = default_platform_entry(&row.content) {
+                    if let Some(child_row) = manifests::find_by_digest(self.db.reader(), name.as_str(), &child).await? {
+                        if accepted(&child_row.media_type) {
+                            return Ok(ManifestContent {
+                                digest: child_row.digest,
+                                media_type: child_row.media_type,
+                                content: Bytes::from(child_row.content),
+                            });
+                        }
+                    }
+                }
+            }
+            return Err(RegistryError::ManifestUnknown(format!(
+                "{reference} is a {}, which the request's Accept header does not include",
+                row.media_type
+            )));
+        }
+        Ok(ManifestContent {
+            digest: row.digest,
+            media_type: row.media_type,
+            content: Bytes::from(row.content),
+        })
+    }
+
+    /// Deletes a manifest by digest (with the tags on it), or just a tag.
+    pub async fn delete_manifest(&self, name: &RepoName, reference: &Reference) -> Result<(), RegistryError> {
+        let Some(repository_id) = repositories::find(self.db.reader(), name.as_str()).await? else {
+            return Err(RegistryError::ManifestUnknown(reference.to_string()));
+        };
+        let mut transaction = self.db.writer().begin().await?;
+        let existed = match reference {
+            Reference::Digest(digest) => {
+                manifests::delete(&mut transaction, repository_id, &digest.to_string()).await?
+            }
+            Reference::Tag(tag) => tags::delete(&mut *transaction, repository_id, tag.as_str()).await?,
+        };
+        transaction.commit().await?;
+        if !existed {
+            return Err(RegistryError::ManifestUnknown(reference.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// The digest of an index's `linux/amd64` entry, if it has one.
+fn default_platform_entry(index: &[u8]) -> Option<String> {
+    let index: serde_json::Value = serde_json::from_slice(index).ok()?;
+    index["manifests"].as_array()?.iter().find_map(|entry| {
+        let platform = &entry["platform"];
+        (platform["os"] == "linux" && platform["architecture"] == "amd64")
+            .then(|| entry["digest"].as_str().map(str::to_string))
+            .flatten()
+    })
+}

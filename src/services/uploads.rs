@@ -1,0 +1,393 @@
+//! Blob uploads: monolithic, chunked and streamed, resumable across requests and processes.
+//!
+//! Each `PATCH` (and the body of a final `PUT`) is written as one part object under
+//! `uploads/<session>/` while its bytes are hashed; the session row keeps the byte count and
+//! the saved SHA-256 state. Finishing checks the digest, then moves (one part) or
+//! concatenates (several parts) the bytes to the blob's key, and only then records the blob.
+
+use futures::StreamExt;
+use sha2::Digest as _;
+
+use super::{BodyStream, Registry, RegistryError};
+use crate::db::{blobs, now_millis, repositories, uploads};
+use crate::oci::{ByteRange, Digest, DigestAlgorithm, RepoName, ResumableSha256};
+use crate::storage::StorageKey;
+
+/// Where an upload session stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadStatus {
+    pub session_id: String,
+    /// Bytes received so far.
+    pub size: u64,
+}
+
+/// A blob as stored in a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// Hashes bytes as they stream past with the algorithm the client's digest names.
+enum StreamHasher {
+    Sha256(ResumableSha256),
+    Sha512(Box<sha2::Sha512>),
+}
+
+impl StreamHasher {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            StreamHasher::Sha256(hasher) => hasher.update(data),
+            StreamHasher::Sha512(hasher) => hasher.update(data),
+        }
+    }
+
+    fn finish(self) -> Digest {
+        match self {
+            StreamHasher::Sha256(hasher) => hasher.finish(),
+            StreamHasher::Sha512(hasher) => {
+                Digest::new(DigestAlgorithm::Sha512, hex::encode(hasher.finalize())).expect("128 hex characters")
+            }
+        }
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Registry {
+    /// Opens an upload session (`POST /v2/<name>/blobs/uploads/`).
+    pub async fn start_upload(&self, name: &RepoName) -> Result<UploadStatus, RegistryError> {
+        let session_id = new_id();
+        uploads::insert(
+            self.db.writer(),
+            &session_id,
+            name.as_str(),
+            &ResumableSha256::new().to_bytes(),
+            now_millis(),
+        )
+        .await?;
+        Ok(UploadStatus { session_id, size: 0 })
+    }
+
+    /// Mounts a blob from repository `from` (`POST ?mount=&from=`). `None` when the blob is not
+    /// there to mount; the caller then opens a normal session.
+    pub async fn mount_blob(
+        &self,
+        name: &RepoName,
+        digest: &Digest,
+        from: &RepoName,
+    ) -> Result<Option<BlobInfo>, RegistryError> {
+        let Some(size) = blobs::linked_size(self.db.reader(), from.as_str(), &digest.to_string()).await? else {
+            return Ok(None);
+        };
+        self.link_blob(name, digest, size).await?;
+        Ok(Some(BlobInfo {
+            digest: digest.clone(),
+            size: size as u64,
+        }))
+    }
+
+    /// Stores a whole blob from one request (`POST ?digest=` with a body).
+    pub async fn upload_monolithic(
+        &self,
+        name: &RepoName,
+        digest: &Digest,
+        body: BodyStream,
+    ) -> Result<BlobInfo, RegistryError> {
+        let session_id = new_id();
+        let part = StorageKey::UploadPart {
+            session_id: session_id.clone(),
+            part_id: "monolithic".into(),
+        };
+        let mut hasher = match digest.algorithm() {
+            DigestAlgorithm::Sha256 => StreamHasher::Sha256(ResumableSha256::new()),
+            DigestAlgorithm::Sha512 => StreamHasher::Sha512(Box::default()),
+        };
+        let size = self.write_part(&part, body, &mut hasher).await?;
+        let computed = hasher.finish();
+        let directory = StorageKey::UploadDirectory { session_id };
+        if &computed != digest {
+            self.store.delete_prefix(&directory).await?;
+            return Err(RegistryError::DigestMismatch {
+                declared: digest.clone(),
+                computed,
+            });
+        }
+        let result = self.promote(digest, &[part]).await;
+        self.store.delete_prefix(&directory).await?;
+        result?;
+        self.link_blob(name, digest, size as i64).await?;
+        Ok(BlobInfo {
+            digest: digest.clone(),
+            size,
+        })
+    }
+
+    /// Where an upload session stands (`GET /v2/<name>/blobs/uploads/<id>`).
+    pub async fn upload_status(&self, name: &RepoName, session_id: &str) -> Result<UploadStatus, RegistryError> {
+        let session = self.find_session(name, session_id).await?;
+        Ok(UploadStatus {
+            session_id: session.id,
+            size: session.size as u64,
+        })
+    }
+
+    /// Appends a chunk (`PATCH`). With `content_range` the chunk must start where the upload
+    /// ends; without it the body is streamed onto the end.
+    pub async fn append_upload(
+        &self,
+        name: &RepoName,
+        session_id: &str,
+        content_range: Option<ByteRange>,
+        body: BodyStream,
+    ) -> Result<UploadStatus, RegistryError> {
+        let session = self.find_session(name, session_id).await?;
+        let start = session.size as u64;
+        if let Some(range) = content_range {
+            if range.start != start {
+                return Err(RegistryError::ChunkOutOfOrder {
+                    start: range.start,
+                    size: start,
+                });
+            }
+        }
+        let state = ResumableSha256::from_bytes(&session.hash_state)
+            .ok_or_else(|| RegistryError::UploadInvalid("the upload's saved state is damaged".into()))?;
+        let mut hasher = StreamHasher::Sha256(state);
+        let part_key = StorageKey::UploadPart {
+            session_id: session_id.to_string(),
+            part_id: new_id(),
+        };
+        let written = self.write_part(&part_key, body, &mut hasher).await?;
+        if let Some(range) = content_range {
+            if written != range.len() {
+                self.store.delete(&part_key).await?;
+                return Err(RegistryError::UploadInvalid(format!(
+                    "Content-Range announced {} bytes but the chunk had {written}",
+                    range.len()
+                )));
+            }
+        }
+        if written == 0 {
+            self.store.delete(&part_key).await?;
+            return Ok(UploadStatus {
+                session_id: session.id,
+                size: start,
+            });
+        }
+        let StreamHasher::Sha256(state) = hasher else {
+            unreachable!("sessions always hash with SHA-256")
+        };
+        let part = uploads::PartRow {
+            start_offset: start as i64,
+            size: written as i64,
+            storage_key: part_key.to_string(),
+        };
+        let mut transaction = self.db.writer().begin().await?;
+        let appended = uploads::append_part(
+            &mut transaction,
+            session_id,
+            start as i64,
+            &part,
+            &state.to_bytes(),
+            now_millis(),
+        )
+        .await?;
+        transaction.commit().await?;
+        if !appended {
+            self.store.delete(&part_key).await?;
+            let current = self.find_session(name, session_id).await?;
+            return Err(RegistryError::ChunkOutOfOrder {
+                start,
+                size: current.size as u64,
+            });
+        }
+        Ok(UploadStatus {
+            session_id: session.id,
+            size: start + written,
+        })
+    }
+
+    /// Completes an upload (`PUT ?digest=`), with an optional last chunk in `body`.
+    /// On a digest mismatch the session is left as it was before this request.
+    pub async fn finish_upload(
+        &self,
+        name: &RepoName,
+        session_id: &str,
+        digest: &Digest,
+        body: Option<BodyStream>,
+    ) -> Result<BlobInfo, RegistryError> {
+        let session = self.find_session(name, session_id).await?;
+        let state = ResumableSha256::from_bytes(&session.hash_state)
+            .ok_or_else(|| RegistryError::UploadInvalid("the upload's saved state is damaged".into()))?;
+        let mut hasher = StreamHasher::Sha256(state);
+        let mut part_keys: Vec<StorageKey> = uploads::parts(self.db.reader(), session_id)
+            .await?
+            .into_iter()
+            .map(|part| part_key_from_row(session_id, &part.storage_key))
+            .collect();
+        let mut last_part = None;
+        let mut size = session.size as u64;
+        if let Some(body) = body {
+            let key = StorageKey::UploadPart {
+                session_id: session_id.to_string(),
+                part_id: new_id(),
+            };
+            let written = self.write_part(&key, body, &mut hasher).await?;
+            size += written;
+            if written > 0 {
+                part_keys.push(key.clone());
+                last_part = Some(key);
+            } else {
+                self.store.delete(&key).await?;
+            }
+        }
+        let computed = match digest.algorithm() {
+            DigestAlgorithm::Sha256 => hasher.finish(),
+            DigestAlgorithm::Sha512 => self.digest_parts_sha512(&part_keys).await?,
+        };
+        if &computed != digest {
+            if let Some(key) = last_part {
+                self.store.delete(&key).await?;
+            }
+            return Err(RegistryError::DigestMismatch {
+                declared: digest.clone(),
+                computed,
+            });
+        }
+        self.promote(digest, &part_keys).await?;
+        let mut transaction = self.db.writer().begin().await?;
+        record_blob(&mut transaction, name, digest, size as i64).await?;
+        uploads::delete(&mut transaction, session_id).await?;
+        transaction.commit().await?;
+        self.store
+            .delete_prefix(&StorageKey::UploadDirectory {
+                session_id: session_id.to_string(),
+            })
+            .await?;
+        Ok(BlobInfo {
+            digest: digest.clone(),
+            size,
+        })
+    }
+
+    /// Abandons an upload (`DELETE /v2/<name>/blobs/uploads/<id>`).
+    pub async fn cancel_upload(&self, name: &RepoName, session_id: &str) -> Result<(), RegistryError> {
+        self.find_session(name, session_id).await?;
+        let mut transaction = self.db.writer().begin().await?;
+        uploads::delete(&mut transaction, session_id).await?;
+        transaction.commit().await?;
+        self.store
+            .delete_prefix(&StorageKey::UploadDirectory {
+                session_id: session_id.to_string(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn find_session(&self, name: &RepoName, session_id: &str) -> Result<uploads::UploadRow, RegistryError> {
+        match uploads::find(self.db.reader(), session_id).await? {
+            Some(session) if session.repository_name == name.as_str() => Ok(session),
+            _ => Err(RegistryError::UploadUnknown),
+        }
+    }
+
+    /// Streams `body` into the object `key`, feeding every byte to `hasher`. On a broken body
+    /// the object is abandoned and nothing is left at `key`.
+    async fn write_part(
+        &self,
+        key: &StorageKey,
+        mut body: BodyStream,
+        hasher: &mut StreamHasher,
+    ) -> Result<u64, RegistryError> {
+        let mut writer = self.store.writer(key.clone());
+        while let Some(frame) = body.next().await {
+            let data = match frame {
+                Ok(data) => data,
+                Err(error) => {
+                    writer.abort().await;
+                    return Err(RegistryError::UploadInvalid(format!(
+                        "request body ended early: {error}"
+                    )));
+                }
+            };
+            hasher.update(&data);
+            if let Err(error) = writer.write(&data).await {
+                writer.abort().await;
+                return Err(error.into());
+            }
+        }
+        Ok(writer.finish().await?)
+    }
+
+    /// Puts verified bytes at the blob's key: moves a single part, concatenates several.
+    /// Skipped when the blob is already stored.
+    async fn promote(&self, digest: &Digest, parts: &[StorageKey]) -> Result<(), RegistryError> {
+        let blob_key = StorageKey::Blob(digest.clone());
+        if self.store.size(&blob_key).await?.is_some() {
+            return Ok(());
+        }
+        if let [single] = parts {
+            self.store.rename(single, &blob_key).await?;
+            return Ok(());
+        }
+        let mut writer = self.store.writer(blob_key);
+        for part in parts {
+            let mut stream = self.store.read(part, None).await?;
+            while let Some(data) = stream.next().await {
+                match data {
+                    Ok(data) => writer.write(&data).await?,
+                    Err(error) => {
+                        writer.abort().await;
+                        return Err(error.into());
+                    }
+                }
+            }
+        }
+        writer.finish().await?;
+        Ok(())
+    }
+
+    async fn digest_parts_sha512(&self, parts: &[StorageKey]) -> Result<Digest, RegistryError> {
+        let mut hasher = StreamHasher::Sha512(Box::default());
+        for part in parts {
+            let mut stream = self.store.read(part, None).await?;
+            while let Some(data) = stream.next().await {
+                hasher.update(&data?);
+            }
+        }
+        Ok(hasher.finish())
+    }
+
+    /// Records a verified, stored blob and links it to a repository.
+    pub(crate) async fn link_blob(&self, name: &RepoName, digest: &Digest, size: i64) -> Result<(), RegistryError> {
+        let mut transaction = self.db.writer().begin().await?;
+        record_blob(&mut transaction, name, digest, size).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+}
+
+/// Records a verified, stored blob and links it to repository `name`.
+async fn record_blob(
+    connection: &mut sqlx::AnyConnection,
+    name: &RepoName,
+    digest: &Digest,
+    size: i64,
+) -> Result<(), sqlx::Error> {
+    let now = now_millis();
+    blobs::insert(&mut *connection, &digest.to_string(), size, now).await?;
+    let repository_id = repositories::ensure(connection, name.as_str(), now).await?;
+    blobs::link(&mut *connection, repository_id, &digest.to_string(), now).await
+}
+
+/// Rebuilds a part's key from the path stored in its row.
+fn part_key_from_row(session_id: &str, storage_key: &str) -> StorageKey {
+    let part_id = storage_key.rsplit('/').next().unwrap_or_default().to_string();
+    StorageKey::UploadPart {
+        session_id: session_id.to_string(),
+        part_id,
+    }
+}

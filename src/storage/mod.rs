@@ -1,0 +1,353 @@
+//! Blob storage: the one wrapper over `object_store`.
+//!
+//! Every object path comes from [`StorageKey`]. The layout under the storage root:
+//!
+//! ```text
+//! <root>/
+//! ├── blobs/
+//! │   └── sha256/
+//! │       └── ab/
+//! │           └── abcdef…            verified blob content, named by its digest
+//! └── uploads/
+//!     └── <session id>/
+//!         └── <part id>              one PATCH's bytes of an unfinished upload
+//! ```
+//!
+//! A blob key is only ever written by moving or copying parts whose digest was already
+//! verified, so nothing under `blobs/` is partial. The local backend additionally fsyncs
+//! files before they become visible.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, PutPayload, WriteMultipart};
+
+use crate::oci::{ByteRange, Digest};
+
+/// Bytes buffered before an object is written as a multipart upload (S3's minimum part size).
+const PART_SIZE: usize = 5 * 1024 * 1024;
+/// Parts of one object written at once.
+const PART_CONCURRENCY: usize = 2;
+/// Read size when streaming a local file.
+const LOCAL_READ_SIZE: usize = 256 * 1024;
+
+/// Where an object lives. Keys never contain client-chosen text other than validated
+/// digests and ids this registry generated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageKey {
+    Blob(Digest),
+    UploadPart { session_id: String, part_id: String },
+    UploadDirectory { session_id: String },
+}
+
+impl StorageKey {
+    pub fn path(&self) -> ObjectPath {
+        ObjectPath::from(self.to_string())
+    }
+}
+
+impl std::fmt::Display for StorageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageKey::Blob(digest) => {
+                let hex = digest.hex();
+                write!(f, "blobs/{}/{}/{}", digest.algorithm().name(), &hex[..2], hex)
+            }
+            StorageKey::UploadPart { session_id, part_id } => write!(f, "uploads/{session_id}/{part_id}"),
+            StorageKey::UploadDirectory { session_id } => write!(f, "uploads/{session_id}"),
+        }
+    }
+}
+
+/// Errors of blob storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("object {0} not found")]
+    NotFound(String),
+    #[error("storage error: {0}")]
+    Backend(#[from] object_store::Error),
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn from_object_store(error: object_store::Error) -> StorageError {
+    match error {
+        object_store::Error::NotFound { path, .. } => StorageError::NotFound(path),
+        other => StorageError::Backend(other),
+    }
+}
+
+/// A stream of an object's bytes.
+pub type ByteStream = BoxStream<'static, Result<Bytes, StorageError>>;
+
+/// The blob store: an `object_store` backend plus what the registry needs on top.
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    /// The root directory when the backend is the local filesystem (for fsync and fast reads).
+    local_root: Option<PathBuf>,
+    fsync: bool,
+}
+
+impl BlobStore {
+    /// A store on the local filesystem under `root` (created if missing).
+    pub fn local(root: impl Into<PathBuf>, fsync: bool) -> Result<Self, StorageError> {
+        let root = root.into();
+        std::fs::create_dir_all(&root)?;
+        let root = root.canonicalize()?;
+        let store = LocalFileSystem::new_with_prefix(&root)?;
+        Ok(BlobStore {
+            store: Arc::new(store),
+            local_root: Some(root),
+            fsync,
+        })
+    }
+
+    /// A store on any other `object_store` backend.
+    pub fn remote(store: Arc<dyn ObjectStore>) -> Self {
+        BlobStore {
+            store,
+            local_root: None,
+            fsync: false,
+        }
+    }
+
+    /// Starts writing an object. Nothing is visible at `key` until [`ObjectWriter::finish`].
+    pub fn writer(&self, key: StorageKey) -> ObjectWriter {
+        ObjectWriter {
+            store: self.clone(),
+            key,
+            buffer: Vec::new(),
+            multipart: None,
+            written: 0,
+        }
+    }
+
+    /// Size of the object, if it exists.
+    pub async fn size(&self, key: &StorageKey) -> Result<Option<u64>, StorageError> {
+        match self.store.head(&key.path()).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(StorageError::Backend(error)),
+        }
+    }
+
+    /// Streams an object, or the inclusive `range` of it.
+    pub async fn read(&self, key: &StorageKey, range: Option<ByteRange>) -> Result<ByteStream, StorageError> {
+        let options = GetOptions {
+            range: range.map(|r| GetRange::Bounded(r.start..r.end + 1)),
+            ..GetOptions::default()
+        };
+        let result = self
+            .store
+            .get_opts(&key.path(), options)
+            .await
+            .map_err(from_object_store)?;
+        let span = result.range.clone();
+        match result.payload {
+            GetResultPayload::File(file, _) => {
+                use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                let mut file = tokio::fs::File::from_std(file);
+                file.seek(std::io::SeekFrom::Start(span.start)).await?;
+                let reader = file.take(span.end - span.start);
+                let stream = tokio_util::io::ReaderStream::with_capacity(reader, LOCAL_READ_SIZE);
+                Ok(stream.map_err(StorageError::Io).boxed())
+            }
+            GetResultPayload::Stream(stream) => Ok(stream.map_err(from_object_store).boxed()),
+        }
+    }
+
+    /// Moves an object (atomic on the local filesystem).
+    pub async fn rename(&self, from: &StorageKey, to: &StorageKey) -> Result<(), StorageError> {
+        self.store
+            .rename(&from.path(), &to.path())
+            .await
+            .map_err(from_object_store)?;
+        self.sync_directory_of(to).await
+    }
+
+    pub async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
+        match self.store.delete(&key.path()).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(StorageError::Backend(error)),
+        }
+    }
+
+    /// Deletes every object under a key prefix (for example an upload's directory).
+    pub async fn delete_prefix(&self, prefix: &StorageKey) -> Result<(), StorageError> {
+        let path = prefix.path();
+        let mut listing = self.store.list(Some(&path));
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(from_object_store)?;
+            self.store
+                .delete(&meta.location)
+                .await
+                .map_err(from_object_store)
+                .or_else(|error| match error {
+                    StorageError::NotFound(_) => Ok(()),
+                    other => Err(other),
+                })?;
+        }
+        if let Some(root) = &self.local_root {
+            // The local backend leaves empty directories behind.
+            let _ = tokio::fs::remove_dir(root.join(prefix.to_string())).await;
+        }
+        Ok(())
+    }
+
+    async fn sync_file(&self, key: &StorageKey) -> Result<(), StorageError> {
+        let (Some(root), true) = (&self.local_root, self.fsync) else {
+            return Ok(());
+        };
+        let path = root.join(key.to_string());
+        tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_all())
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(())
+    }
+
+    async fn sync_directory_of(&self, key: &StorageKey) -> Result<(), StorageError> {
+        let (Some(root), true) = (&self.local_root, self.fsync) else {
+            return Ok(());
+        };
+        let path = root.join(key.to_string());
+        let Some(directory) = path.parent().map(|p| p.to_path_buf()) else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || std::fs::File::open(directory)?.sync_all())
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(())
+    }
+}
+
+/// Writes one object from a stream of buffers with bounded memory: small objects in one
+/// `put`, larger ones as a multipart upload of [`PART_SIZE`] parts.
+pub struct ObjectWriter {
+    store: BlobStore,
+    key: StorageKey,
+    buffer: Vec<u8>,
+    multipart: Option<WriteMultipart>,
+    written: u64,
+}
+
+impl ObjectWriter {
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        self.written += data.len() as u64;
+        if let Some(multipart) = &mut self.multipart {
+            multipart
+                .wait_for_capacity(PART_CONCURRENCY)
+                .await
+                .map_err(from_object_store)?;
+            multipart.write(data);
+            return Ok(());
+        }
+        if self.buffer.len() + data.len() <= PART_SIZE {
+            self.buffer.extend_from_slice(data);
+            return Ok(());
+        }
+        let upload = self
+            .store
+            .store
+            .put_multipart(&self.key.path())
+            .await
+            .map_err(from_object_store)?;
+        let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        multipart.write(&std::mem::take(&mut self.buffer));
+        multipart.write(data);
+        self.multipart = Some(multipart);
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Completes the object and makes it durable; returns its size.
+    pub async fn finish(self) -> Result<u64, StorageError> {
+        let path = self.key.path();
+        match self.multipart {
+            Some(multipart) => {
+                multipart.finish().await.map_err(from_object_store)?;
+            }
+            None => {
+                let payload = PutPayload::from_bytes(Bytes::from(self.buffer));
+                self.store.store.put(&path, payload).await.map_err(from_object_store)?;
+            }
+        }
+        self.store.sync_file(&self.key).await?;
+        self.store.sync_directory_of(&self.key).await?;
+        Ok(self.written)
+    }
+
+    /// Abandons the object; nothing is left at its key.
+    pub async fn abort(self) {
+        if let Some(multipart) = self.multipart {
+            if let Err(error) = multipart.abort().await {
+                tracing::warn!(%error, key = %self.key, "could not abort a multipart write");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_laid_out_as_documented() {
+        let digest: Digest = format!("sha256:ab{}", "0".repeat(62)).parse().unwrap();
+        assert_eq!(
+            StorageKey::Blob(digest).to_string(),
+            format!("blobs/sha256/ab/ab{}", "0".repeat(62))
+        );
+        let part = StorageKey::UploadPart {
+            session_id: "s".into(),
+            part_id: "p".into(),
+        };
+        assert_eq!(part.to_string(), "uploads/s/p");
+    }
+
+    #[tokio::test]
+    async fn writes_small_and_large_objects_and_reads_ranges() {
+        let root = tempfile::tempdir().unwrap();
+        let store = BlobStore::local(root.path(), true).unwrap();
+        for size in [0usize, 10, PART_SIZE + 3, 3 * PART_SIZE + 17] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let key = StorageKey::UploadPart {
+                session_id: "s".into(),
+                part_id: size.to_string(),
+            };
+            let mut writer = store.writer(key.clone());
+            for piece in data.chunks(100_000) {
+                writer.write(piece).await.unwrap();
+            }
+            assert_eq!(writer.finish().await.unwrap(), size as u64);
+            assert_eq!(store.size(&key).await.unwrap(), Some(size as u64));
+            let read: Vec<Bytes> = store.read(&key, None).await.unwrap().try_collect().await.unwrap();
+            assert_eq!(read.concat(), data);
+            if size > 10 {
+                let range = ByteRange { start: 3, end: 9 };
+                let read: Vec<Bytes> = store
+                    .read(&key, Some(range))
+                    .await
+                    .unwrap()
+                    .try_collect()
+                    .await
+                    .unwrap();
+                assert_eq!(read.concat(), &data[3..10]);
+            }
+        }
+        store
+            .delete_prefix(&StorageKey::UploadDirectory { session_id: "s".into() })
+            .await
+            .unwrap();
+        assert!(!root.path().join("uploads/s").exists());
+    }
+}
