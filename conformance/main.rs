@@ -439,13 +439,13 @@ impl Registry {
         }
         let resp = rb
             .send()
-            .map_err(|e| format!("{method} {} failed: {e:#}", url.path()))?;
+            .map_err(|e| format!("{method} {} failed: {}", url.path(), error_chain(&e)))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let final_url = resp.url().clone();
         let body = resp
             .bytes()
-            .map_err(|e| format!("{method} {}: reading body failed: {e:#}", url.path()))?
+            .map_err(|e| format!("{method} {}: reading body failed: {}", url.path(), error_chain(&e)))?
             .to_vec();
         if self.verbose {
             eprintln!("< {status} ({} bytes)", body.len());
@@ -605,6 +605,21 @@ fn basic_auth_value(user: &str, pass: &str) -> String {
         });
     }
     format!("Basic {out}")
+}
+
+/// An error with its chain of causes ("connection refused" lives in a source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let msg = c.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = c.source();
+    }
+    out
 }
 
 fn with_query(url: &Url, key: &str, value: &str) -> Url {
@@ -921,8 +936,10 @@ impl Report {
 // Workflows
 // ---------------------------------------------------------------------------
 
-fn wf_base(env: &Env, rep: &mut Report) {
+/// Returns false when the registry could not be reached at all.
+fn wf_base(env: &Env, rep: &mut Report) -> bool {
     let wf = "base";
+    let mut reachable = false;
     check!(
         rep,
         wf,
@@ -930,6 +947,7 @@ fn wf_base(env: &Env, rep: &mut Report) {
         {
             let url = env.reg.url("/v2/")?;
             let r = env.reg.raw(&Method::GET, &url, &[], &ReqBody::Empty, None)?;
+            reachable = true;
             match r.status {
                 200 => Ok(()),
                 401 => {
@@ -948,6 +966,7 @@ fn wf_base(env: &Env, rep: &mut Report) {
             }
         }
     );
+    reachable
 }
 
 fn wf_pull(env: &Env, rep: &mut Report) {
@@ -1364,9 +1383,6 @@ fn wf_push(env: &Env, rep: &mut Report) {
     });
 
     // --- chunked ---------------------------------------------------------------
-    let chunk_size = 1024 * 64;
-    let blob_c = random_bytes(chunk_size * 2 + 999);
-    let digest_c = sha256_digest(&blob_c);
     let mut loc_c: Option<Url> = None;
     let mut min_chunk = 0usize;
 
@@ -1377,20 +1393,24 @@ fn wf_push(env: &Env, rep: &mut Report) {
         {
             let r = reg.req(Method::POST, &uploads, &[], ReqBody::Empty)?;
             expect_status(&r, &[202])?;
+            loc_c = Some(location_of(reg, &r)?);
             if let Some(v) = r.header("oci-chunk-min-length") {
                 min_chunk = v
                     .parse()
                     .map_err(|_| format!("OCI-Chunk-Min-Length {v:?} is not an integer"))?;
             }
-            loc_c = Some(location_of(reg, &r)?);
             Ok(())
         }
     );
-    if min_chunk > chunk_size {
+    // Non-final chunks SHOULD be at least OCI-Chunk-Min-Length (v1.1) bytes.
+    let chunk_size = min_chunk.clamp(64 * 1024, 64 * 1024 * 1024);
+    if min_chunk > 0 {
         env.note(&format!(
-            "registry asks for chunks of at least {min_chunk} bytes; ours are {chunk_size}"
+            "OCI-Chunk-Min-Length {min_chunk}; using chunks of {chunk_size} bytes"
         ));
     }
+    let blob_c = random_bytes(chunk_size * 2 + 999);
+    let digest_c = sha256_digest(&blob_c);
 
     check!(
         rep,
@@ -1502,20 +1522,21 @@ fn wf_push(env: &Env, rep: &mut Report) {
             let r = reg.req(Method::POST, &uploads, &[], ReqBody::Empty)?;
             expect_status(&r, &[202])?;
             let loc = location_of(reg, &r)?;
-            let data = random_bytes(300);
+            let c = chunk_size;
+            let data = random_bytes(2 * c + 10);
             let r = reg.send(
                 Method::PATCH,
                 loc,
-                &[octet(), ("Content-Range", "0-99".into())],
-                ReqBody::Bytes(data[..100].to_vec()),
+                &[octet(), ("Content-Range", format!("0-{}", c - 1))],
+                ReqBody::Bytes(data[..c].to_vec()),
             )?;
             expect_status(&r, &[202]).map_err(|e| format!("first chunk: {e}"))?;
             let loc = location_of(reg, &r)?;
             let r = reg.send(
                 Method::PATCH,
                 loc.clone(),
-                &[octet(), ("Content-Range", "110-209".into())],
-                ReqBody::Bytes(data[110..210].to_vec()),
+                &[octet(), ("Content-Range", format!("{}-{}", c + 10, 2 * c + 9))],
+                ReqBody::Bytes(data[c + 10..].to_vec()),
             )?;
             if r.status != 416 {
                 env.cancel_upload(&location_of(reg, &r).unwrap_or(loc));
@@ -1531,8 +1552,9 @@ fn wf_push(env: &Env, rep: &mut Report) {
             expect_status(&s, &[204]).map_err(|e| format!("status after 416: {e}"))?;
             let end = upload_range_end(&s)?;
             ensure!(
-                end == 99,
-                "after the 416 the upload reports Range end {end}, expected 99"
+                end == c as i64 - 1,
+                "after the 416 the upload reports Range end {end}, expected {}",
+                c - 1
             );
             Ok(())
         }
@@ -2627,7 +2649,13 @@ fn wf_referrers(env: &Env, rep: &mut Report) {
 
     check!(rep, wf, &format!("{V11} ?artifactType= filters the referrers and sets OCI-Filters-Applied: artifactType (unfiltered list without the header allowed without --strict)"), {
         let rf = need(&refs, "referrer pushes")?;
-        let r = reg.get(&format!("/v2/{ns}/referrers/{}?artifactType={ART_SBOM}", rf.subject_digest))?;
+        // The media type holds a '+', so it must be percent-encoded.
+        let url = with_query(
+            &reg.url(&format!("/v2/{ns}/referrers/{}", rf.subject_digest))?,
+            "artifactType",
+            ART_SBOM,
+        );
+        let r = reg.send(Method::GET, url, &[], ReqBody::Empty)?;
         expect_status(&r, &[200])?;
         expect_content_type(&r, OCI_INDEX)?;
         let v = r.json().ok_or("body is not JSON")?;
@@ -2713,17 +2741,12 @@ fn wf_management(env: &Env, rep: &mut Report) {
     let tag_c = format!("mgmt-{id}-c");
 
     let mut img: Option<Image> = None;
-    check!(
-        rep,
-        wf,
-        "setup: push an image manifest under 2 tags and a second manifest under a third tag",
-        {
-            let i = env.push_image(ns, Some(&tag_a), 1200)?;
-            env.push_manifest(ns, &tag_b, OCI_MANIFEST, &i.manifest)?;
-            img = Some(i);
-            Ok(())
-        }
-    );
+    check!(rep, wf, "setup: push an image manifest under 2 tags", {
+        let i = env.push_image(ns, Some(&tag_a), 1200)?;
+        env.push_manifest(ns, &tag_b, OCI_MANIFEST, &i.manifest)?;
+        img = Some(i);
+        Ok(())
+    });
     let img = &img;
 
     let mut tag_only: Option<Image> = None;
@@ -3031,11 +3054,14 @@ fn main() {
     );
 
     let mut rep = Report::default();
-    wf_base(&env, &mut rep);
-    wf_pull(&env, &mut rep);
-    wf_push(&env, &mut rep);
-    wf_discovery(&env, &mut rep);
-    wf_management(&env, &mut rep);
+    if wf_base(&env, &mut rep) {
+        wf_pull(&env, &mut rep);
+        wf_push(&env, &mut rep);
+        wf_discovery(&env, &mut rep);
+        wf_management(&env, &mut rep);
+    } else {
+        eprintln!("rbee-conformance: the registry cannot be reached; no further checks run");
+    }
 
     if !args.no_cleanup {
         env.run_cleanup();

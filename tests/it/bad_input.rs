@@ -1,0 +1,304 @@
+//! Bad input gets the spec's error code and stores nothing.
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::*;
+
+/// Sends a raw HTTP/1.1 request (so paths are not normalised by a URL library) and
+/// returns the status and body. `send_bytes` may be shorter than the declared length,
+/// in which case the connection is closed after sending them.
+async fn raw_request(app: &TestApp, head: &str, send_bytes: &[u8], truncated: bool) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(app.host()).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(send_bytes).await.unwrap();
+    if truncated {
+        stream.shutdown().await.unwrap();
+        drop(stream);
+        return (0, String::new());
+    }
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[tokio::test]
+async fn digest_that_does_not_match_the_bytes() {
+    let app = TestApp::start().await;
+    let wrong = sha256(b"something else");
+    let response = app
+        .client
+        .post(app.url(&format!("/v2/bad/blobs/uploads/?digest={wrong}")))
+        .body(b"actual bytes".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(error_code(response).await, "DIGEST_INVALID");
+    assert_eq!(app.get(&format!("/v2/bad/blobs/{wrong}")).await.status(), 404);
+    assert_eq!(
+        app.get(&format!("/v2/bad/blobs/{}", sha256(b"actual bytes")))
+            .await
+            .status(),
+        404
+    );
+    assert!(app.stored_blob_files().is_empty());
+
+    // In a chunked upload, a wrong final digest leaves the session as it was, to retry.
+    let started = app.client.post(app.url("/v2/bad/blobs/uploads/")).send().await.unwrap();
+    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let patched = app
+        .client
+        .patch(app.url(&location))
+        .body(b"chunk".to_vec())
+        .send()
+        .await
+        .unwrap();
+    let location = patched.headers()["location"].to_str().unwrap().to_string();
+    let refused = app
+        .client
+        .put(format!("{}?digest={wrong}", app.url(&location)))
+        .body(b"tail".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(error_code(refused).await, "DIGEST_INVALID");
+    let status = app.get(&location).await;
+    assert_eq!(status.headers()["range"], "0-4", "the refused final chunk was not kept");
+    let right = sha256(b"chunktail");
+    let finished = app
+        .client
+        .put(format!("{}?digest={right}", app.url(&location)))
+        .body(b"tail".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 201);
+}
+
+#[tokio::test]
+async fn chunk_with_a_wrong_content_range() {
+    let app = TestApp::start().await;
+    let started = app.client.post(app.url("/v2/bad/blobs/uploads/")).send().await.unwrap();
+    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let first = app
+        .client
+        .patch(app.url(&location))
+        .header("content-range", "0-9")
+        .body(vec![7u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 202);
+    let location = first.headers()["location"].to_str().unwrap().to_string();
+    // Out of order: starts past the end.
+    let gap = app
+        .client
+        .patch(app.url(&location))
+        .header("content-range", "20-29")
+        .body(vec![7u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gap.status(), 416);
+    assert_eq!(error_code(gap).await, "BLOB_UPLOAD_INVALID");
+    // Overlapping: starts before the end.
+    let overlap = app
+        .client
+        .patch(app.url(&location))
+        .header("content-range", "5-14")
+        .body(vec![7u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(overlap.status(), 416);
+    // Right start but a length that does not match the body.
+    let short = app
+        .client
+        .patch(app.url(&location))
+        .header("content-range", "10-29")
+        .body(vec![7u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 400);
+    assert_eq!(error_code(short).await, "BLOB_UPLOAD_INVALID");
+    // Unparsable.
+    let garbage = app
+        .client
+        .patch(app.url(&location))
+        .header("content-range", "ten-twenty")
+        .body(vec![7u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 400);
+    let status = app.get(&location).await;
+    assert_eq!(status.headers()["range"], "0-9", "refused chunks stored nothing");
+}
+
+#[tokio::test]
+async fn names_with_dot_dot_or_uppercase() {
+    let app = TestApp::start().await;
+    let digest = sha256(b"x");
+    for name in ["a/../b", "..", "Upper/case", "a//b", "a/./b", "-a"] {
+        let head = format!(
+            "POST /v2/{name}/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: {}\r\nContent-Length: 1\r\nConnection: close\r\n\r\n",
+            app.host()
+        );
+        let (status, body) = raw_request(&app, &head, b"x", false).await;
+        assert_eq!(status, 400, "{name}: {body}");
+        assert!(body.contains("NAME_INVALID"), "{name}: {body}");
+    }
+    let manifest_head = format!(
+        "GET /v2/../../etc/manifests/latest HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        app.host()
+    );
+    let (status, body) = raw_request(&app, &manifest_head, b"", false).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(app.stored_blob_files().is_empty());
+    let catalog: serde_json::Value = app.get("/v2/_catalog").await.json().await.unwrap();
+    assert_eq!(catalog["repositories"], json!([]));
+}
+
+#[tokio::test]
+async fn manifest_with_an_unknown_blob() {
+    let app = TestApp::start().await;
+    let config_digest = app.push_blob("bad", b"{}").await;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(b"never pushed"), "size": 12}]
+    });
+    let response = app
+        .client
+        .put(app.url("/v2/bad/manifests/v1"))
+        .header("content-type", OCI_MANIFEST)
+        .json(&manifest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(error_code(response).await, "MANIFEST_BLOB_UNKNOWN");
+    assert_eq!(app.get("/v2/bad/manifests/v1").await.status(), 404);
+    let tags: serde_json::Value = app.get("/v2/bad/tags/list").await.json().await.unwrap();
+    assert_eq!(tags["tags"], json!([]));
+}
+
+#[tokio::test]
+async fn five_mib_manifest() {
+    let app = TestApp::start().await;
+    let config_digest = app.push_blob("big", b"{}").await;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
+        "layers": [],
+        "annotations": {"padding": "x".repeat(5 * 1024 * 1024)}
+    });
+    let body = serde_json::to_vec(&manifest).unwrap();
+    let response = app
+        .client
+        .put(app.url("/v2/big/manifests/v1"))
+        .header("content-type", OCI_MANIFEST)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(error_code(response).await, "MANIFEST_INVALID");
+    // Also when streamed without a Content-Length.
+    let stream = futures::stream::iter(
+        body.chunks(65536)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let response = app
+        .client
+        .put(app.url("/v2/big/manifests/v1"))
+        .header("content-type", OCI_MANIFEST)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(app.get("/v2/big/manifests/v1").await.status(), 404);
+}
+
+#[tokio::test]
+async fn bad_json_and_wrong_manifest_digest() {
+    let app = TestApp::start().await;
+    app.push_blob("bad", b"seed").await;
+    for body in [
+        "{not json",
+        "[]",
+        r#"{"schemaVersion": 2, "mediaType": "application/x-unknown"}"#,
+    ] {
+        let response = app
+            .client
+            .put(app.url("/v2/bad/manifests/v1"))
+            .header("content-type", OCI_MANIFEST)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(error_code(response).await, "MANIFEST_INVALID", "{body}");
+    }
+    let manifest = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []});
+    let response = app
+        .client
+        .put(app.url(&format!("/v2/bad/manifests/{}", sha256(b"other"))))
+        .header("content-type", OCI_INDEX)
+        .json(&manifest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(error_code(response).await, "DIGEST_INVALID");
+}
+
+#[tokio::test]
+async fn truncated_upload_is_never_served() {
+    let app = TestApp::start().await;
+    let data = bytes_of(1_000_000, 7);
+    let digest = sha256(&data);
+    // A monolithic upload whose connection dies halfway.
+    let head = format!(
+        "POST /v2/cut/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+        app.host(),
+        data.len()
+    );
+    raw_request(&app, &head, &data[..500_000], true).await;
+
+    // A chunked upload whose PATCH dies halfway.
+    let started = app.client.post(app.url("/v2/cut/blobs/uploads/")).send().await.unwrap();
+    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: {}\r\nContent-Range: 0-999999\r\nContent-Length: 1000000\r\n\r\n",
+        app.host()
+    );
+    raw_request(&app, &head, &data[..300_000], true).await;
+
+    // Give the server a moment to notice the closed connections.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.get(&format!("/v2/cut/blobs/{digest}")).await.status(), 404);
+    let status = app.get(&location).await;
+    assert_eq!(status.status(), 204);
+    assert_eq!(status.headers()["range"], "0-0", "nothing of the cut chunk counts");
+    // Finishing with the digest of all the bytes fails: they never arrived.
+    let finish = app
+        .client
+        .put(format!("{}?digest={digest}", app.url(&location)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finish.status(), 400);
+    assert_eq!(app.get(&format!("/v2/cut/blobs/{digest}")).await.status(), 404);
+    assert!(app.stored_blob_files().is_empty());
+}

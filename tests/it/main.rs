@@ -1,0 +1,12 @@
+//! The integration test binary: every test talks to a real rbee-registry over HTTP on
+//! 127.0.0.1, started in-process on a free port with its own data directory.
+
+mod support;
+
+mod bad_input;
+mod blobs;
+mod discovery;
+mod interop;
+mod manifests;
+mod restart;
+mod uploads;

@@ -1,0 +1,51 @@
+//! Upload sessions live in storage, not in process memory: they survive a restart.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn upload_continues_after_a_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = bytes_of(200_000, 11);
+    let app = TestApp::start_on(temp.path()).await;
+    let started = app
+        .client
+        .post(app.url("/v2/restart/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let patched = app
+        .client
+        .patch(app.url(&location))
+        .header("content-range", "0-99999")
+        .body(data[..100_000].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 202);
+    app.stop().await;
+
+    let app = TestApp::start_on(temp.path()).await;
+    let status = app.get(&location).await;
+    assert_eq!(status.status(), 204);
+    assert_eq!(status.headers()["range"], "0-99999");
+    let patched = app
+        .client
+        .patch(app.url(&location))
+        .header("content-range", "100000-199999")
+        .body(data[100_000..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 202);
+    let digest = sha256(&data);
+    let finished = app
+        .client
+        .put(format!("{}?digest={digest}", app.url(&location)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 201);
+    let fetched = app.get(&format!("/v2/restart/blobs/{digest}")).await;
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), &data[..]);
+}

@@ -1,0 +1,137 @@
+//! Chunked, streamed and cancelled uploads.
+
+use crate::support::*;
+
+async fn start(app: &TestApp, repository: &str) -> String {
+    let response = app
+        .client
+        .post(app.url(&format!("/v2/{repository}/blobs/uploads/")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    response.headers()["location"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn chunked_upload_in_order_then_status_then_finish() {
+    let app = TestApp::start().await;
+    let data = bytes_of(300_001, 3);
+    let mut location = start(&app, "chunks/repo").await;
+    let mut offset = 0;
+    for chunk in data.chunks(100_000) {
+        let response = app
+            .client
+            .patch(app.url(&location))
+            .header("content-type", "application/octet-stream")
+            .header("content-range", format!("{}-{}", offset, offset + chunk.len() - 1))
+            .body(chunk.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        offset += chunk.len();
+        assert_eq!(response.headers()["range"], format!("0-{}", offset - 1).as_str());
+        location = response.headers()["location"].to_str().unwrap().to_string();
+    }
+    let status = app.get(&location).await;
+    assert_eq!(status.status(), 204);
+    assert_eq!(status.headers()["range"], "0-300000");
+
+    let digest = sha256(&data);
+    let finished = app
+        .client
+        .put(format!("{}?digest={digest}", app.url(&location)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 201);
+    assert_eq!(finished.headers()["docker-content-digest"], digest.as_str());
+    let fetched = app.get(&format!("/v2/chunks/repo/blobs/{digest}")).await;
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), &data[..]);
+    // The session is gone once finished.
+    assert_eq!(app.get(&location).await.status(), 404);
+}
+
+#[tokio::test]
+async fn streamed_patch_and_final_chunk_in_put() {
+    let app = TestApp::start().await;
+    let data = bytes_of(70_000, 4);
+    let location = start(&app, "stream").await;
+    let response = app
+        .client
+        .patch(app.url(&location))
+        .body(data[..50_000].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let digest = sha256(&data);
+    let finished = app
+        .client
+        .put(format!("{}?digest={digest}", app.url(&location)))
+        .body(data[50_000..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 201);
+    let fetched = app.get(&format!("/v2/stream/blobs/{digest}")).await;
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), &data[..]);
+}
+
+#[tokio::test]
+async fn post_then_put_with_the_whole_body() {
+    let app = TestApp::start().await;
+    let data = bytes_of(10_000, 5);
+    let location = start(&app, "whole").await;
+    let digest = sha256(&data);
+    let finished = app
+        .client
+        .put(format!("{}?digest={digest}", app.url(&location)))
+        .header("content-type", "application/octet-stream")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 201);
+    assert_eq!(
+        finished.headers()["location"],
+        format!("/v2/whole/blobs/{digest}").as_str()
+    );
+}
+
+#[tokio::test]
+async fn cancelled_upload_is_unknown_afterwards() {
+    let app = TestApp::start().await;
+    let location = start(&app, "cancel").await;
+    app.client
+        .patch(app.url(&location))
+        .body(vec![1u8; 1000])
+        .send()
+        .await
+        .unwrap();
+    let cancelled = app.client.delete(app.url(&location)).send().await.unwrap();
+    assert_eq!(cancelled.status(), 204);
+    let status = app.get(&location).await;
+    assert_eq!(status.status(), 404);
+    assert_eq!(error_code(status).await, "BLOB_UPLOAD_UNKNOWN");
+    let session_id = location.rsplit('/').next().unwrap();
+    assert!(!app.data_dir().join("blobs/uploads").join(session_id).exists());
+}
+
+#[tokio::test]
+async fn upload_session_belongs_to_its_repository() {
+    let app = TestApp::start().await;
+    let location = start(&app, "mine").await;
+    let stolen = location.replace("/v2/mine/", "/v2/theirs/");
+    let response = app
+        .client
+        .patch(app.url(&stolen))
+        .body(vec![1u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(error_code(response).await, "BLOB_UPLOAD_UNKNOWN");
+}
