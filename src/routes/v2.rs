@@ -9,7 +9,6 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use http_body_util::BodyExt;
 
 use super::error::ApiError;
 use super::responses::*;
@@ -121,7 +120,7 @@ impl Query {
     }
 }
 
-fn header_text<'h>(headers: &'h HeaderMap, name: header::HeaderName) -> Option<&'h str> {
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
@@ -265,20 +264,29 @@ async fn put_manifest(
     body: Body,
 ) -> Handled {
     let limit = registry.limits().max_manifest_bytes;
-    let too_large = || ApiError::from(RegistryError::ManifestTooLarge { limit });
-    let declared_length = header_text(headers, header::CONTENT_LENGTH).and_then(|length| length.parse::<u64>().ok());
-    if declared_length.is_some_and(|length| length > limit as u64) {
-        return Err(too_large());
-    }
-    let body: Bytes = match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(error) => {
-            return Err(RegistryError::UploadInvalid(format!("could not read the manifest: {error}")).into());
+    let mut frames = body.into_data_stream();
+    let mut manifest = Vec::new();
+    while let Some(frame) = frames.next().await {
+        let frame =
+            frame.map_err(|error| RegistryError::UploadInvalid(format!("could not read the manifest: {error}")))?;
+        if manifest.len() + frame.len() > limit {
+            // Read (and drop) a bounded remainder so the client sees the 413 rather than a
+            // connection reset in the middle of its upload.
+            let mut discarded = 0usize;
+            while discarded < DRAIN_LIMIT {
+                match frames.next().await {
+                    Some(Ok(rest)) => discarded += rest.len(),
+                    _ => break,
+                }
+            }
+            return Err(RegistryError::ManifestTooLarge { limit }.into());
         }
-    };
+        manifest.extend_from_slice(&frame);
+    }
     let content_type = header_text(headers, header::CONTENT_TYPE);
-    let stored = registry.put_manifest(&name, &reference, content_type, body).await?;
+    let stored = registry
+        .put_manifest(&name, &reference, content_type, Bytes::from(manifest))
+        .await?;
     Ok(ManifestCreated {
         name,
         digest: stored.digest,
@@ -286,6 +294,9 @@ async fn put_manifest(
     }
     .into_response())
 }
+
+/// How much of an oversized manifest is read and dropped before answering `413`.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 async fn delete_manifest(registry: &Registry, name: RepoName, reference: Reference) -> Handled {
     registry.delete_manifest(&name, &reference).await?;
