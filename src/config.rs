@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -25,6 +26,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("invalid listen address {0:?}")]
     Listen(String),
+    #[error("invalid setting: {0}")]
+    Invalid(String),
 }
 
 /// The layout of the TOML file.
@@ -38,6 +41,8 @@ pub struct FileConfig {
     pub storage: StorageFileConfig,
     #[serde(default)]
     pub limits: LimitsFileConfig,
+    #[serde(default)]
+    pub server: ServerFileConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -53,6 +58,21 @@ pub struct StorageFileConfig {
 #[serde(deny_unknown_fields)]
 pub struct LimitsFileConfig {
     pub max_manifest_bytes: Option<usize>,
+    /// Largest blob accepted (the total of an upload session), bytes.
+    pub max_blob_bytes: Option<u64>,
+    /// Largest request head (request line and headers), bytes; at least 8192.
+    pub max_header_bytes: Option<usize>,
+    /// Blob upload requests one client address may have running at once.
+    pub max_uploads_per_client: Option<usize>,
+    /// Seconds an upload session may stay idle before it is removed.
+    pub upload_session_ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFileConfig {
+    /// Seconds running requests get to finish after a shutdown signal.
+    pub shutdown_grace_secs: Option<u64>,
 }
 
 impl FileConfig {
@@ -75,6 +95,39 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub storage_path: Option<PathBuf>,
+    pub max_manifest_bytes: Option<usize>,
+    pub max_blob_bytes: Option<u64>,
+    pub max_header_bytes: Option<usize>,
+    pub max_uploads_per_client: Option<usize>,
+    pub upload_session_ttl_secs: Option<u64>,
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+/// Defaults of the HTTP limits (see README's configuration table; the registry's own limits
+/// default to `RegistryLimits::default()`).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+/// hyper's smallest read buffer; a request head must fit in it.
+pub const MIN_HEADER_BYTES: usize = 8192;
+pub const DEFAULT_MAX_UPLOADS_PER_CLIENT: usize = 16;
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+
+/// Limits the HTTP server enforces before a request reaches the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub max_header_bytes: usize,
+    pub max_uploads_per_client: usize,
+    /// How long running requests may take to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_uploads_per_client: DEFAULT_MAX_UPLOADS_PER_CLIENT,
+            shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
+        }
+    }
 }
 
 /// Where blobs are stored.
@@ -91,6 +144,7 @@ pub struct ServeConfig {
     pub database_url: String,
     pub storage: StorageConfig,
     pub limits: RegistryLimits,
+    pub http: HttpLimits,
 }
 
 impl ServeConfig {
@@ -115,9 +169,52 @@ impl ServeConfig {
             .storage_path
             .or(file.storage.path)
             .unwrap_or_else(|| data_dir.join("blobs"));
-        let mut limits = RegistryLimits::default();
-        if let Some(max) = file.limits.max_manifest_bytes {
-            limits.max_manifest_bytes = max;
+        let defaults = RegistryLimits::default();
+        let limits = RegistryLimits {
+            max_manifest_bytes: overrides
+                .max_manifest_bytes
+                .or(file.limits.max_manifest_bytes)
+                .unwrap_or(defaults.max_manifest_bytes),
+            max_blob_bytes: overrides
+                .max_blob_bytes
+                .or(file.limits.max_blob_bytes)
+                .unwrap_or(defaults.max_blob_bytes),
+            upload_session_ttl: overrides
+                .upload_session_ttl_secs
+                .or(file.limits.upload_session_ttl_secs)
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.upload_session_ttl),
+        };
+        let http = HttpLimits {
+            max_header_bytes: overrides
+                .max_header_bytes
+                .or(file.limits.max_header_bytes)
+                .unwrap_or(DEFAULT_MAX_HEADER_BYTES),
+            max_uploads_per_client: overrides
+                .max_uploads_per_client
+                .or(file.limits.max_uploads_per_client)
+                .unwrap_or(DEFAULT_MAX_UPLOADS_PER_CLIENT),
+            shutdown_grace: Duration::from_secs(
+                overrides
+                    .shutdown_grace_secs
+                    .or(file.server.shutdown_grace_secs)
+                    .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+            ),
+        };
+        if http.max_header_bytes < MIN_HEADER_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "limits.max_header_bytes must be at least {MIN_HEADER_BYTES}"
+            )));
+        }
+        if http.max_uploads_per_client == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_uploads_per_client must be at least 1".into(),
+            ));
+        }
+        if limits.upload_session_ttl.is_zero() {
+            return Err(ConfigError::Invalid(
+                "limits.upload_session_ttl_secs must be at least 1".into(),
+            ));
         }
         Ok(ServeConfig {
             listen,
@@ -128,6 +225,7 @@ impl ServeConfig {
                 fsync: file.storage.fsync.unwrap_or(true),
             },
             limits,
+            http,
         })
     }
 }
@@ -165,6 +263,8 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:9001");
         assert_eq!(config.data_dir, PathBuf::from("/srv/a"));
         assert_eq!(config.limits.max_manifest_bytes, 10);
+        assert_eq!(config.limits.max_blob_bytes, RegistryLimits::default().max_blob_bytes);
+        assert_eq!(config.http, HttpLimits::default());
         assert_eq!(
             config.storage,
             StorageConfig::Filesystem {
@@ -172,6 +272,37 @@ mod tests {
                 fsync: false
             }
         );
+    }
+
+    #[test]
+    fn limits_come_from_flags_over_the_file() {
+        let file: FileConfig = toml::from_str(
+            "[limits]\nmax_blob_bytes = 100\nmax_header_bytes = 9000\nmax_uploads_per_client = 3\nupload_session_ttl_secs = 60\n[server]\nshutdown_grace_secs = 5\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            max_uploads_per_client: Some(4),
+            ..Overrides::default()
+        };
+        let config = ServeConfig::assemble(overrides, file).unwrap();
+        assert_eq!(config.limits.max_blob_bytes, 100);
+        assert_eq!(config.limits.upload_session_ttl, Duration::from_secs(60));
+        assert_eq!(
+            config.http,
+            HttpLimits {
+                max_header_bytes: 9000,
+                max_uploads_per_client: 4,
+                shutdown_grace: Duration::from_secs(5),
+            }
+        );
+        for bad in [
+            "[limits]\nmax_header_bytes = 100\n",
+            "[limits]\nmax_uploads_per_client = 0\n",
+            "[limits]\nupload_session_ttl_secs = 0\n",
+        ] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            assert!(ServeConfig::assemble(Overrides::default(), file).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! - [`db`]: every sqlx query, with migrations for SQLite and PostgreSQL.
 //! - [`storage`]: the one wrapper over `object_store`.
 //! - [`config`]: configuration assembled from flags, environment and file.
+//! - [`observability`]: Prometheus series, request ids, access logs.
 //! - [`server`]: wiring the above into a running server.
 //!
 //! Dependency direction: routes → services → db / storage / oci.
 
 pub mod config;
 pub mod db;
+pub mod observability;
 pub mod oci;
 pub mod routes;
 pub mod server;

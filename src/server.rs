@@ -1,12 +1,30 @@
 //! Wiring: opens the database and blob store named by the configuration and serves HTTP.
+//!
+//! The accept loop is ours (hyper's HTTP/1 connection builder) rather than `axum::serve`, so
+//! that the request-head size limit, `TCP_NODELAY`, the client's address and a shutdown
+//! deadline are under our control. On shutdown the listener closes at once, running requests
+//! (uploads and downloads included) get `shutdown_grace` to finish, then connections are cut.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
-use crate::config::{ServeConfig, StorageConfig};
+use crate::config::{HttpLimits, ServeConfig, StorageConfig};
 use crate::db::{Database, DbError};
 use crate::routes::{router, AppState};
 use crate::services::Registry;
 use crate::storage::{BlobStore, StorageError};
+
+/// Time a client gets to send a complete request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Errors while starting or running the server.
 #[derive(Debug, thiserror::Error)]
@@ -41,15 +59,84 @@ pub async fn bind(config: &ServeConfig) -> Result<TcpListener, ServerError> {
         })
 }
 
-/// Serves until `shutdown` resolves, then lets running requests finish.
+/// Serves until `shutdown` resolves, then lets running requests finish within the
+/// configured grace period.
 pub async fn serve(
     listener: TcpListener,
     registry: Registry,
+    config: &ServeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let app = router(AppState { registry });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve)
+    let limits: HttpLimits = config.http.clone();
+    crate::observability::metrics_handle();
+    let app = router(AppState::new(registry.clone(), &limits));
+    let sweeper = tokio::spawn(sweep_upload_sessions(registry));
+    let graceful = GracefulShutdown::new();
+    let cut = CancellationToken::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.max_buf_size(limits.max_header_bytes)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little instead of spinning.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app.clone().map_request(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            request
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        let cut = cut.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                result = connection => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, %peer, "connection ended with an error");
+                    }
+                }
+                _ = cut.cancelled() => {}
+            }
+        });
+    }
+    drop(listener);
+    sweeper.abort();
+    tracing::info!(
+        grace_secs = limits.shutdown_grace.as_secs_f64(),
+        "shutting down: not accepting connections, letting running requests finish"
+    );
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all requests finished"),
+        _ = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("shutdown grace period over; closing the remaining connections");
+            cut.cancel();
+        }
+    }
+    Ok(())
+}
+
+/// Removes expired upload sessions and abandoned upload files, now and then.
+async fn sweep_upload_sessions(registry: Registry) {
+    let period = (registry.limits().upload_session_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match registry.purge_expired_uploads().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed expired upload sessions"),
+            Err(error) => tracing::warn!(%error, "could not purge expired upload sessions"),
+        }
+    }
 }

@@ -97,6 +97,12 @@ impl Database {
         &self.write
     }
 
+    /// A trivial query on the read pool: does the database answer?
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -10,6 +10,8 @@ pub struct UploadRow {
     pub size: i64,
     pub hash_state: Vec<u8>,
     pub created_at: i64,
+    /// Last time a chunk was appended (or the session was opened), milliseconds.
+    pub updated_at: i64,
 }
 
 /// One stored piece of an upload, in order of `start_offset`.
@@ -46,11 +48,12 @@ pub async fn find<'c, E>(executor: E, id: &str) -> Result<Option<UploadRow>, sql
 where
     E: Executor<'c, Database = Any>,
 {
-    let row =
-        sqlx::query("SELECT id, repository_name, size, hash_state, created_at FROM upload_sessions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(executor)
-            .await?;
+    let row = sqlx::query(
+        "SELECT id, repository_name, size, hash_state, created_at, updated_at FROM upload_sessions WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(executor)
+    .await?;
     row.map(|row| {
         Ok(UploadRow {
             id: row.try_get(0)?,
@@ -58,6 +61,7 @@ where
             size: row.try_get(2)?,
             hash_state: row.try_get(3)?,
             created_at: row.try_get(4)?,
+            updated_at: row.try_get(5)?,
         })
     })
     .transpose()
@@ -128,4 +132,37 @@ pub async fn delete(connection: &mut AnyConnection, id: &str) -> Result<bool, sq
         .execute(&mut *connection)
         .await?;
     Ok(result.rows_affected() > 0)
+}
+
+/// Ids of sessions idle since before `before` (milliseconds).
+pub async fn idle_since<'c, E>(executor: E, before: i64) -> Result<Vec<String>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query("SELECT id FROM upload_sessions WHERE updated_at < $1")
+        .bind(before)
+        .fetch_all(executor)
+        .await?;
+    rows.iter().map(|row| row.try_get(0)).collect()
+}
+
+/// Which of `ids` are sessions that exist.
+pub async fn existing_among<'c, E>(executor: E, ids: &[String]) -> Result<Vec<String>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id FROM upload_sessions WHERE id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(executor).await?;
+    rows.iter().map(|row| row.try_get(0)).collect()
 }

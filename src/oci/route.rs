@@ -126,6 +126,31 @@ pub fn parse_v2_path(rest: &str) -> Result<Option<V2Path>, ParseError> {
     Ok(None)
 }
 
+/// A fixed name for the endpoint a `/v2/…` path addresses, for metrics labels. Cheap and
+/// never fails: it looks only at the path's shape, not at the validity of its parts.
+pub fn endpoint_name(rest: &str) -> &'static str {
+    if rest.is_empty() {
+        return "base";
+    }
+    if rest == "_catalog" {
+        return "catalog";
+    }
+    let mut segments = rest.rsplit('/');
+    let last = segments.next().unwrap_or("");
+    let second = segments.next();
+    let third = segments.next();
+    match (third, second, last) {
+        (Some("blobs"), Some("uploads"), "") => "uploads",
+        (Some("blobs"), Some("uploads"), _) => "upload",
+        (_, Some("blobs"), "uploads") => "uploads",
+        (_, Some("tags"), "list") => "tags",
+        (_, Some("blobs"), _) => "blob",
+        (_, Some("manifests"), _) => "manifest",
+        (_, Some("referrers"), _) => "referrers",
+        _ => "unknown",
+    }
+}
+
 /// Upload session ids are ones this registry made: lowercase hex and dashes (UUIDs).
 fn is_session_id(text: &str) -> bool {
     !text.is_empty()
@@ -207,6 +232,25 @@ mod tests {
         ];
         for (path, expected) in cases {
             assert_eq!(parse_v2_path(&path).unwrap(), Some(expected), "path {path}");
+        }
+    }
+
+    #[test]
+    fn endpoint_names() {
+        let d = digest();
+        for (path, name) in [
+            ("", "base"),
+            ("_catalog", "catalog"),
+            ("a/b/blobs/uploads/", "uploads"),
+            ("a/b/blobs/uploads/0f-1", "upload"),
+            ("a/blobs/uploads", "uploads"),
+            ("a/tags/list", "tags"),
+            (&format!("a/blobs/{d}")[..], "blob"),
+            ("a/manifests/v1", "manifest"),
+            (&format!("a/referrers/{d}")[..], "referrers"),
+            ("a", "unknown"),
+        ] {
+            assert_eq!(endpoint_name(path), name, "{path}");
         }
     }
 

@@ -143,6 +143,18 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::ManifestInvalid, message)
                     .with_detail(json!({ "limit": limit }))
             }
+            RegistryError::BlobTooLarge { limit } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::SizeInvalid, message)
+                    .with_detail(json!({ "limit": limit }))
+            }
+            RegistryError::Storage(error) if error.is_out_of_space() => {
+                tracing::error!(%error, "blob storage is full");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    ErrorCode::Unknown,
+                    "the registry's storage is full",
+                )
+            }
             RegistryError::NameUnknown(_) => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NameUnknown, message),
             RegistryError::Storage(StorageError::NotFound(_)) => {
                 ApiError::new(StatusCode::NOT_FOUND, ErrorCode::BlobUnknown, message)

@@ -26,6 +26,8 @@ pub enum RegistryError {
     ManifestBlobUnknown(Digest),
     #[error("manifest is larger than the {limit}-byte limit")]
     ManifestTooLarge { limit: usize },
+    #[error("blob is larger than the {limit}-byte limit")]
+    BlobTooLarge { limit: u64 },
     #[error("repository {0} is unknown")]
     NameUnknown(String),
     #[error(transparent)]

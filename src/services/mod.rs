@@ -7,6 +7,7 @@
 pub mod blobs;
 pub mod discovery;
 pub mod error;
+pub mod health;
 pub mod manifests;
 pub mod uploads;
 
@@ -26,12 +27,18 @@ pub type BodyStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
 pub struct RegistryLimits {
     /// Largest manifest accepted, in bytes.
     pub max_manifest_bytes: usize,
+    /// Largest blob accepted (all chunks of a session together), in bytes.
+    pub max_blob_bytes: u64,
+    /// An upload session idle for longer is unknown to clients and removed by the sweeper.
+    pub upload_session_ttl: std::time::Duration,
 }
 
 impl Default for RegistryLimits {
     fn default() -> Self {
         RegistryLimits {
             max_manifest_bytes: 4 * 1024 * 1024,
+            max_blob_bytes: 64 * 1024 * 1024 * 1024,
+            upload_session_ttl: std::time::Duration::from_secs(24 * 60 * 60),
         }
     }
 }

@@ -105,7 +105,7 @@ impl Registry {
             DigestAlgorithm::Sha256 => StreamHasher::Sha256(ResumableSha256::new()),
             DigestAlgorithm::Sha512 => StreamHasher::Sha512(Box::default()),
         };
-        let size = self.write_part(&part, body, &mut hasher).await?;
+        let size = self.write_part(&part, body, &mut hasher, 0).await?;
         let computed = hasher.finish();
         let directory = StorageKey::UploadDirectory { session_id };
         if &computed != digest {
@@ -160,7 +160,7 @@ impl Registry {
             session_id: session_id.to_string(),
             part_id: new_id(),
         };
-        let written = self.write_part(&part_key, body, &mut hasher).await?;
+        let written = self.write_part(&part_key, body, &mut hasher, start).await?;
         if let Some(range) = content_range {
             if written != range.len() {
                 self.store.delete(&part_key).await?;
@@ -235,7 +235,7 @@ impl Registry {
                 session_id: session_id.to_string(),
                 part_id: new_id(),
             };
-            let written = self.write_part(&key, body, &mut hasher).await?;
+            let written = self.write_part(&key, body, &mut hasher, size).await?;
             size += written;
             if written > 0 {
                 part_keys.push(key.clone());
@@ -276,6 +276,31 @@ impl Registry {
     /// Abandons an upload (`DELETE /v2/<name>/blobs/uploads/<id>`).
     pub async fn cancel_upload(&self, name: &RepoName, session_id: &str) -> Result<(), RegistryError> {
         self.find_session(name, session_id).await?;
+        self.remove_session(session_id).await
+    }
+
+    /// The session, if it exists for this repository and has not outlived its lifetime.
+    /// An expired session is removed on the spot and reported unknown.
+    async fn find_session(&self, name: &RepoName, session_id: &str) -> Result<uploads::UploadRow, RegistryError> {
+        match uploads::find(self.db.reader(), session_id).await? {
+            Some(session) if session.repository_name == name.as_str() => {
+                if now_millis() - session.updated_at > self.session_ttl_millis() {
+                    self.remove_session(session_id).await?;
+                    crate::observability::record_expired_sessions(1);
+                    return Err(RegistryError::UploadUnknown);
+                }
+                Ok(session)
+            }
+            _ => Err(RegistryError::UploadUnknown),
+        }
+    }
+
+    fn session_ttl_millis(&self) -> i64 {
+        i64::try_from(self.limits.upload_session_ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Deletes a session's rows, then its stored parts.
+    async fn remove_session(&self, session_id: &str) -> Result<(), RegistryError> {
         let mut transaction = self.db.writer().begin().await?;
         uploads::delete(&mut transaction, session_id).await?;
         transaction.commit().await?;
@@ -287,21 +312,55 @@ impl Registry {
         Ok(())
     }
 
-    async fn find_session(&self, name: &RepoName, session_id: &str) -> Result<uploads::UploadRow, RegistryError> {
-        match uploads::find(self.db.reader(), session_id).await? {
-            Some(session) if session.repository_name == name.as_str() => Ok(session),
-            _ => Err(RegistryError::UploadUnknown),
+    /// Removes sessions idle for longer than `upload_session_ttl`, and upload directories
+    /// that no session owns (a monolithic upload or a session cut short by a crash) once
+    /// they are as old. Returns how many sessions and directories it removed.
+    pub async fn purge_expired_uploads(&self) -> Result<u64, RegistryError> {
+        let ttl = self.session_ttl_millis();
+        let cutoff = now_millis().saturating_sub(ttl);
+        let mut removed = 0u64;
+        for session_id in uploads::idle_since(self.db.reader(), cutoff).await? {
+            self.remove_session(&session_id).await?;
+            removed += 1;
         }
+        crate::observability::record_expired_sessions(removed);
+        let cutoff_time = std::time::SystemTime::now()
+            .checked_sub(self.limits.upload_session_ttl)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let old: Vec<String> = self
+            .store
+            .upload_directories()
+            .await?
+            .into_iter()
+            .filter(|(_, modified)| *modified < cutoff_time)
+            .map(|(session_id, _)| session_id)
+            .collect();
+        for batch in old.chunks(500) {
+            let owned = uploads::existing_among(self.db.reader(), batch).await?;
+            for session_id in batch.iter().filter(|id| !owned.contains(id)) {
+                self.store
+                    .delete_prefix(&StorageKey::UploadDirectory {
+                        session_id: session_id.clone(),
+                    })
+                    .await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Streams `body` into the object `key`, feeding every byte to `hasher`. On a broken body
     /// the object is abandoned and nothing is left at `key`.
+    /// `already` bytes of the blob came before this part; the whole blob may not exceed
+    /// `max_blob_bytes` (`BlobTooLarge`, and nothing is left at `key`).
     async fn write_part(
         &self,
         key: &StorageKey,
         mut body: BodyStream,
         hasher: &mut StreamHasher,
+        already: u64,
     ) -> Result<u64, RegistryError> {
+        let limit = self.limits.max_blob_bytes;
         let mut writer = self.store.writer(key.clone());
         while let Some(frame) = body.next().await {
             let data = match frame {
@@ -313,6 +372,11 @@ impl Registry {
                     )));
                 }
             };
+            if already + writer.written() + data.len() as u64 > limit {
+                writer.abort().await;
+                crate::observability::record_rejected_upload("too_large");
+                return Err(RegistryError::BlobTooLarge { limit });
+            }
             hasher.update(&data);
             if let Err(error) = writer.write(&data).await {
                 writer.abort().await;

@@ -75,6 +75,25 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
 }
 
+impl StorageError {
+    /// Whether the backend ran out of space (`ENOSPC`, `EDQUOT`), anywhere in the cause chain.
+    pub fn is_out_of_space(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = cause {
+            if let Some(io) = error.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::StorageFull
+                    || io.kind() == std::io::ErrorKind::QuotaExceeded
+                    || io.raw_os_error() == Some(28)
+                {
+                    return true;
+                }
+            }
+            cause = error.source();
+        }
+        false
+    }
+}
+
 fn from_object_store(error: object_store::Error) -> StorageError {
     match error {
         object_store::Error::NotFound { path, .. } => StorageError::NotFound(path),
@@ -194,10 +213,80 @@ impl BlobStore {
                 })?;
         }
         if let Some(root) = &self.local_root {
-            // The local backend leaves empty directories behind.
-            let _ = tokio::fs::remove_dir(root.join(prefix.to_string())).await;
+            // The local backend leaves directories behind, and staging files (`<name>#<n>`)
+            // of writes that a crash interrupted, which listing does not show.
+            match tokio::fs::remove_dir_all(root.join(prefix.to_string())).await {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error.into()),
+            }
         }
         Ok(())
+    }
+
+    /// Whether the store answers: the root directory exists (local) or a listing works.
+    pub async fn check(&self) -> Result<(), StorageError> {
+        if let Some(root) = &self.local_root {
+            let meta = tokio::fs::metadata(root).await?;
+            if !meta.is_dir() {
+                return Err(StorageError::Io(std::io::Error::other(
+                    "the storage root is not a directory",
+                )));
+            }
+            return Ok(());
+        }
+        self.store
+            .list_with_delimiter(Some(&ObjectPath::from("uploads")))
+            .await
+            .map_err(from_object_store)?;
+        Ok(())
+    }
+
+    /// Upload directories present in storage, each with its session id and the time its
+    /// newest file was written; the sweeper removes those no session owns.
+    pub async fn upload_directories(&self) -> Result<Vec<(String, std::time::SystemTime)>, StorageError> {
+        use std::collections::HashMap;
+        let mut newest: HashMap<String, std::time::SystemTime> = HashMap::new();
+        if let Some(root) = &self.local_root {
+            // Walk the files themselves: staging files of interrupted writes count too.
+            let uploads = root.join("uploads");
+            let found =
+                tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(String, std::time::SystemTime)>> {
+                    let mut found = Vec::new();
+                    let entries = match std::fs::read_dir(&uploads) {
+                        Ok(entries) => entries,
+                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+                        Err(error) => return Err(error),
+                    };
+                    for entry in entries.flatten() {
+                        let session = entry.file_name().to_string_lossy().to_string();
+                        let mut time = entry.metadata()?.modified()?;
+                        if let Ok(files) = std::fs::read_dir(entry.path()) {
+                            for file in files.flatten() {
+                                if let Ok(modified) = file.metadata().and_then(|m| m.modified()) {
+                                    time = time.max(modified);
+                                }
+                            }
+                        }
+                        found.push((session, time));
+                    }
+                    Ok(found)
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+            return Ok(found);
+        }
+        let mut listing = self.store.list(Some(&ObjectPath::from("uploads")));
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(from_object_store)?;
+            let Some(session) = meta.location.parts().nth(1).map(|part| part.as_ref().to_string()) else {
+                continue;
+            };
+            let time: std::time::SystemTime = meta.last_modified.into();
+            let entry = newest.entry(session).or_insert(time);
+            *entry = (*entry).max(time);
+        }
+        Ok(newest.into_iter().collect())
     }
 
     async fn sync_file(&self, key: &StorageKey) -> Result<(), StorageError> {

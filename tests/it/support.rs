@@ -27,20 +27,34 @@ impl TestApp {
         app
     }
 
+    /// Starts a registry with its configuration adjusted by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().to_path_buf();
+        let mut app = TestApp::start_on_with(&data_dir, configure).await;
+        app._temp = Some(temp);
+        app
+    }
+
     /// Starts a registry on an existing data directory (to test restarts).
     pub async fn start_on(data_dir: &Path) -> TestApp {
+        TestApp::start_on_with(data_dir, |_| {}).await
+    }
+
+    pub async fn start_on_with(data_dir: &Path, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let overrides = Overrides {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(data_dir.to_path_buf()),
             ..Overrides::default()
         };
-        let config = ServeConfig::assemble(overrides, FileConfig::default()).unwrap();
+        let mut config = ServeConfig::assemble(overrides, FileConfig::default()).unwrap();
+        configure(&mut config);
         let registry = server::open_registry(&config).await.unwrap();
         let listener = server::bind(&config).await.unwrap();
         let address = listener.local_addr().unwrap();
         let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
-            server::serve(listener, registry, async {
+            server::serve(listener, registry, &config, async {
                 let _ = receiver.await;
             })
             .await
@@ -77,6 +91,18 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.unwrap();
         }
+    }
+
+    /// Asks the server to shut down, without waiting.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// Whether the server has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.server.as_ref().is_none_or(|server| server.is_finished())
     }
 
     /// Pushes a blob in one request; returns its digest.
@@ -223,4 +249,16 @@ pub fn have(program: &str) -> bool {
         .output()
         .map(|out| out.status.success())
         .unwrap_or(false)
+}
+
+/// A request body the test feeds piece by piece: `(sender, body)`.
+pub fn channel_body() -> (tokio::sync::mpsc::Sender<Vec<u8>>, reqwest::Body) {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver
+            .recv()
+            .await
+            .map(|piece| (Ok::<_, std::io::Error>(piece), receiver))
+    });
+    (sender, reqwest::Body::wrap_stream(stream))
 }
