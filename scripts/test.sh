@@ -2,7 +2,9 @@
 # The whole test suite, with its set-up: installs the third-party clients the tests use
 # (skopeo, Debian's docker-registry, the ORAS Python SDK) when missing, checks formatting
 # and lints, runs the Rust tests, runs the conformance harness against rbee-registry and
-# against CNCF distribution, and measures peak memory of a 1 GiB push and pull.
+# against CNCF distribution, runs the fault tests (kill -9, full disk), and checks peak
+# memory of a 1 GiB push and pull (64 MiB limit). Property tests (proptest) of the parsers
+# run with the unit tests; their regressions live in proptest-regressions/.
 #
 # Usage: scripts/test.sh            (CARGO_TARGET_DIR is honoured)
 set -euo pipefail
@@ -53,7 +55,10 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && brea
 "$CARGO_TARGET_DIR/release/rbee-conformance" "http://127.0.0.1:$port" --strict
 kill $server
 
+step "fault tests: kill -9 during uploads and manifest writes, a full disk"
+scripts/fault-tests.sh
+
 step "peak memory of a 1 GiB push and pull"
-scripts/peak-rss.sh 1024 100
+scripts/peak-rss.sh 1024 64
 
 step "all green"

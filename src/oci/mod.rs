@@ -6,6 +6,8 @@ pub mod hasher;
 pub mod manifest;
 pub mod media_types;
 pub mod name;
+#[cfg(test)]
+mod properties;
 pub mod range;
 pub mod route;
 

@@ -84,6 +84,9 @@ pub fn resolve_range(header: &str, size: u64) -> RangeRequest {
     RangeRequest::Partial(range)
 }
 
+/// The largest byte offset a chunk may name (`i64::MAX`, the database's size type).
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
+
 /// Parses a chunk's `Content-Range` (`<start>-<end>`, as the distribution spec writes it;
 /// a `bytes ` or `bytes=` prefix and a `/total` suffix are tolerated).
 pub fn parse_content_range(header: &str) -> Result<ByteRange, ParseError> {
@@ -97,7 +100,9 @@ pub fn parse_content_range(header: &str) -> Result<ByteRange, ParseError> {
     let (start, end) = text.split_once('-').ok_or_else(invalid)?;
     let start: u64 = start.trim().parse().map_err(|_| invalid())?;
     let end: u64 = end.trim().parse().map_err(|_| invalid())?;
-    if end < start {
+    // Offsets are stored as signed 64-bit integers; past that a range's length would not
+    // even fit in a u64 (found by the `content_range` property tests: `0-18446744073709551615`).
+    if end < start || end > MAX_OFFSET {
         return Err(invalid());
     }
     Ok(ByteRange { start, end })
@@ -128,7 +133,16 @@ mod tests {
             parse_content_range("bytes 5-9/10").unwrap(),
             ByteRange { start: 5, end: 9 }
         );
-        for bad in ["", "5", "a-b", "9-5", "-5", "1-"] {
+        for bad in [
+            "",
+            "5",
+            "a-b",
+            "9-5",
+            "-5",
+            "1-",
+            "0-18446744073709551615",
+            "0-9223372036854775808",
+        ] {
             assert!(parse_content_range(bad).is_err(), "{bad}");
         }
     }
