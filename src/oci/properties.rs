@@ -136,7 +136,7 @@ proptest! {
         if end <= range::MAX_OFFSET {
             let range = parsed.unwrap();
             prop_assert_eq!(range, ByteRange { start, end });
-            prop_assert!(range.len() >= 1);
+            prop_assert_eq!(range.len(), end - start + 1);
         } else {
             prop_assert!(parsed.is_err());
         }
