@@ -2,6 +2,8 @@
 
 use sqlx::{Any, Executor, Row};
 
+use super::{Backend, Database};
+
 /// Points `tag` at a manifest, replacing what it pointed to before.
 pub async fn upsert<'c, E>(
     executor: E,
@@ -40,20 +42,34 @@ where
 }
 
 /// Tag names of a repository after `last` in byte order, at most `limit`.
-pub async fn list<'c, E>(
-    executor: E,
+///
+/// The page comes back as one row, the names joined by newlines (a tag cannot contain one):
+/// decoding a row through `sqlx::Any` costs about a microsecond, so a 1000-tag page read
+/// row by row spent most of its time there.
+pub async fn list(
+    database: &Database,
     repository_id: i64,
     last: Option<&str>,
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error>
-where
-    E: Executor<'c, Database = Any>,
-{
-    let rows = sqlx::query("SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3")
+) -> Result<Vec<String>, sqlx::Error> {
+    let join = match database.backend() {
+        Backend::Sqlite => "group_concat(name, char(10))",
+        Backend::Postgres => "string_agg(name, chr(10) ORDER BY name)",
+    };
+    let sql = format!(
+        "SELECT {join} FROM (SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3) AS page"
+    );
+    let joined: Option<String> = sqlx::query(&sql)
         .bind(repository_id)
         .bind(last.unwrap_or(""))
         .bind(limit)
-        .fetch_all(executor)
-        .await?;
-    rows.iter().map(|row| row.try_get(0)).collect()
+        .fetch_one(database.reader())
+        .await?
+        .try_get(0)?;
+    let mut names: Vec<String> = joined
+        .map(|text| text.split('\n').map(str::to_string).collect())
+        .unwrap_or_default();
+    // group_concat does not promise to keep the subquery's order.
+    names.sort_unstable();
+    Ok(names)
 }

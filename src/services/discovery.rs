@@ -46,7 +46,7 @@ impl Registry {
                 next_last: None,
             });
         }
-        let entries = tags::list(self.db.reader(), repository_id, last, limit as i64 + 1).await?;
+        let entries = tags::list(&self.db, repository_id, last, limit as i64 + 1).await?;
         Ok(page_of(entries, limit))
     }
 
