@@ -111,7 +111,7 @@ stop
 echo "== 3. kill -9 while manifests are written"
 data=$work/data3
 start "$data"
-python3 - "$base" <<'PY'
+python3 - "$base" "$work/facts.json" <<'PY'
 import hashlib, json, sys, urllib.request
 base = sys.argv[1]
 def push(repo, data):
@@ -123,14 +123,14 @@ config = b'{"architecture":"amd64","os":"linux"}'
 layers = [bytes([i]) * 1000 for i in range(8)]
 descs = [push("faults/manifests", l) for l in layers]
 cfg = push("faults/manifests", config)
-json.dump({"config": cfg, "layers": descs}, open(sys.argv[1].split("//")[1].replace(":", "_") + ".json", "w"))
+json.dump({"config": cfg, "layers": descs}, open(sys.argv[2], "w"))
 PY
 for round in 1 2 3; do
   # A writer that PUTs manifests as fast as it can, under many tags.
-  python3 - "$base" "$round" <<'PY' &
+  python3 - "$base" "$round" "$work/facts.json" <<'PY' &
 import hashlib, json, sys, urllib.request, itertools
 base, round_ = sys.argv[1], sys.argv[2]
-facts = json.load(open(base.split("//")[1].replace(":", "_") + ".json"))
+facts = json.load(open(sys.argv[3]))
 for i in itertools.count():
     manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": facts["config"], "size": 37},
