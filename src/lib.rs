@@ -1,6 +1,7 @@
 //! rbee-registry: an OCI Distribution registry for rbee workers.
 //!
 //! Where things live (see ARCHITECTURE.md for the full map):
+//! - [`artifact`]: the worker artifact format (media types, platforms, metadata), pure.
 //! - [`oci`]: pure OCI types and parsing (digests, names, paths, ranges, manifest checks).
 //! - [`routes`]: the axum route table and thin handlers; errors become HTTP here only.
 //! - [`services`]: the registry's rules (uploads, blobs, manifests, tags, referrers).
@@ -11,6 +12,7 @@
 //!
 //! Dependency direction: routes → services → db / storage / oci.
 
+pub mod artifact;
 pub mod config;
 pub mod db;
 pub mod oci;

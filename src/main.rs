@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rbee_registry::config::{FileConfig, Overrides, ServeConfig};
+use rbee_registry::routes::ApiSettings;
 use rbee_registry::server;
 
 #[derive(Parser)]
@@ -37,6 +38,13 @@ struct ServeArgs {
     /// Directory for blobs [default: <data-dir>/blobs].
     #[arg(long, env = "RBEE_STORAGE_PATH")]
     storage_path: Option<PathBuf>,
+    /// Comma-separated origins allowed to call the catalog API from browsers (CORS).
+    #[arg(long, env = "RBEE_CORS_ORIGINS")]
+    cors_origins: Option<String>,
+    /// Salt of the hashed client addresses in download analytics [default: a random salt
+    /// kept in <data-dir>/analytics-salt]. Processes sharing one database must share it.
+    #[arg(long, env = "RBEE_ANALYTICS_SALT", hide_env_values = true)]
+    analytics_salt: Option<String>,
 }
 
 #[tokio::main]
@@ -69,12 +77,15 @@ async fn run_serve(args: ServeArgs) -> Result<(), String> {
         data_dir: args.data_dir,
         database_url: args.database_url,
         storage_path: args.storage_path,
+        cors_origins: args.cors_origins,
+        analytics_salt: args.analytics_salt,
     };
     let config = ServeConfig::assemble(overrides, file).map_err(|e| e.to_string())?;
     let registry = server::open_registry(&config).await.map_err(|e| e.to_string())?;
     let listener = server::bind(&config).await.map_err(|e| e.to_string())?;
     tracing::info!(listen = %config.listen, data_dir = %config.data_dir.display(), "rbee-registry serving");
-    server::serve(listener, registry, shutdown_signal())
+    let api = ApiSettings::from_config(&config);
+    server::serve_with(listener, registry, api, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }

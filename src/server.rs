@@ -4,7 +4,8 @@ use tokio::net::TcpListener;
 
 use crate::config::{ServeConfig, StorageConfig};
 use crate::db::{Database, DbError};
-use crate::routes::{router, AppState};
+use crate::routes::{router, ApiSettings, AppState};
+use crate::services::analytics::DownloadRecorder;
 use crate::services::Registry;
 use crate::storage::{BlobStore, StorageError};
 
@@ -28,7 +29,9 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
     let store = match &config.storage {
         StorageConfig::Filesystem { root, fsync } => BlobStore::local(root, *fsync)?,
     };
-    Ok(Registry::new(db, store, config.limits.clone()))
+    let salt = config.analytics_salt.load().map_err(StorageError::Io)?;
+    let recorder = DownloadRecorder::start(db.clone(), salt);
+    Ok(Registry::new(db, store, config.limits.clone()).with_download_recorder(recorder))
 }
 
 /// Binds the listener; separate from [`serve`] so callers (tests) can learn the port.
@@ -41,15 +44,30 @@ pub async fn bind(config: &ServeConfig) -> Result<TcpListener, ServerError> {
         })
 }
 
-/// Serves until `shutdown` resolves, then lets running requests finish.
+/// Serves until `shutdown` resolves, then lets running requests finish, with the default
+/// catalog API settings (no CORS origins).
 pub async fn serve(
     listener: TcpListener,
     registry: Registry,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let app = router(AppState { registry });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve)
+    serve_with(listener, registry, ApiSettings::default(), shutdown).await
+}
+
+/// Serves like [`serve`], with the catalog API settings of the configuration.
+pub async fn serve_with(
+    listener: TcpListener,
+    registry: Registry,
+    api: ApiSettings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let app = router(AppState { registry }, &api);
+    // The peer address feeds download analytics (as a salted hash only).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(ServerError::Serve)
 }

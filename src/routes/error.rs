@@ -143,6 +143,9 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::ManifestInvalid, message)
                     .with_detail(json!({ "limit": limit }))
             }
+            RegistryError::WorkerVersionInvalid(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::ManifestInvalid, message)
+            }
             RegistryError::NameUnknown(_) => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NameUnknown, message),
             RegistryError::Storage(StorageError::NotFound(_)) => {
                 ApiError::new(StatusCode::NOT_FOUND, ErrorCode::BlobUnknown, message)

@@ -26,6 +26,8 @@ pub enum RegistryError {
     ManifestBlobUnknown(Digest),
     #[error("manifest is larger than the {limit}-byte limit")]
     ManifestTooLarge { limit: usize },
+    #[error("not a valid worker version: {0}")]
+    WorkerVersionInvalid(String),
     #[error("repository {0} is unknown")]
     NameUnknown(String),
     #[error(transparent)]
