@@ -7,12 +7,14 @@
 //! - [`services`]: the registry's rules (uploads, blobs, manifests, tags, referrers).
 //! - [`db`]: every sqlx query, with migrations for SQLite and PostgreSQL.
 //! - [`storage`]: the one wrapper over `object_store`.
+//! - [`client`]: the Distribution client, with `publish` and `install` built on it.
 //! - [`config`]: configuration assembled from flags, environment and file.
 //! - [`server`]: wiring the above into a running server.
 //!
 //! Dependency direction: routes → services → db / storage / oci.
 
 pub mod artifact;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod oci;
