@@ -308,7 +308,7 @@ impl Checker {
             None => {}
             Some(Value::Array(items)) => {
                 for (position, item) in items.iter().enumerate() {
-                    if !item.as_str().is_some_and(|text| !text.trim().is_empty()) {
+                    if item.as_str().is_none_or(|text| text.trim().is_empty()) {
                         self.fail(&format!("{field}[{position}]"), "must be a non-empty string");
                     }
                 }

@@ -237,8 +237,9 @@ impl RegistryClient {
             .get(LOCATION)
             .and_then(|value| value.to_str().ok())
             .ok_or_else(|| ClientError::Protocol("upload start without a Location header".into()))?;
-        let location = Url::parse(&self.base_url().to_string())
-            .and_then(|base| base.join(location))
+        let location = self
+            .base_url()
+            .join(location)
             .map_err(|_| ClientError::Protocol(format!("invalid upload Location {location:?}")))?;
         Ok(location)
     }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use rbee_registry::config::{FileConfig, Overrides, ServeConfig};
+use rbee_registry::routes::ApiSettings;
 use rbee_registry::server;
 use serde_json::{json, Value};
 use sha2::Digest as _;
@@ -29,18 +30,32 @@ impl TestApp {
 
     /// Starts a registry on an existing data directory (to test restarts).
     pub async fn start_on(data_dir: &Path) -> TestApp {
+        TestApp::start_configured(data_dir, FileConfig::default()).await
+    }
+
+    /// Starts a registry with a throwaway data directory and a configuration file's settings.
+    pub async fn start_with(file: FileConfig) -> TestApp {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().to_path_buf();
+        let mut app = TestApp::start_configured(&data_dir, file).await;
+        app._temp = Some(temp);
+        app
+    }
+
+    async fn start_configured(data_dir: &Path, file: FileConfig) -> TestApp {
         let overrides = Overrides {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(data_dir.to_path_buf()),
             ..Overrides::default()
         };
-        let config = ServeConfig::assemble(overrides, FileConfig::default()).unwrap();
+        let config = ServeConfig::assemble(overrides, file).unwrap();
+        let api = ApiSettings::from_config(&config);
         let registry = server::open_registry(&config).await.unwrap();
         let listener = server::bind(&config).await.unwrap();
         let address = listener.local_addr().unwrap();
         let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
-            server::serve(listener, registry, async {
+            server::serve_with(listener, registry, api, async {
                 let _ = receiver.await;
             })
             .await
