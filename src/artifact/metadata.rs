@@ -468,10 +468,10 @@ fn join(prefix: &str, key: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    pub fn valid() -> Value {
+    pub(super) fn valid() -> Value {
         serde_json::json!({
             "id": "llm-worker-rbee-cpu",
             "name": "LLM Worker (CPU)",
@@ -533,5 +533,48 @@ mod tests {
             "$",
             "malformed JSON is reported at the root"
         );
+    }
+}
+
+#[cfg(test)]
+mod schema_file {
+    use super::*;
+
+    /// spec/worker-metadata.schema.json and this module describe the same record.
+    #[test]
+    fn the_schema_file_agrees_with_the_checks() {
+        let schema: Value = serde_json::from_str(include_str!("../../spec/worker-metadata.schema.json")).unwrap();
+        let properties: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut known = TOP_LEVEL_FIELDS.to_vec();
+        let mut listed = properties.clone();
+        known.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(listed, known);
+        let valid = tests::valid();
+        for required in schema["required"].as_array().unwrap() {
+            let field = required.as_str().unwrap();
+            let mut missing = valid.clone();
+            missing.as_object_mut().unwrap().remove(field);
+            let errors = WorkerMetadata::parse(missing.to_string().as_bytes()).unwrap_err();
+            assert_eq!(errors[0].field, field, "the schema requires {field}");
+        }
+        for (field, values) in [
+            ("implementation", IMPLEMENTATIONS),
+            ("worker_type", WORKER_TYPES),
+            ("build_system", BUILD_SYSTEMS),
+        ] {
+            let listed: Vec<&str> = schema["properties"][field]["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            assert_eq!(listed, values, "{field}");
+        }
     }
 }
