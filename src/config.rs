@@ -43,6 +43,27 @@ pub struct FileConfig {
     pub limits: LimitsFileConfig,
     #[serde(default)]
     pub server: ServerFileConfig,
+    #[serde(default)]
+    pub api: ApiFileConfig,
+    #[serde(default)]
+    pub analytics: AnalyticsFileConfig,
+}
+
+/// The JSON catalog API (`/workers`, `/v1/workers`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFileConfig {
+    /// Origins allowed to call the catalog API from a browser (CORS), e.g. the marketplace.
+    pub cors_origins: Option<Vec<String>>,
+}
+
+/// Download analytics.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsFileConfig {
+    /// Salt of the client-address hashes. Processes sharing a database must share it.
+    /// Default: a random salt kept in `<data_dir>/analytics-salt`.
+    pub salt: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +122,10 @@ pub struct Overrides {
     pub max_uploads_per_client: Option<usize>,
     pub upload_session_ttl_secs: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
+    /// Comma-separated CORS origins (`RBEE_CORS_ORIGINS`).
+    pub cors_origins: Option<String>,
+    /// `RBEE_ANALYTICS_SALT`.
+    pub analytics_salt: Option<String>,
 }
 
 /// Defaults of the HTTP limits (see README's configuration table; the registry's own limits
@@ -145,6 +170,36 @@ pub struct ServeConfig {
     pub storage: StorageConfig,
     pub limits: RegistryLimits,
     pub http: HttpLimits,
+    /// Origins allowed to call the catalog API cross-origin.
+    pub cors_origins: Vec<String>,
+    /// Where the analytics salt comes from.
+    pub analytics_salt: SaltSource,
+}
+
+/// The salt of client-address hashes: given, or kept in a file of the data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaltSource {
+    Given(String),
+    File(PathBuf),
+}
+
+impl SaltSource {
+    /// The salt bytes; a missing salt file is created with 32 random bytes.
+    pub fn load(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            SaltSource::Given(salt) => Ok(salt.as_bytes().to_vec()),
+            SaltSource::File(path) => match std::fs::read(path) {
+                Ok(salt) if !salt.is_empty() => Ok(salt),
+                Ok(_) | Err(_) => {
+                    let salt = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+                    let staging = path.with_extension("tmp");
+                    std::fs::write(&staging, &salt)?;
+                    std::fs::rename(&staging, path)?;
+                    Ok(salt.into_bytes())
+                }
+            },
+        }
+    }
 }
 
 impl ServeConfig {
@@ -216,8 +271,23 @@ impl ServeConfig {
                 "limits.upload_session_ttl_secs must be at least 1".into(),
             ));
         }
+        let cors_origins = match overrides.cors_origins {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_string)
+                .collect(),
+            None => file.api.cors_origins.unwrap_or_default(),
+        };
+        let analytics_salt = match overrides.analytics_salt.or(file.analytics.salt) {
+            Some(salt) => SaltSource::Given(salt),
+            None => SaltSource::File(data_dir.join("analytics-salt")),
+        };
         Ok(ServeConfig {
             listen,
+            cors_origins,
+            analytics_salt,
             data_dir,
             database_url,
             storage: StorageConfig::Filesystem {

@@ -1,17 +1,21 @@
 //! rbee-registry: an OCI Distribution registry for rbee workers.
 //!
 //! Where things live (see ARCHITECTURE.md for the full map):
+//! - [`artifact`]: the worker artifact format (media types, platforms, metadata), pure.
 //! - [`oci`]: pure OCI types and parsing (digests, names, paths, ranges, manifest checks).
 //! - [`routes`]: the axum route table and thin handlers; errors become HTTP here only.
 //! - [`services`]: the registry's rules (uploads, blobs, manifests, tags, referrers).
 //! - [`db`]: every sqlx query, with migrations for SQLite and PostgreSQL.
 //! - [`storage`]: the one wrapper over `object_store`.
+//! - [`client`]: the Distribution client, with `publish` and `install` built on it.
 //! - [`config`]: configuration assembled from flags, environment and file.
 //! - [`observability`]: Prometheus series, request ids, access logs.
 //! - [`server`]: wiring the above into a running server.
 //!
 //! Dependency direction: routes → services → db / storage / oci.
 
+pub mod artifact;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod observability;

@@ -1,9 +1,11 @@
-//! The `rbee-registry` command line.
+//! The `rbee-registry` command line: `serve`, `publish`, `install`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rbee_registry::artifact::Platform;
+use rbee_registry::client::{install, progress, publish, Credentials, RegistryClient};
 use rbee_registry::config::{FileConfig, Overrides, ServeConfig};
 use rbee_registry::server;
 
@@ -18,6 +20,87 @@ struct Cli {
 enum Command {
     /// Run the registry server.
     Serve(ServeArgs),
+    /// Publish a worker version (one package per platform) to any OCI registry.
+    Publish(PublishArgs),
+    /// Install one platform of a worker from a registry under a prefix.
+    Install(InstallArgs),
+}
+
+/// Credentials for the registry: --username/--password, or --token.
+#[derive(clap::Args)]
+struct CredentialArgs {
+    /// Registry username (with --password or RBEE_REGISTRY_PASSWORD).
+    #[arg(long, env = "RBEE_REGISTRY_USERNAME")]
+    username: Option<String>,
+    /// Registry password or token used as a password.
+    #[arg(long, env = "RBEE_REGISTRY_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// A bearer token, sent as is.
+    #[arg(
+        long,
+        env = "RBEE_REGISTRY_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "username"
+    )]
+    token: Option<String>,
+}
+
+impl CredentialArgs {
+    fn credentials(&self) -> Result<Option<Credentials>, String> {
+        match (&self.username, &self.password, &self.token) {
+            (_, _, Some(token)) => Ok(Some(Credentials::Bearer(token.clone()))),
+            (Some(username), Some(password), None) => Ok(Some(Credentials::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            })),
+            (Some(_), None, None) => Err("--username needs --password (or RBEE_REGISTRY_PASSWORD)".into()),
+            (None, Some(_), None) => Err("--password needs --username".into()),
+            (None, None, None) => Ok(None),
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct PublishArgs {
+    /// Worker id (the repository is workers/<id>).
+    #[arg(long)]
+    worker: String,
+    /// Version (semver; the tag).
+    #[arg(long)]
+    version: String,
+    /// The worker's metadata.json (spec/worker-metadata.md).
+    #[arg(long)]
+    metadata: PathBuf,
+    /// PLATFORM=PACKAGE.tar.gz, once per platform (linux/amd64=… or linux-x86_64=…).
+    #[arg(long = "platform", required = true)]
+    platforms: Vec<String>,
+    /// A PKGBUILD to attach to the version (as a referrer of its index).
+    #[arg(long)]
+    pkgbuild: Option<PathBuf>,
+    #[command(flatten)]
+    credentials: CredentialArgs,
+    /// The registry: http://host:port, or host[:port] (HTTPS unless loopback).
+    registry: String,
+}
+
+#[derive(clap::Args)]
+struct InstallArgs {
+    /// Worker id.
+    worker: String,
+    /// Version [default: the latest release].
+    #[arg(long)]
+    version: Option<String>,
+    /// Platform, linux/arm64 or linux-aarch64 [default: this machine's].
+    #[arg(long)]
+    platform: Option<String>,
+    /// Installation prefix: bin/ and workers/ go here.
+    #[arg(long, default_value = "/usr/local")]
+    prefix: PathBuf,
+    /// The registry.
+    #[arg(long, env = "RBEE_REGISTRY", default_value = "http://127.0.0.1:8787")]
+    registry: String,
+    #[command(flatten)]
+    credentials: CredentialArgs,
 }
 
 #[derive(clap::Args)]
@@ -55,6 +138,13 @@ struct ServeArgs {
     /// Seconds running requests get to finish after SIGTERM or Ctrl-C [default: 30].
     #[arg(long, env = "RBEE_SHUTDOWN_GRACE_SECS")]
     shutdown_grace_secs: Option<u64>,
+    /// Comma-separated origins allowed to call the catalog API from browsers (CORS).
+    #[arg(long, env = "RBEE_CORS_ORIGINS")]
+    cors_origins: Option<String>,
+    /// Salt of the hashed client addresses in download analytics [default: a random salt
+    /// kept in <data-dir>/analytics-salt]. Processes sharing one database must share it.
+    #[arg(long, env = "RBEE_ANALYTICS_SALT", hide_env_values = true)]
+    analytics_salt: Option<String>,
 }
 
 #[tokio::main]
@@ -79,6 +169,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => run_serve(args).await,
+        Command::Publish(args) => run_publish(args).await,
+        Command::Install(args) => run_install(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -105,6 +197,8 @@ async fn run_serve(args: ServeArgs) -> Result<(), String> {
         max_uploads_per_client: args.max_uploads_per_client,
         upload_session_ttl_secs: args.upload_session_ttl_secs,
         shutdown_grace_secs: args.shutdown_grace_secs,
+        cors_origins: args.cors_origins,
+        analytics_salt: args.analytics_salt,
     };
     let config = ServeConfig::assemble(overrides, file).map_err(|e| e.to_string())?;
     let registry = server::open_registry(&config).await.map_err(|e| e.to_string())?;
@@ -113,6 +207,60 @@ async fn run_serve(args: ServeArgs) -> Result<(), String> {
     server::serve(listener, registry, &config, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+async fn run_publish(args: PublishArgs) -> Result<(), String> {
+    let client = RegistryClient::new(&args.registry, args.credentials.credentials()?).map_err(|e| e.to_string())?;
+    let platforms = args
+        .platforms
+        .iter()
+        .map(|text| publish::parse_platform_argument(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let request = publish::PublishRequest {
+        worker_id: args.worker,
+        version: args.version,
+        metadata: args.metadata,
+        platforms,
+        pkgbuild: args.pkgbuild,
+    };
+    let report = publish::publish(&client, &request).await.map_err(|e| e.to_string())?;
+    for (platform, manifest, package, size) in &report.platforms {
+        println!("{platform}\t{manifest}\tpackage {package} ({size} bytes)");
+    }
+    if let Some(pkgbuild) = &report.pkgbuild_digest {
+        println!("PKGBUILD\t{pkgbuild}");
+    }
+    println!("{}:{}\t{}", report.repository, request.version, report.index_digest);
+    Ok(())
+}
+
+async fn run_install(args: InstallArgs) -> Result<(), String> {
+    let client = RegistryClient::new(&args.registry, args.credentials.credentials()?).map_err(|e| e.to_string())?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(Platform::parse)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let request = install::InstallRequest {
+        worker_id: args.worker,
+        version: args.version,
+        platform,
+        prefix: args.prefix,
+    };
+    let mut progress = progress::for_stderr();
+    let report = install::install_worker(&client, &request, progress.as_mut())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{} {} ({}) {}",
+        report.worker_id,
+        report.version,
+        report.platform,
+        report.binary.display()
+    );
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -24,8 +24,9 @@
 //! | `rbee_catalog_sync_duration_seconds` | histogram | | length of a sync run |
 //! | `rbee_catalog_sync_last_run_timestamp_seconds` | gauge | result | Unix time of the last run with that result |
 //!
-//! `route` is a fixed name (`blob`, `manifest`, `upload`, `tags`, … or the axum route
-//! pattern), never a client-chosen path, so the series stay few.
+//! `route` is a fixed name (`blob`, `manifest`, `upload`, `tags`, …, `metrics`, `healthz`,
+//! `legacy_workers`, `v1_download`, … see `route_name`), never a client-chosen path, so the
+//! series stay few.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -301,6 +302,16 @@ pub fn route_name(request: &Request) -> &'static str {
         Some("/metrics") => "metrics",
         Some("/healthz") => "healthz",
         Some("/readyz") => "readyz",
+        Some("/health") => "legacy_health",
+        Some("/workers") => "legacy_workers",
+        Some("/workers/{id}") => "legacy_worker",
+        Some("/workers/{id}/PKGBUILD") => "legacy_pkgbuild",
+        Some("/v1/workers") => "v1_workers",
+        Some("/v1/workers/{id}") => "v1_worker",
+        Some("/v1/workers/{id}/pkgbuild") => "v1_pkgbuild",
+        Some("/v1/workers/{id}/versions") => "v1_versions",
+        Some("/v1/workers/{id}/stats") => "v1_stats",
+        Some("/v1/workers/{id}/{version}/download") => "v1_download",
         Some(_) => "other",
         None => "unmatched",
     }

@@ -19,7 +19,8 @@ use tower::ServiceExt;
 
 use crate::config::{HttpLimits, ServeConfig, StorageConfig};
 use crate::db::{Database, DbError};
-use crate::routes::{router, AppState};
+use crate::routes::{router, ApiSettings, AppState};
+use crate::services::analytics::DownloadRecorder;
 use crate::services::Registry;
 use crate::storage::{BlobStore, StorageError};
 
@@ -46,7 +47,9 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
     let store = match &config.storage {
         StorageConfig::Filesystem { root, fsync } => BlobStore::local(root, *fsync)?,
     };
-    Ok(Registry::new(db, store, config.limits.clone()))
+    let salt = config.analytics_salt.load().map_err(StorageError::Io)?;
+    let recorder = DownloadRecorder::start(db.clone(), salt);
+    Ok(Registry::new(db, store, config.limits.clone()).with_download_recorder(recorder))
 }
 
 /// Binds the listener; separate from [`serve`] so callers (tests) can learn the port.
@@ -69,7 +72,10 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let limits: HttpLimits = config.http.clone();
     crate::observability::metrics_handle();
-    let app = router(AppState::new(registry.clone(), &limits));
+    let app = router(
+        AppState::new(registry.clone(), &limits),
+        &ApiSettings::from_config(config),
+    );
     let sweeper = tokio::spawn(sweep_upload_sessions(registry));
     let graceful = GracefulShutdown::new();
     let cut = CancellationToken::new();

@@ -9,10 +9,12 @@
 //! Timestamps are milliseconds since the Unix epoch (`BIGINT`).
 
 pub mod blobs;
+pub mod downloads;
 pub mod manifests;
 pub mod repositories;
 pub mod tags;
 pub mod uploads;
+pub mod workers;
 
 use std::str::FromStr;
 use std::time::Duration;

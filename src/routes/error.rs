@@ -155,6 +155,9 @@ impl From<RegistryError> for ApiError {
                     "the registry's storage is full",
                 )
             }
+            RegistryError::WorkerVersionInvalid(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::ManifestInvalid, message)
+            }
             RegistryError::NameUnknown(_) => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NameUnknown, message),
             RegistryError::Storage(StorageError::NotFound(_)) => {
                 ApiError::new(StatusCode::NOT_FOUND, ErrorCode::BlobUnknown, message)

@@ -1,18 +1,23 @@
 //! HTTP: the route table and thin handlers. Handlers never touch sqlx or object_store;
-//! they call services and return typed responses. Errors become HTTP in `error` only.
+//! they call services and return typed responses. Errors become HTTP in `error` (the
+//! distribution API) and `catalog_error` (the JSON catalog API) only.
 
+pub mod catalog;
+pub mod catalog_error;
+pub mod catalog_wire;
 pub mod error;
 pub mod limits;
 pub mod ops;
 pub mod responses;
 pub mod v2;
 
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::routing::{any, get};
 use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::config::HttpLimits;
+use crate::config::{HttpLimits, ServeConfig};
 use crate::observability;
 use crate::services::Registry;
 
@@ -32,8 +37,24 @@ impl AppState {
     }
 }
 
-/// The one route table of the server.
-pub fn router(state: AppState) -> Router {
+/// Settings of the JSON catalog API.
+#[derive(Debug, Clone, Default)]
+pub struct ApiSettings {
+    /// Origins allowed to call the catalog API from browsers.
+    pub cors_origins: Vec<String>,
+}
+
+impl ApiSettings {
+    pub fn from_config(config: &ServeConfig) -> Self {
+        ApiSettings {
+            cors_origins: config.cors_origins.clone(),
+        }
+    }
+}
+
+/// The one route table of the server. spec/openapi.yaml lists every route outside `/v2`
+/// (a test keeps the two in step).
+pub fn router(state: AppState, api: &ApiSettings) -> Router {
     // Repository names contain `/`: everything under /v2/ goes to one dispatcher that
     // parses the path once (see `oci::route`).
     let distribution = Router::new()
@@ -44,6 +65,28 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),
         ));
+    let origins: Vec<HeaderValue> = api
+        .cors_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS]);
+    let catalog = Router::new()
+        // The legacy catalog (LEGACY-API.md).
+        .route("/health", get(catalog::get_health))
+        .route("/workers", get(catalog::list_workers_legacy))
+        .route("/workers/{id}", get(catalog::find_worker_legacy))
+        .route("/workers/{id}/PKGBUILD", get(catalog::get_pkgbuild_legacy))
+        // The v1 API (spec/openapi.yaml).
+        .route("/v1/workers", get(catalog::list_workers))
+        .route("/v1/workers/{id}", get(catalog::find_worker))
+        .route("/v1/workers/{id}/pkgbuild", get(catalog::get_pkgbuild))
+        .route("/v1/workers/{id}/versions", get(catalog::list_versions))
+        .route("/v1/workers/{id}/stats", get(catalog::get_stats))
+        .route("/v1/workers/{id}/{version}/download", get(catalog::get_download))
+        .layer(cors);
     // Operations: Prometheus metrics, liveness, readiness.
     let operations = Router::new()
         .route("/metrics", get(ops::get_metrics))
@@ -51,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::get_readiness));
     Router::new()
         .merge(distribution)
+        .merge(catalog)
         .merge(operations)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

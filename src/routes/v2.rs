@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -14,24 +16,25 @@ use super::error::ApiError;
 use super::responses::*;
 use super::AppState;
 use crate::oci::{parse_content_range, parse_v2_path, Digest, Reference, RepoName, V2Path};
+use crate::services::analytics::DownloadClient;
 use crate::services::blobs::BlobRead;
 use crate::services::{BodyStream, Registry, RegistryError};
 
 type Handled = Result<Response, ApiError>;
 
 /// Entry point for every `/v2/…` request: parses the path once, then dispatches.
-pub async fn dispatch(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip());
     let rest = uri.path().strip_prefix("/v2").unwrap_or("");
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     let query = Query::parse(uri.query());
     let result = match parse_v2_path(rest) {
-        Ok(Some(path)) => route(&state.registry, method, path, &query, &headers, body).await,
+        Ok(Some(path)) => route(&state.registry, method, path, &query, &headers, peer, body).await,
         Ok(None) => Err(ApiError::unsupported_endpoint()),
         Err(error) => Err(error.into()),
     };
@@ -44,6 +47,7 @@ async fn route(
     path: V2Path,
     query: &Query,
     headers: &HeaderMap,
+    peer: Option<IpAddr>,
     body: Body,
 ) -> Handled {
     let head = method == Method::HEAD;
@@ -53,7 +57,7 @@ async fn route(
         (Method::GET, V2Path::Catalog) => list_repositories(registry, query).await,
         // end-2 (GET, HEAD), end-10 (DELETE)
         (Method::GET | Method::HEAD, V2Path::Blob { name, digest }) => {
-            get_blob(registry, name, digest, headers, head).await
+            get_blob(registry, name, digest, headers, peer, head).await
         }
         (Method::DELETE, V2Path::Blob { name, digest }) => delete_blob(registry, name, digest).await,
         // end-4a, end-4b, end-11
@@ -136,9 +140,20 @@ fn has_body(headers: &HeaderMap) -> bool {
     }
 }
 
-async fn get_blob(registry: &Registry, name: RepoName, digest: Digest, headers: &HeaderMap, head: bool) -> Handled {
+async fn get_blob(
+    registry: &Registry,
+    name: RepoName,
+    digest: Digest,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    head: bool,
+) -> Handled {
     let range = header_text(headers, header::RANGE);
-    match registry.read_blob(&name, &digest, range, !head).await? {
+    let client = DownloadClient {
+        user_agent: header_text(headers, header::USER_AGENT).map(str::to_string),
+        address: peer,
+    };
+    match registry.download_blob(&name, &digest, range, !head, client).await? {
         BlobRead::Content(content) => Ok(BlobBody { content, head }.into_response()),
         BlobRead::RangeNotSatisfiable { size } => Ok(RangeNotSatisfiable { size }.into_response()),
     }

@@ -28,6 +28,8 @@ pub enum RegistryError {
     ManifestTooLarge { limit: usize },
     #[error("blob is larger than the {limit}-byte limit")]
     BlobTooLarge { limit: u64 },
+    #[error("not a valid worker version: {0}")]
+    WorkerVersionInvalid(String),
     #[error("repository {0} is unknown")]
     NameUnknown(String),
     #[error(transparent)]

@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 
+use super::workers::record_worker_tag;
 use super::{Registry, RegistryError};
+use crate::artifact;
 use crate::db::{blobs, manifests, now_millis, repositories, tags};
 use crate::oci::{inspect_manifest, media_types, Digest, Reference, RepoName};
 
@@ -57,6 +59,13 @@ impl Registry {
             .as_ref()
             .map(|map| serde_json::to_string(map).expect("a string map serialises"));
         let subject = facts.subject.as_ref().map(|d| d.to_string());
+        let worker_version = match reference {
+            Reference::Tag(tag) => {
+                self.prepare_worker_version(name, tag.as_str(), &facts.media_type, &body)
+                    .await?
+            }
+            Reference::Digest(_) => None,
+        };
 
         let now = now_millis();
         let mut transaction = self.db.writer().begin().await?;
@@ -88,6 +97,17 @@ impl Registry {
         manifests::insert(&mut transaction, &new_manifest, now).await?;
         if let Reference::Tag(tag) = reference {
             tags::upsert(&mut *transaction, repository_id, tag.as_str(), &digest_text, now).await?;
+            if artifact::worker_id_of_repository(name.as_str()).is_some() {
+                record_worker_tag(
+                    &mut transaction,
+                    repository_id,
+                    tag.as_str(),
+                    &digest_text,
+                    worker_version.as_ref(),
+                    now,
+                )
+                .await?;
+            }
         }
         transaction.commit().await?;
         Ok(StoredManifest {

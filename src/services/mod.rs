@@ -1,15 +1,18 @@
-//! The registry's rules: uploads, blobs, manifests, tags, referrers and the catalog.
+//! The registry's rules: uploads, blobs, manifests, tags, referrers, the repository catalog,
+//! workers (the worker catalog computed from what is stored) and download analytics.
 //!
 //! Services take typed input (already-validated names and digests) and return domain
 //! values; they never see HTTP. Dependency direction: routes → services → db / storage / oci.
 //! Services never call routes.
 
+pub mod analytics;
 pub mod blobs;
 pub mod discovery;
 pub mod error;
 pub mod health;
 pub mod manifests;
 pub mod uploads;
+pub mod workers;
 
 pub use error::RegistryError;
 
@@ -49,11 +52,23 @@ pub struct Registry {
     db: Database,
     store: BlobStore,
     limits: RegistryLimits,
+    downloads: Option<analytics::DownloadRecorder>,
 }
 
 impl Registry {
     pub fn new(db: Database, store: BlobStore, limits: RegistryLimits) -> Self {
-        Registry { db, store, limits }
+        Registry {
+            db,
+            store,
+            limits,
+            downloads: None,
+        }
+    }
+
+    /// Counts completed worker package downloads with `recorder`.
+    pub fn with_download_recorder(mut self, recorder: analytics::DownloadRecorder) -> Self {
+        self.downloads = Some(recorder);
+        self
     }
 
     pub fn limits(&self) -> &RegistryLimits {

@@ -38,16 +38,30 @@ impl TestApp {
 
     /// Starts a registry on an existing data directory (to test restarts).
     pub async fn start_on(data_dir: &Path) -> TestApp {
-        TestApp::start_on_with(data_dir, |_| {}).await
+        TestApp::start_configured(data_dir, FileConfig::default(), |_| {}).await
     }
 
+    /// Starts a registry on an existing data directory with adjusted settings.
     pub async fn start_on_with(data_dir: &Path, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        TestApp::start_configured(data_dir, FileConfig::default(), configure).await
+    }
+
+    /// Starts a registry with a throwaway data directory and a configuration file's settings.
+    pub async fn start_with_file(file: FileConfig) -> TestApp {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().to_path_buf();
+        let mut app = TestApp::start_configured(&data_dir, file, |_| {}).await;
+        app._temp = Some(temp);
+        app
+    }
+
+    async fn start_configured(data_dir: &Path, file: FileConfig, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let overrides = Overrides {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(data_dir.to_path_buf()),
             ..Overrides::default()
         };
-        let mut config = ServeConfig::assemble(overrides, FileConfig::default()).unwrap();
+        let mut config = ServeConfig::assemble(overrides, file).unwrap();
         configure(&mut config);
         let registry = server::open_registry(&config).await.unwrap();
         let listener = server::bind(&config).await.unwrap();

@@ -1,0 +1,200 @@
+//! Unpacking a worker package safely: only regular files, directories and links that stay
+//! inside the destination; no absolute paths, no `..`, no device files or FIFOs, nothing
+//! written through a link. Any refusal stops the unpack; the caller throws the partial
+//! directory away.
+
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use tar::EntryType;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("the package is not a readable tar+gzip archive: {0}")]
+    Archive(io::Error),
+    #[error("refused {path:?}: {reason}")]
+    Refused { path: String, reason: String },
+    #[error("could not write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+fn refused(path: &str, reason: &str) -> UnpackError {
+    UnpackError::Refused {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A path inside the archive, checked: relative, only normal components (`.` dropped).
+fn safe_relative(raw: &Path, shown: &str) -> Result<PathBuf, UnpackError> {
+    let mut clean = PathBuf::new();
+    for component in raw.components() {
+        match component {
+            Component::Normal(part) => clean.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(refused(shown, "the path contains '..'")),
+            Component::RootDir | Component::Prefix(_) => return Err(refused(shown, "the path is absolute")),
+        }
+    }
+    if clean.as_os_str().is_empty() {
+        return Err(refused(shown, "the path is empty"));
+    }
+    Ok(clean)
+}
+
+/// Whether a link at `entry` (relative to the root) pointing at `target` stays inside the
+/// root, judged on the names alone.
+fn link_stays_inside(entry: &Path, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
+    }
+    let mut depth: i64 = entry.parent().map(|p| p.components().count() as i64).unwrap_or(0);
+    for component in target.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+/// Refuses to write below an existing link: every ancestor of `relative` under `root` must be
+/// a real directory (or not exist yet).
+fn no_link_on_the_way(root: &Path, relative: &Path, shown: &str) -> Result<(), UnpackError> {
+    let mut current = root.to_path_buf();
+    if let Some(parent) = relative.parent() {
+        for component in parent.components() {
+            current.push(component);
+            match fs::symlink_metadata(&current) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(refused(shown, "a parent directory is a link"));
+                }
+                Ok(meta) if !meta.is_dir() => return Err(refused(shown, "a parent is not a directory")),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What an unpack wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UnpackReport {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Unpacks the tar+gzip `archive` into `destination` (an empty directory).
+pub fn unpack_package(archive: &Path, destination: &Path) -> Result<UnpackReport, UnpackError> {
+    let file = fs::File::open(archive).map_err(UnpackError::Archive)?;
+    let mut tar = tar::Archive::new(GzDecoder::new(io::BufReader::new(file)));
+    let mut report = UnpackReport::default();
+    let write_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| UnpackError::Write { path, source }
+    };
+    for entry in tar.entries().map_err(UnpackError::Archive)? {
+        let mut entry = entry.map_err(UnpackError::Archive)?;
+        let raw = entry.path().map_err(UnpackError::Archive)?.into_owned();
+        let shown = raw.display().to_string();
+        let kind = entry.header().entry_type();
+        if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader) {
+            continue;
+        }
+        let relative = safe_relative(&raw, &shown)?;
+        no_link_on_the_way(destination, &relative, &shown)?;
+        let target = destination.join(&relative);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(write_error(parent))?;
+        }
+        match kind {
+            EntryType::Directory => {
+                fs::create_dir_all(&target).map_err(write_error(&target))?;
+            }
+            EntryType::Regular | EntryType::Continuous => {
+                let mode = entry.header().mode().unwrap_or(0o644) & 0o755;
+                let mut output = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&target)
+                    .map_err(write_error(&target))?;
+                report.bytes += io::copy(&mut entry, &mut output).map_err(write_error(&target))?;
+                report.files += 1;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(write_error(&target))?;
+                }
+                #[cfg(not(unix))]
+                let _ = mode;
+            }
+            EntryType::Symlink => {
+                let link = entry
+                    .link_name()
+                    .map_err(UnpackError::Archive)?
+                    .ok_or_else(|| refused(&shown, "a link without a target"))?
+                    .into_owned();
+                if !link_stays_inside(&relative, &link) {
+                    return Err(refused(
+                        &shown,
+                        &format!("the link points outside the package ({})", link.display()),
+                    ));
+                }
+                #[cfg(unix)]
+                std::os::unix::fs::symlink(&link, &target).map_err(write_error(&target))?;
+                #[cfg(not(unix))]
+                return Err(refused(&shown, "links are not supported on this platform"));
+            }
+            EntryType::Link => {
+                let link = entry
+                    .link_name()
+                    .map_err(UnpackError::Archive)?
+                    .ok_or_else(|| refused(&shown, "a link without a target"))?
+                    .into_owned();
+                let source = safe_relative(&link, &shown)?;
+                no_link_on_the_way(destination, &source, &shown)?;
+                let source = destination.join(source);
+                if fs::symlink_metadata(&source).map(|m| !m.is_file()).unwrap_or(true) {
+                    return Err(refused(&shown, "a hard link to something that is not an unpacked file"));
+                }
+                fs::hard_link(&source, &target).map_err(write_error(&target))?;
+            }
+            EntryType::Char | EntryType::Block => return Err(refused(&shown, "device files are not allowed")),
+            EntryType::Fifo => return Err(refused(&shown, "FIFOs are not allowed")),
+            other => return Err(refused(&shown, &format!("unsupported entry type {other:?}"))),
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_targets_are_judged_by_name() {
+        assert!(link_stays_inside(Path::new("bin/tool"), Path::new("../lib/tool")));
+        assert!(link_stays_inside(Path::new("a"), Path::new("b")));
+        assert!(!link_stays_inside(Path::new("bin/tool"), Path::new("../../etc")));
+        assert!(!link_stays_inside(Path::new("etc"), Path::new("/etc")));
+        assert!(!link_stays_inside(Path::new("x"), Path::new("..")));
+    }
+
+    #[test]
+    fn paths_must_be_relative_and_plain() {
+        assert_eq!(safe_relative(Path::new("./bin/x"), "").unwrap(), PathBuf::from("bin/x"));
+        assert!(safe_relative(Path::new("../x"), "").is_err());
+        assert!(safe_relative(Path::new("bin/../../x"), "").is_err());
+        assert!(safe_relative(Path::new("/etc/passwd"), "").is_err());
+        assert!(safe_relative(Path::new("."), "").is_err());
+    }
+}

@@ -1,0 +1,228 @@
+//! Queries on `worker_versions` and `worker_platforms`: the derived index of worker versions
+//! (rebuildable from the manifests; written in the tag's transaction).
+
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+/// One indexed worker version.
+#[derive(Debug, Clone)]
+pub struct WorkerVersionRow {
+    pub worker_id: String,
+    pub version: String,
+    pub index_digest: String,
+    pub metadata: String,
+    pub indexed_at: i64,
+}
+
+/// One platform of an indexed version.
+#[derive(Debug, Clone)]
+pub struct WorkerPlatformRow {
+    pub version: String,
+    pub platform: String,
+    pub manifest_digest: String,
+    pub package_digest: String,
+    pub package_size: i64,
+}
+
+/// A version to index, with its platforms.
+pub struct NewWorkerVersion<'a> {
+    pub repository_id: i64,
+    pub tag: &'a str,
+    pub worker_id: &'a str,
+    pub index_digest: &'a str,
+    pub metadata: &'a str,
+    pub platforms: &'a [NewWorkerPlatform],
+}
+
+#[derive(Debug, Clone)]
+pub struct NewWorkerPlatform {
+    pub platform: String,
+    pub manifest_digest: String,
+    pub package_digest: String,
+    pub package_size: i64,
+    pub metadata_digest: String,
+}
+
+/// Forgets what a tag indexed (its platforms go with it).
+pub async fn remove(connection: &mut AnyConnection, repository_id: i64, tag: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM worker_platforms WHERE repository_id = $1 AND tag = $2")
+        .bind(repository_id)
+        .bind(tag)
+        .execute(&mut *connection)
+        .await?;
+    sqlx::query("DELETE FROM worker_versions WHERE repository_id = $1 AND tag = $2")
+        .bind(repository_id)
+        .bind(tag)
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
+}
+
+/// Indexes a version, replacing what the tag indexed before.
+pub async fn replace(
+    connection: &mut AnyConnection,
+    version: &NewWorkerVersion<'_>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    remove(connection, version.repository_id, version.tag).await?;
+    sqlx::query(
+        "INSERT INTO worker_versions (repository_id, tag, worker_id, version, index_digest, metadata, indexed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(version.repository_id)
+    .bind(version.tag)
+    .bind(version.worker_id)
+    .bind(version.tag)
+    .bind(version.index_digest)
+    .bind(version.metadata)
+    .bind(now)
+    .execute(&mut *connection)
+    .await?;
+    for platform in version.platforms {
+        sqlx::query(
+            "INSERT INTO worker_platforms (repository_id, tag, platform, manifest_digest, package_digest, package_size, metadata_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(version.repository_id)
+        .bind(version.tag)
+        .bind(platform.platform.as_str())
+        .bind(platform.manifest_digest.as_str())
+        .bind(platform.package_digest.as_str())
+        .bind(platform.package_size)
+        .bind(platform.metadata_digest.as_str())
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(())
+}
+
+fn version_row(row: &sqlx::any::AnyRow) -> Result<WorkerVersionRow, sqlx::Error> {
+    Ok(WorkerVersionRow {
+        worker_id: row.try_get(0)?,
+        version: row.try_get(1)?,
+        index_digest: row.try_get(2)?,
+        metadata: row.try_get(3)?,
+        indexed_at: row.try_get(4)?,
+    })
+}
+
+/// Every indexed version of every worker, ordered by worker id.
+pub async fn all_versions<'c, E>(executor: E) -> Result<Vec<WorkerVersionRow>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT worker_id, version, index_digest, metadata, indexed_at FROM worker_versions ORDER BY worker_id, version",
+    )
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(version_row).collect()
+}
+
+/// The indexed versions of one worker.
+pub async fn versions_of<'c, E>(executor: E, worker_id: &str) -> Result<Vec<WorkerVersionRow>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT worker_id, version, index_digest, metadata, indexed_at FROM worker_versions WHERE worker_id = $1 ORDER BY version",
+    )
+    .bind(worker_id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(version_row).collect()
+}
+
+fn platform_row(row: &sqlx::any::AnyRow) -> Result<WorkerPlatformRow, sqlx::Error> {
+    Ok(WorkerPlatformRow {
+        version: row.try_get(0)?,
+        platform: row.try_get(1)?,
+        manifest_digest: row.try_get(2)?,
+        package_digest: row.try_get(3)?,
+        package_size: row.try_get(4)?,
+    })
+}
+
+/// The platforms of every version of one worker, ordered by version and platform.
+pub async fn platforms_of<'c, E>(executor: E, worker_id: &str) -> Result<Vec<WorkerPlatformRow>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT v.version, p.platform, p.manifest_digest, p.package_digest, p.package_size FROM worker_platforms p \
+         JOIN worker_versions v ON v.repository_id = p.repository_id AND v.tag = p.tag \
+         WHERE v.worker_id = $1 ORDER BY v.version, p.platform",
+    )
+    .bind(worker_id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter().map(platform_row).collect()
+}
+
+/// The platforms of every version of every worker.
+pub async fn all_platforms<'c, E>(executor: E) -> Result<Vec<(String, WorkerPlatformRow)>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT v.version, p.platform, p.manifest_digest, p.package_digest, p.package_size, v.worker_id FROM worker_platforms p \
+         JOIN worker_versions v ON v.repository_id = p.repository_id AND v.tag = p.tag ORDER BY v.worker_id, v.version, p.platform",
+    )
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(5)?, platform_row(row)?)))
+        .collect()
+}
+
+/// The worker versions and platforms whose package is blob `digest` of repository `name`
+/// (usually one; the same package may be published under several versions).
+pub async fn find_package<'c, E>(
+    executor: E,
+    repository: &str,
+    digest: &str,
+) -> Result<Vec<(String, WorkerPlatformRow)>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT v.version, p.platform, p.manifest_digest, p.package_digest, p.package_size, v.worker_id FROM worker_platforms p \
+         JOIN worker_versions v ON v.repository_id = p.repository_id AND v.tag = p.tag \
+         JOIN repositories r ON r.id = p.repository_id \
+         WHERE r.name = $1 AND p.package_digest = $2 ORDER BY v.indexed_at DESC",
+    )
+    .bind(repository)
+    .bind(digest)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(5)?, platform_row(row)?)))
+        .collect()
+}
+
+/// Tags of worker repositories (`workers/…`): (repository id, repository name, tag, digest),
+/// for rebuilding the index.
+pub async fn worker_repository_tags<'c, E>(executor: E) -> Result<Vec<(i64, String, String, String)>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT r.id, r.name, t.name, t.manifest_digest FROM tags t JOIN repositories r ON r.id = t.repository_id \
+         WHERE r.name LIKE 'workers/%' ORDER BY r.name, t.name",
+    )
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?)))
+        .collect()
+}
+
+/// Ids of the workers that have at least one indexed version, sorted.
+pub async fn worker_ids<'c, E>(executor: E) -> Result<Vec<String>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query("SELECT DISTINCT worker_id FROM worker_versions ORDER BY worker_id")
+        .fetch_all(executor)
+        .await?;
+    rows.iter().map(|row| row.try_get(0)).collect()
+}

@@ -1,0 +1,300 @@
+//! Wire types of the JSON catalog API: the legacy shapes old clients parse strictly
+//! (LEGACY-API.md: camelCase, lowercase enums) and the v1 shapes (spec/openapi.yaml).
+//! They are built from service values, never from database rows, and pinned by snapshot
+//! tests of whole responses (tests/it/workers_legacy.rs).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::artifact::metadata::{Build, Source};
+use crate::artifact::WorkerMetadata;
+use crate::services::workers::{platform_label, Worker, WorkerStats};
+
+/// `GET /health`.
+#[derive(Debug, Serialize)]
+pub struct LegacyHealth {
+    pub status: &'static str,
+    pub service: &'static str,
+    pub version: &'static str,
+}
+
+/// `GET /workers`.
+#[derive(Debug, Serialize)]
+pub struct LegacyWorkerList {
+    pub workers: Vec<LegacyEntry>,
+}
+
+/// The legacy catalog Entry (LEGACY-API.md, "Entry").
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyEntry {
+    pub id: String,
+    pub implementation: String,
+    pub worker_type: String,
+    pub version: String,
+    pub platforms: Vec<String>,
+    pub architectures: Vec<String>,
+    pub name: String,
+    pub description: String,
+    pub license: String,
+    pub pkgbuild_url: String,
+    pub build_system: String,
+    pub source: LegacySource,
+    pub build: LegacyBuild,
+    pub depends: Vec<String>,
+    pub makedepends: Vec<String>,
+    pub binary_name: String,
+    pub install_path: String,
+    pub supported_formats: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_context_length: Option<u64>,
+    pub supports_streaming: bool,
+    pub supports_batching: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LegacySource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LegacyBuild {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Vec<String>>,
+}
+
+const OS_ORDER: &[&str] = &["linux", "macos", "windows"];
+const ARCHITECTURE_ORDER: &[&str] = &["x86_64", "aarch64"];
+
+fn ordered(values: impl IntoIterator<Item = String>, order: &[&str]) -> Vec<String> {
+    let mut values: Vec<String> = values.into_iter().collect();
+    values.sort_by_key(|value| {
+        (
+            order.iter().position(|known| known == value).unwrap_or(order.len()),
+            value.clone(),
+        )
+    });
+    values.dedup();
+    values
+}
+
+impl LegacyEntry {
+    /// The entry of a worker: its latest version's metadata, with `platforms` and
+    /// `architectures` from the platforms stored for that version (a worker without stored
+    /// binaries reports what its metadata declares).
+    pub fn of(worker: &Worker) -> Self {
+        let latest = worker.latest();
+        let metadata: &WorkerMetadata = &latest.metadata;
+        let (oses, architectures): (Vec<String>, Vec<String>) = if latest.platforms.is_empty() {
+            metadata
+                .platforms
+                .iter()
+                .map(|p| (p.os.clone(), p.arch.clone()))
+                .unzip()
+        } else {
+            latest
+                .platforms
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.platform.legacy_os()?.to_string(),
+                        p.platform.legacy_architecture()?.to_string(),
+                    ))
+                })
+                .unzip()
+        };
+        LegacyEntry {
+            id: worker.id.clone(),
+            implementation: metadata.implementation.clone(),
+            worker_type: metadata.worker_type.clone(),
+            version: latest.version.to_string(),
+            platforms: ordered(oses, OS_ORDER),
+            architectures: ordered(architectures, ARCHITECTURE_ORDER),
+            name: metadata.name.clone(),
+            description: metadata.description.clone(),
+            license: metadata.license.clone(),
+            pkgbuild_url: format!("/workers/{}/PKGBUILD", worker.id),
+            build_system: metadata.build_system.clone(),
+            source: LegacySource::from(&metadata.source),
+            build: LegacyBuild::from(&metadata.build),
+            depends: metadata.dependencies.runtime.clone(),
+            makedepends: metadata.dependencies.build.clone(),
+            binary_name: metadata.binary_name.clone(),
+            install_path: metadata.install_path.clone(),
+            supported_formats: metadata.supported_formats.clone(),
+            max_context_length: metadata.max_context_length,
+            supports_streaming: metadata.supports_streaming,
+            supports_batching: metadata.supports_batching,
+        }
+    }
+}
+
+impl From<&Source> for LegacySource {
+    fn from(source: &Source) -> Self {
+        LegacySource {
+            kind: source.kind.clone(),
+            url: source.url.clone(),
+            branch: source.branch.clone(),
+            tag: source.tag.clone(),
+            path: source.path.clone(),
+        }
+    }
+}
+
+impl From<&Build> for LegacyBuild {
+    fn from(build: &Build) -> Self {
+        LegacyBuild {
+            features: build.features.clone(),
+            profile: build.profile.clone(),
+            flags: build.flags.clone(),
+        }
+    }
+}
+
+/// A platform in v1 answers: the old name and the OCI one.
+#[derive(Debug, Serialize)]
+pub struct V1Platform {
+    /// `linux-x86_64` (the OCI spelling for platforms the old API had no name for).
+    pub name: String,
+    /// `linux/amd64`.
+    pub oci: String,
+    pub os: String,
+    pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// One worker in `GET /v1/workers`.
+#[derive(Debug, Serialize)]
+pub struct V1WorkerSummary {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub worker_type: String,
+    pub implementation: String,
+    pub license: String,
+    pub latest_version: String,
+    pub platforms: Vec<V1Platform>,
+    pub tags: Vec<String>,
+    pub requires_license: bool,
+    /// RFC 3339 time the worker last got a version.
+    pub updated_at: String,
+}
+
+impl V1WorkerSummary {
+    pub fn of(worker: &Worker) -> Self {
+        let latest = worker.latest();
+        let metadata = &latest.metadata;
+        V1WorkerSummary {
+            id: worker.id.clone(),
+            name: metadata.name.clone(),
+            description: metadata.description.clone(),
+            worker_type: metadata.worker_type.clone(),
+            implementation: metadata.implementation.clone(),
+            license: metadata.license.clone(),
+            latest_version: latest.version.to_string(),
+            platforms: latest
+                .platforms
+                .iter()
+                .map(|p| V1Platform {
+                    name: platform_label(&p.platform),
+                    oci: p.platform.to_string(),
+                    os: p.platform.os.clone(),
+                    architecture: p.platform.architecture.clone(),
+                    variant: p.platform.variant.clone(),
+                })
+                .collect(),
+            tags: metadata.tags.clone(),
+            requires_license: metadata.distribution.requires_license,
+            updated_at: rfc3339(worker.updated_at()),
+        }
+    }
+}
+
+/// `GET /v1/workers`.
+#[derive(Debug, Serialize)]
+pub struct V1WorkerList {
+    pub workers: Vec<V1WorkerSummary>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+/// `GET /v1/workers/:id`: the summary, the version list and the latest metadata record.
+#[derive(Debug, Serialize)]
+pub struct V1WorkerDetail {
+    #[serde(flatten)]
+    pub summary: V1WorkerSummary,
+    pub versions: Vec<String>,
+    pub metadata: WorkerMetadata,
+}
+
+/// `GET /v1/workers/:id/versions`.
+#[derive(Debug, Serialize)]
+pub struct V1Versions {
+    pub versions: Vec<String>,
+    pub latest: String,
+}
+
+/// `GET /v1/workers/:id/:version/download`.
+#[derive(Debug, Serialize)]
+pub struct V1Download {
+    pub download_url: String,
+    pub checksum: String,
+    pub size: u64,
+    pub expires_in: u64,
+}
+
+/// `GET /v1/workers/:id/stats`.
+#[derive(Debug, Serialize)]
+pub struct V1Stats {
+    pub worker_id: String,
+    pub downloads: V1DownloadCounts,
+    /// RFC 3339 time the worker last got a version.
+    pub last_updated: String,
+    /// RFC 3339 time of the last counted download, null when there was none.
+    pub last_download: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct V1DownloadCounts {
+    pub total: u64,
+    pub by_version: BTreeMap<String, u64>,
+    pub by_platform: BTreeMap<String, u64>,
+}
+
+impl V1Stats {
+    pub fn of(worker_id: &str, stats: WorkerStats) -> Self {
+        V1Stats {
+            worker_id: worker_id.to_string(),
+            downloads: V1DownloadCounts {
+                total: stats.total,
+                by_version: stats.by_version,
+                by_platform: stats.by_platform,
+            },
+            last_updated: rfc3339(stats.last_updated),
+            last_download: stats.last_download.map(rfc3339),
+        }
+    }
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC).
+pub fn rfc3339(millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}

@@ -1,0 +1,201 @@
+//! Download analytics: every completed download of a worker package is logged once, with
+//! worker, version, platform, time, user agent and the client address as a salted SHA-256.
+//!
+//! Counting never slows or fails a download: the blob response's stream reports its own
+//! completion to a bounded channel with `try_send` (a full channel drops the event with a
+//! warning), and one background task resolves the blob to its worker version and writes the
+//! row. Failures there are logged, never returned to the client.
+
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use sha2::Digest as _;
+use tokio::sync::mpsc;
+
+use super::blobs::{BlobContent, BlobRead};
+use super::{Registry, RegistryError};
+use crate::artifact;
+use crate::db::{downloads, now_millis, workers, Database};
+use crate::oci::{Digest, RepoName};
+use crate::storage::ByteStream;
+
+/// Events waiting to be written; past this, events are dropped (and logged).
+const QUEUE_CAPACITY: usize = 4096;
+
+/// Who downloads: what the request says about its client.
+#[derive(Debug, Clone, Default)]
+pub struct DownloadClient {
+    pub user_agent: Option<String>,
+    pub address: Option<IpAddr>,
+}
+
+#[derive(Debug)]
+struct DownloadEvent {
+    repository: String,
+    digest: String,
+    user_agent: Option<String>,
+    client_hash: String,
+    at: i64,
+}
+
+/// Hands completed downloads to the background writer.
+#[derive(Clone)]
+pub struct DownloadRecorder {
+    sender: mpsc::Sender<DownloadEvent>,
+    salt: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for DownloadRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DownloadRecorder").finish_non_exhaustive()
+    }
+}
+
+impl DownloadRecorder {
+    /// Starts the background writer on the current tokio runtime.
+    pub fn start(db: Database, salt: Vec<u8>) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(write_downloads(db, receiver));
+        DownloadRecorder {
+            sender,
+            salt: salt.into(),
+        }
+    }
+
+    /// The salted hash of a client address (`-` when the address is unknown).
+    pub fn client_hash(&self, address: Option<IpAddr>) -> String {
+        let Some(address) = address else {
+            return "-".to_string();
+        };
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(&self.salt);
+        hasher.update(address.to_string().as_bytes());
+        hex::encode(hasher.finalize())
+    }
+
+    fn record(&self, repository: &str, digest: &Digest, client: &DownloadClient) {
+        let event = DownloadEvent {
+            repository: repository.to_string(),
+            digest: digest.to_string(),
+            user_agent: client.user_agent.clone(),
+            client_hash: self.client_hash(client.address),
+            at: now_millis(),
+        };
+        if let Err(error) = self.sender.try_send(event) {
+            tracing::warn!(%repository, %digest, %error, "download not counted: the analytics queue is full or closed");
+        }
+    }
+}
+
+async fn write_downloads(db: Database, mut receiver: mpsc::Receiver<DownloadEvent>) {
+    while let Some(event) = receiver.recv().await {
+        if let Err(error) = write_download(&db, &event).await {
+            tracing::warn!(repository = %event.repository, digest = %event.digest, %error, "could not record a download");
+        }
+    }
+}
+
+async fn write_download(db: &Database, event: &DownloadEvent) -> Result<(), sqlx::Error> {
+    // Only package layers of indexed versions count; configs and metadata layers do not.
+    let owners = workers::find_package(db.reader(), &event.repository, &event.digest).await?;
+    let Some((worker_id, platform)) = owners.into_iter().next() else {
+        return Ok(());
+    };
+    let download = downloads::NewDownload {
+        worker_id,
+        version: platform.version,
+        platform: platform.platform,
+        downloaded_at: event.at,
+        user_agent: event.user_agent.clone(),
+        client_hash: event.client_hash.clone(),
+    };
+    downloads::insert(db.writer(), &download).await
+}
+
+impl Registry {
+    /// Serves a blob like [`Registry::read_blob`]; when it is read from a worker repository
+    /// and its last byte reaches the client, the download is counted.
+    pub async fn download_blob(
+        &self,
+        name: &RepoName,
+        digest: &Digest,
+        range_header: Option<&str>,
+        open_body: bool,
+        client: DownloadClient,
+    ) -> Result<BlobRead, RegistryError> {
+        let read = self.read_blob(name, digest, range_header, open_body).await?;
+        let (Some(recorder), true, Some(_), BlobRead::Content(content)) = (
+            self.downloads.clone(),
+            open_body,
+            artifact::worker_id_of_repository(name.as_str()),
+            &read,
+        ) else {
+            return Ok(read);
+        };
+        let reaches_end = content.range.is_none_or(|range| range.end + 1 == content.size);
+        if !reaches_end || content.size == 0 {
+            return Ok(read);
+        }
+        let BlobRead::Content(content) = read else {
+            unreachable!("matched above")
+        };
+        let expected = content.range.map(|range| range.len()).unwrap_or(content.size);
+        let repository = name.to_string();
+        let counted_digest = digest.clone();
+        let body: ByteStream = Box::pin(CountOnCompletion {
+            inner: content.body,
+            remaining: expected,
+            on_complete: Some(Box::new(move || recorder.record(&repository, &counted_digest, &client))),
+        });
+        Ok(BlobRead::Content(BlobContent { body, ..content }))
+    }
+}
+
+/// A body stream that calls `on_complete` once, when every expected byte has passed.
+struct CountOnCompletion {
+    inner: ByteStream,
+    remaining: u64,
+    on_complete: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Stream for CountOnCompletion {
+    type Item = <ByteStream as Stream>::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(context);
+        match &polled {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.remaining = self.remaining.saturating_sub(chunk.len() as u64);
+                if self.remaining == 0 {
+                    if let Some(on_complete) = self.on_complete.take() {
+                        on_complete();
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.on_complete = None,
+            _ => {}
+        }
+        polled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn client_addresses_are_hashed_with_the_salt() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        let one = DownloadRecorder::start(db.clone(), b"salt-one".to_vec());
+        let two = DownloadRecorder::start(db, b"salt-two".to_vec());
+        let address: IpAddr = "192.0.2.7".parse().unwrap();
+        let hashed = one.client_hash(Some(address));
+        assert_eq!(hashed.len(), 64);
+        assert!(!hashed.contains("192.0.2.7"));
+        assert_eq!(hashed, one.client_hash(Some(address)));
+        assert_ne!(hashed, two.client_hash(Some(address)));
+    }
+}
