@@ -27,6 +27,7 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
     let db = Database::connect(&config.database_url).await?;
     let store = match &config.storage {
         StorageConfig::Filesystem { root, fsync } => BlobStore::local(root, *fsync)?,
+        StorageConfig::S3(s3) => BlobStore::s3(s3)?,
     };
     Ok(Registry::new(db, store, config.limits.clone()))
 }

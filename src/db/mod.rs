@@ -9,6 +9,7 @@
 //! Timestamps are milliseconds since the Unix epoch (`BIGINT`).
 
 pub mod blobs;
+pub mod gc;
 pub mod manifests;
 pub mod repositories;
 pub mod tags;

@@ -141,6 +141,7 @@ async fn get_blob(registry: &Registry, name: RepoName, digest: Digest, headers: 
     match registry.read_blob(&name, &digest, range, !head).await? {
         BlobRead::Content(content) => Ok(BlobBody { content, head }.into_response()),
         BlobRead::RangeNotSatisfiable { size } => Ok(RangeNotSatisfiable { size }.into_response()),
+        BlobRead::Redirect { digest, location } => Ok(BlobRedirect { digest, location }.into_response()),
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod blobs;
 pub mod discovery;
 pub mod error;
+pub mod gc;
 pub mod manifests;
 pub mod uploads;
 
