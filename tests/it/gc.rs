@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use rbee_registry::config::StorageConfig;
 use rbee_registry::services::gc::{GcOptions, GcReport};
 use serde_json::{json, Value};
 
@@ -338,33 +337,8 @@ async fn the_gc_command_reports_and_removes() {
     let digest = app.push_blob("cli", &data).await;
     tokio::time::sleep(Duration::from_millis(5)).await;
     let run = |dry_run: bool| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rbee-registry"));
-        command
-            .arg("gc")
-            .args(["--grace-period", "0s", "--database-url", &site.database_url])
-            .arg("--data-dir")
-            .arg(&site.data_dir)
-            .env_remove("RBEE_CONFIG");
-        match &site.storage {
-            StorageConfig::Filesystem { root, .. } => {
-                command.arg("--storage-path").arg(root);
-            }
-            StorageConfig::S3(s3) => {
-                command
-                    .args([
-                        "--storage-backend",
-                        "s3",
-                        "--s3-bucket",
-                        &s3.bucket,
-                        "--s3-allow-http",
-                        "true",
-                    ])
-                    .args(["--s3-endpoint", s3.endpoint.as_deref().unwrap()])
-                    .args(["--s3-prefix", s3.prefix.as_deref().unwrap()])
-                    .args(["--s3-access-key-id", s3.access_key_id.as_deref().unwrap()])
-                    .env("RBEE_S3_SECRET_ACCESS_KEY", s3.secret_access_key.as_deref().unwrap());
-            }
-        }
+        let mut command = site.command("gc");
+        command.args(["--grace-period", "0s"]);
         if dry_run {
             command.arg("--dry-run");
         }

@@ -1,6 +1,7 @@
 //! Several registry processes on one database and one blob store behave as one registry.
 //! Each `TestApp` here is a separate server with its own pools and clients, sharing only
-//! the site (on `RBEE_TEST_BACKEND=postgres-s3`: one PostgreSQL schema and one bucket).
+//! the site (on `RBEE_TEST_BACKEND=postgres-s3`: one PostgreSQL schema and one bucket);
+//! `two_real_processes_behave_as_one` runs two `rbee-registry serve` processes.
 //!
 //! After the merge with the worker APIs, `download_counts_from_both_add_up` belongs here:
 //! pull through both processes, then read one `/v1/workers/:id/stats`.
@@ -113,4 +114,120 @@ async fn a_blob_mounted_through_one_process_is_served_by_the_other() {
     assert_eq!(mounted.status(), 201);
     let fetched = first.get(&format!("/v2/mount/to/blobs/{digest}")).await;
     assert_eq!(fetched.bytes().await.unwrap().as_ref(), &data[..]);
+}
+
+/// A `rbee-registry serve` child process on a free port; killed on drop.
+struct ServeProcess {
+    child: std::process::Child,
+    base_url: String,
+}
+
+impl ServeProcess {
+    async fn start(site: &TestSite) -> ServeProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = site
+            .command("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let base_url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if client.get(format!("{base_url}/v2/")).send().await.is_ok() {
+                return ServeProcess { child, base_url };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("rbee-registry serve did not come up on port {port}");
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn two_real_processes_behave_as_one() {
+    let site = TestSite::new().await;
+    // Migrate once first: sqlx locks migrations on PostgreSQL, not across SQLite processes.
+    drop(site.registry().await);
+    let (first, second) = tokio::join!(ServeProcess::start(&site), ServeProcess::start(&site));
+    let client = reqwest::Client::new();
+    let data = bytes_of(250_000, 33);
+
+    let started = client
+        .post(first.url("/v2/procs/blob/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let patched = client
+        .patch(second.url(&location))
+        .header("content-range", "0-99999")
+        .body(data[..100_000].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 202);
+    let location = patched.headers()["location"].to_str().unwrap().to_string();
+    let digest = sha256(&data);
+    let finished = client
+        .put(format!("{}?digest={digest}", first.url(&location)))
+        .body(data[100_000..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 201);
+    let fetched = client
+        .get(second.url(&format!("/v2/procs/blob/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), &data[..]);
+
+    // A tag pushed on one process is read on the other at once.
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.rbee.worker.v1",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": data.len()}]
+    });
+    let empty = client
+        .post(second.url("/v2/procs/blob/blobs/uploads/?digest=sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 201);
+    let body = serde_json::to_vec(&manifest).unwrap();
+    let pushed = client
+        .put(second.url("/v2/procs/blob/manifests/0.1.0"))
+        .header("content-type", OCI_MANIFEST)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 201);
+    let read = client
+        .get(first.url("/v2/procs/blob/manifests/0.1.0"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(read.bytes().await.unwrap().as_ref(), &body[..]);
 }

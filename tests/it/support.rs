@@ -125,6 +125,48 @@ impl TestSite {
         server::open_registry(&self.config()).await.unwrap()
     }
 
+    /// The `rbee-registry <subcommand>` command line for this site's database and storage.
+    pub fn command(&self, subcommand: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rbee-registry"));
+        command
+            .arg(subcommand)
+            .args(["--database-url", &self.database_url])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env_remove("RBEE_CONFIG")
+            .env("RBEE_LOG", "warn");
+        match &self.storage {
+            StorageConfig::Filesystem { root, .. } => {
+                command.arg("--storage-path").arg(root);
+            }
+            StorageConfig::S3(s3) => {
+                command
+                    .args([
+                        "--storage-backend",
+                        "s3",
+                        "--s3-bucket",
+                        &s3.bucket,
+                        "--s3-region",
+                        &s3.region,
+                    ])
+                    .args(["--s3-allow-http", if s3.allow_http { "true" } else { "false" }]);
+                for (flag, value) in [
+                    ("--s3-endpoint", &s3.endpoint),
+                    ("--s3-prefix", &s3.prefix),
+                    ("--s3-access-key-id", &s3.access_key_id),
+                ] {
+                    if let Some(value) = value {
+                        command.args([flag, value]);
+                    }
+                }
+                if let Some(secret) = &s3.secret_access_key {
+                    command.env("RBEE_S3_SECRET_ACCESS_KEY", secret);
+                }
+            }
+        }
+        command
+    }
+
     pub fn blob_store(&self) -> BlobStore {
         match &self.storage {
             StorageConfig::Filesystem { root, fsync } => BlobStore::local(root, *fsync).unwrap(),
