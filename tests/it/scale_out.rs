@@ -135,11 +135,15 @@ impl ServeProcess {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let base_url = format!("http://127.0.0.1:{port}");
+        // Owned by the guard at once, so the child is killed and reaped on every path.
+        let process = ServeProcess {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+        };
         let client = reqwest::Client::new();
         for _ in 0..300 {
-            if client.get(format!("{base_url}/v2/")).send().await.is_ok() {
-                return ServeProcess { child, base_url };
+            if client.get(process.url("/v2/")).send().await.is_ok() {
+                return process;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
