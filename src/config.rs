@@ -28,6 +28,12 @@ pub enum ConfigError {
     Listen(String),
     #[error("invalid setting: {0}")]
     Invalid(String),
+    #[error("unknown storage backend {0:?} (use \"filesystem\" or \"s3\")")]
+    StorageBackend(String),
+    #[error("the S3 storage backend needs {0}")]
+    S3Missing(&'static str),
+    #[error("invalid duration {0:?} (use a number with a unit: 30s, 15m, 24h, 7d)")]
+    Duration(String),
 }
 
 /// The layout of the TOML file.
@@ -47,6 +53,8 @@ pub struct FileConfig {
     pub api: ApiFileConfig,
     #[serde(default)]
     pub analytics: AnalyticsFileConfig,
+    #[serde(default)]
+    pub gc: GcFileConfig,
 }
 
 /// The JSON catalog API (`/workers`, `/v1/workers`).
@@ -69,10 +77,38 @@ pub struct AnalyticsFileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageFileConfig {
+    /// `filesystem` (default) or `s3`.
+    pub backend: Option<String>,
     /// Directory of blobs on the local filesystem (default: `<data_dir>/blobs`).
     pub path: Option<PathBuf>,
     /// fsync blobs before they become visible (default true).
     pub fsync: Option<bool>,
+    #[serde(default)]
+    pub s3: S3FileConfig,
+}
+
+/// `[storage.s3]`: an S3-compatible object store (AWS S3, R2, MinIO, Garage, SeaweedFS).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3FileConfig {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub allow_http: Option<bool>,
+    pub virtual_hosted_style: Option<bool>,
+    pub redirect_downloads: Option<bool>,
+    pub presign_expiry: Option<String>,
+}
+
+/// `[gc]`: garbage collection.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcFileConfig {
+    pub grace_period: Option<String>,
+    pub upload_max_age: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,6 +162,8 @@ pub struct Overrides {
     pub cors_origins: Option<String>,
     /// `RBEE_ANALYTICS_SALT`.
     pub analytics_salt: Option<String>,
+    pub storage_backend: Option<String>,
+    pub s3: S3Overrides,
 }
 
 /// Defaults of the HTTP limits (see README's configuration table; the registry's own limits
@@ -155,10 +193,115 @@ impl Default for HttpLimits {
     }
 }
 
+/// S3 settings given on the command line or in the environment.
+#[derive(Debug, Default, Clone)]
+pub struct S3Overrides {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub allow_http: Option<bool>,
+    pub redirect_downloads: Option<bool>,
+}
+
 /// Where blobs are stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageConfig {
     Filesystem { root: PathBuf, fsync: bool },
+    S3(S3Config),
+}
+
+/// An S3-compatible bucket.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Config {
+    /// Endpoint URL; `None` means AWS itself.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    /// Key prefix inside the bucket, so several registries (or tests) can share one.
+    pub prefix: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Allow `http://` endpoints (loopback or a private network).
+    pub allow_http: bool,
+    /// `bucket.host` addressing instead of path style (`host/bucket`).
+    pub virtual_hosted_style: bool,
+    /// When set, blob downloads are answered with `307` to a presigned URL valid this long.
+    pub redirect_downloads: Option<Duration>,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("allow_http", &self.allow_http)
+            .field("virtual_hosted_style", &self.virtual_hosted_style)
+            .field("redirect_downloads", &self.redirect_downloads)
+            .finish()
+    }
+}
+
+/// Default lifetime of a presigned download URL.
+pub const DEFAULT_PRESIGN_EXPIRY: Duration = Duration::from_secs(15 * 60);
+/// Default grace period of garbage collection: younger blobs and links are never removed.
+pub const DEFAULT_GC_GRACE_PERIOD: Duration = Duration::from_secs(24 * 3600);
+/// Default age past which an untouched upload session is removed.
+pub const DEFAULT_UPLOAD_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Parses `90s`, `15m`, `24h`, `7d` (or plain seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
+    let text = text.trim();
+    let error = || ConfigError::Duration(text.to_string());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| error())?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(error()),
+    };
+    number.checked_mul(seconds).map(Duration::from_secs).ok_or_else(error)
+}
+
+/// Settings of `gc`.
+#[derive(Debug, Clone)]
+pub struct GcConfig {
+    pub grace_period: Duration,
+    pub upload_max_age: Duration,
+}
+
+/// `gc` settings from the command line or environment.
+#[derive(Debug, Default, Clone)]
+pub struct GcOverrides {
+    pub grace_period: Option<String>,
+    pub upload_max_age: Option<String>,
+}
+
+impl GcConfig {
+    pub fn assemble(overrides: GcOverrides, file: &GcFileConfig) -> Result<Self, ConfigError> {
+        let pick = |flag: Option<String>, file: &Option<String>, default: Duration| {
+            flag.or_else(|| file.clone())
+                .map(|text| parse_duration(&text))
+                .transpose()
+                .map(|value| value.unwrap_or(default))
+        };
+        Ok(GcConfig {
+            grace_period: pick(overrides.grace_period, &file.grace_period, DEFAULT_GC_GRACE_PERIOD)?,
+            upload_max_age: pick(overrides.upload_max_age, &file.upload_max_age, DEFAULT_UPLOAD_MAX_AGE)?,
+        })
+    }
 }
 
 /// Everything `serve` needs.
@@ -220,10 +363,21 @@ impl ServeConfig {
             .database_url
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("registry.db").display()));
-        let root = overrides
-            .storage_path
-            .or(file.storage.path)
-            .unwrap_or_else(|| data_dir.join("blobs"));
+        let backend = overrides
+            .storage_backend
+            .or(file.storage.backend)
+            .unwrap_or_else(|| "filesystem".to_string());
+        let storage = match backend.as_str() {
+            "filesystem" | "fs" => StorageConfig::Filesystem {
+                root: overrides
+                    .storage_path
+                    .or(file.storage.path)
+                    .unwrap_or_else(|| data_dir.join("blobs")),
+                fsync: file.storage.fsync.unwrap_or(true),
+            },
+            "s3" => StorageConfig::S3(S3Config::assemble(overrides.s3, file.storage.s3)?),
+            other => return Err(ConfigError::StorageBackend(other.to_string())),
+        };
         let defaults = RegistryLimits::default();
         let limits = RegistryLimits {
             max_manifest_bytes: overrides
@@ -290,12 +444,40 @@ impl ServeConfig {
             analytics_salt,
             data_dir,
             database_url,
-            storage: StorageConfig::Filesystem {
-                root,
-                fsync: file.storage.fsync.unwrap_or(true),
-            },
+            storage,
             limits,
             http,
+        })
+    }
+}
+
+impl S3Config {
+    fn assemble(overrides: S3Overrides, file: S3FileConfig) -> Result<Self, ConfigError> {
+        let redirect = overrides
+            .redirect_downloads
+            .or(file.redirect_downloads)
+            .unwrap_or(false);
+        let expiry = file
+            .presign_expiry
+            .map(|text| parse_duration(&text))
+            .transpose()?
+            .unwrap_or(DEFAULT_PRESIGN_EXPIRY);
+        Ok(S3Config {
+            endpoint: overrides.endpoint.or(file.endpoint),
+            region: overrides
+                .region
+                .or(file.region)
+                .unwrap_or_else(|| "us-east-1".to_string()),
+            bucket: overrides
+                .bucket
+                .or(file.bucket)
+                .ok_or(ConfigError::S3Missing("a bucket (storage.s3.bucket, RBEE_S3_BUCKET)"))?,
+            prefix: overrides.prefix.or(file.prefix).filter(|prefix| !prefix.is_empty()),
+            access_key_id: overrides.access_key_id.or(file.access_key_id),
+            secret_access_key: overrides.secret_access_key.or(file.secret_access_key),
+            allow_http: overrides.allow_http.or(file.allow_http).unwrap_or(false),
+            virtual_hosted_style: file.virtual_hosted_style.unwrap_or(false),
+            redirect_downloads: redirect.then_some(expiry),
         })
     }
 }
@@ -373,6 +555,52 @@ mod tests {
             let file: FileConfig = toml::from_str(bad).unwrap();
             assert!(ServeConfig::assemble(Overrides::default(), file).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn s3_from_file_and_environment() {
+        let file: FileConfig = toml::from_str(
+            "[storage]\nbackend = \"s3\"\n[storage.s3]\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"a\"\n\
+             allow_http = true\nredirect_downloads = true\npresign_expiry = \"5m\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            s3: S3Overrides {
+                bucket: Some("b".into()),
+                ..S3Overrides::default()
+            },
+            ..Overrides::default()
+        };
+        let config = ServeConfig::assemble(overrides, file).unwrap();
+        let StorageConfig::S3(s3) = config.storage else {
+            panic!("expected S3 storage")
+        };
+        assert_eq!(s3.bucket, "b");
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s3.region, "us-east-1");
+        assert!(s3.allow_http && !s3.virtual_hosted_style);
+        assert_eq!(s3.redirect_downloads, Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn s3_without_a_bucket_is_an_error() {
+        let overrides = Overrides {
+            storage_backend: Some("s3".into()),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            ServeConfig::assemble(overrides, FileConfig::default()),
+            Err(ConfigError::S3Missing(_))
+        ));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("3w").is_err());
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
     let db = Database::connect(&config.database_url).await?;
     let store = match &config.storage {
         StorageConfig::Filesystem { root, fsync } => BlobStore::local(root, *fsync)?,
+        StorageConfig::S3(s3) => BlobStore::s3(s3)?,
     };
     let salt = config.analytics_salt.load().map_err(StorageError::Io)?;
     let recorder = DownloadRecorder::start(db.clone(), salt);

@@ -3,17 +3,64 @@
 
 use sqlx::{Any, Executor, Row};
 
-/// Records a verified blob. Idempotent.
+/// Records a verified blob, or marks an existing one as touched now. Idempotent.
+///
+/// Also the *claim* an upload makes before it puts verified bytes at the blob's key: once
+/// this committed, `gc` leaves the blob alone for its grace period; while `gc` is deleting
+/// the blob this waits for it (row lock), so the upload then writes the bytes anew.
 pub async fn insert<'c, E>(executor: E, digest: &str, size: i64, now: i64) -> Result<(), sqlx::Error>
 where
     E: Executor<'c, Database = Any>,
 {
-    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-        .bind(digest)
-        .bind(size)
+    sqlx::query(
+        "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (digest) DO UPDATE SET touched_at = excluded.touched_at",
+    )
+    .bind(digest)
+    .bind(size)
+    .bind(now)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Marks an existing blob as touched now; false when there is no such blob (any more).
+pub async fn touch<'c, E>(executor: E, digest: &str, now: i64) -> Result<bool, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let result = sqlx::query("UPDATE blobs SET touched_at = $1 WHERE digest = $2")
         .bind(now)
+        .bind(digest)
         .execute(executor)
         .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Marks a repository's links to `digests` as touched now, locking them until the
+/// transaction ends, so `gc` cannot remove a link a manifest is about to rely on.
+pub async fn touch_links<'c, E>(
+    executor: E,
+    repository_id: i64,
+    digests: &[String],
+    now: i64,
+) -> Result<(), sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    if digests.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (0..digests.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!(
+        "UPDATE repository_blobs SET touched_at = $1 WHERE repository_id = $2 AND digest IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(now).bind(repository_id);
+    for digest in digests {
+        query = query.bind(digest);
+    }
+    query.execute(executor).await?;
     Ok(())
 }
 
@@ -35,8 +82,8 @@ where
     E: Executor<'c, Database = Any>,
 {
     sqlx::query(
-        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (repository_id, digest) DO NOTHING",
+        "INSERT INTO repository_blobs (repository_id, digest, created_at, touched_at) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (repository_id, digest) DO UPDATE SET touched_at = excluded.touched_at",
     )
     .bind(repository_id)
     .bind(digest)

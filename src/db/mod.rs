@@ -10,6 +10,7 @@
 
 pub mod blobs;
 pub mod downloads;
+pub mod gc;
 pub mod manifests;
 pub mod repositories;
 pub mod tags;

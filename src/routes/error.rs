@@ -162,7 +162,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Storage(StorageError::NotFound(_)) => {
                 ApiError::new(StatusCode::NOT_FOUND, ErrorCode::BlobUnknown, message)
             }
-            RegistryError::Database(_) | RegistryError::Storage(_) => {
+            RegistryError::Database(_) | RegistryError::Storage(_) | RegistryError::Corrupt(_) => {
                 tracing::error!(error = %message, "request failed on a server fault");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -299,9 +299,43 @@ impl IntoResponse for ReferrerIndex {
     }
 }
 
+/// `307 Temporary Redirect` of a blob download to a presigned object-store URL.
+pub struct BlobRedirect {
+    pub digest: Digest,
+    pub location: String,
+}
+
+impl IntoResponse for BlobRedirect {
+    fn into_response(self) -> Response {
+        empty(
+            StatusCode::TEMPORARY_REDIRECT,
+            vec![
+                (header::LOCATION, value(&self.location)),
+                (DOCKER_CONTENT_DIGEST, value(&self.digest.to_string())),
+            ],
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blob_redirect_headers() {
+        let digest: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
+        let response = BlobRedirect {
+            digest: digest.clone(),
+            location: "http://127.0.0.1:9000/bucket/blobs/x?X-Amz-Signature=s".into(),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            "http://127.0.0.1:9000/bucket/blobs/x?X-Amz-Signature=s"
+        );
+        assert_eq!(response.headers()[DOCKER_CONTENT_DIGEST], digest.to_string().as_str());
+    }
 
     #[test]
     fn upload_progress_headers() {

@@ -156,6 +156,7 @@ async fn get_blob(
     match registry.download_blob(&name, &digest, range, !head, client).await? {
         BlobRead::Content(content) => Ok(BlobBody { content, head }.into_response()),
         BlobRead::RangeNotSatisfiable { size } => Ok(RangeNotSatisfiable { size }.into_response()),
+        BlobRead::Redirect { digest, location } => Ok(BlobRedirect { digest, location }.into_response()),
     }
 }
 

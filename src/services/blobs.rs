@@ -25,6 +25,11 @@ pub enum BlobRead {
     RangeNotSatisfiable {
         size: u64,
     },
+    /// The blob store hands the bytes out itself: a presigned URL to redirect the client to.
+    Redirect {
+        digest: Digest,
+        location: String,
+    },
 }
 
 impl Registry {
@@ -41,7 +46,9 @@ impl Registry {
     }
 
     /// Opens a blob of the repository, or the range `Range` asks for (`GET`).
-    /// With `open_body` false only the headers' facts are computed (`HEAD`).
+    /// With `open_body` false only the headers' facts are computed (`HEAD`). When the blob
+    /// store redirects downloads, a `GET` of a stored blob answers with a presigned URL
+    /// instead (the client sends its `Range` there).
     pub async fn read_blob(
         &self,
         name: &RepoName,
@@ -62,6 +69,14 @@ impl Registry {
             Some(RangeRequest::Partial(range)) => Some(range),
             Some(RangeRequest::Unsatisfiable) => return Ok(BlobRead::RangeNotSatisfiable { size }),
         };
+        if open_body && manifest_content.is_none() {
+            if let Some((url, _)) = self.store.presigned_download(&StorageKey::Blob(digest.clone())).await? {
+                return Ok(BlobRead::Redirect {
+                    digest: digest.clone(),
+                    location: url.to_string(),
+                });
+            }
+        }
         let body: ByteStream = if !open_body {
             futures::stream::empty().boxed()
         } else if let Some(content) = manifest_content {

@@ -32,6 +32,9 @@ pub enum RegistryError {
     WorkerVersionInvalid(String),
     #[error("repository {0} is unknown")]
     NameUnknown(String),
+    /// The registry's own stored data is damaged (a server fault, never the client's).
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
     #[error(transparent)]
     Database(#[from] DbError),
     #[error(transparent)]

@@ -70,6 +70,8 @@ impl Registry {
         let now = now_millis();
         let mut transaction = self.db.writer().begin().await?;
         let repository_id = repositories::ensure(&mut transaction, name.as_str(), now).await?;
+        // Touching the links locks them against `gc` until this transaction ends.
+        blobs::touch_links(&mut *transaction, repository_id, &blob_references, now).await?;
         let present_blobs = blobs::linked_among(&mut *transaction, repository_id, &blob_references).await?;
         if let Some(missing) = facts.blobs.iter().find(|d| !present_blobs.contains(&d.to_string())) {
             return Err(RegistryError::ManifestBlobUnknown(missing.clone()));

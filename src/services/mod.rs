@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod blobs;
 pub mod discovery;
 pub mod error;
+pub mod gc;
 pub mod health;
 pub mod manifests;
 pub mod uploads;

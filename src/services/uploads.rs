@@ -82,6 +82,10 @@ impl Registry {
         let Some(size) = blobs::linked_size(self.db.reader(), from.as_str(), &digest.to_string()).await? else {
             return Ok(None);
         };
+        // Touching the blob keeps `gc` off it; when `gc` took it meanwhile, there is nothing to mount.
+        if !blobs::touch(self.db.writer(), &digest.to_string(), now_millis()).await? {
+            return Ok(None);
+        }
         self.link_blob(name, digest, size).await?;
         Ok(Some(BlobInfo {
             digest: digest.clone(),
@@ -115,6 +119,7 @@ impl Registry {
                 computed,
             });
         }
+        blobs::insert(self.db.writer(), &digest.to_string(), size as i64, now_millis()).await?;
         let result = self.promote(digest, &[part]).await;
         self.store.delete_prefix(&directory).await?;
         result?;
@@ -257,6 +262,7 @@ impl Registry {
                 computed,
             });
         }
+        blobs::insert(self.db.writer(), &digest.to_string(), size as i64, now_millis()).await?;
         self.promote(digest, &part_keys).await?;
         let mut transaction = self.db.writer().begin().await?;
         record_blob(&mut transaction, name, digest, size as i64).await?;
@@ -387,7 +393,8 @@ impl Registry {
     }
 
     /// Puts verified bytes at the blob's key: moves a single part, concatenates several.
-    /// Skipped when the blob is already stored.
+    /// Skipped when the blob is already stored. The caller has claimed the blob
+    /// (`blobs::insert`) first, so `gc` cannot remove bytes this relies on.
     async fn promote(&self, digest: &Digest, parts: &[StorageKey]) -> Result<(), RegistryError> {
         let blob_key = StorageKey::Blob(digest.clone());
         if self.store.size(&blob_key).await?.is_some() {

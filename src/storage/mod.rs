@@ -16,17 +16,27 @@
 //! A blob key is only ever written by moving or copying parts whose digest was already
 //! verified, so nothing under `blobs/` is partial. The local backend additionally fsyncs
 //! files before they become visible.
+//!
+//! Backends: the local filesystem (default) and any S3-compatible store through
+//! `object_store`'s AWS client (path-style addressing by default, an optional key prefix so
+//! several registries can share a bucket, presigned download URLs). The local-file fast paths
+//! (fsync, reading an open file, removing empty directories) apply only to the filesystem.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
+use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, PutPayload, WriteMultipart};
 
+use crate::config::S3Config;
 use crate::oci::{ByteRange, Digest};
 
 /// Bytes buffered before an object is written as a multipart upload (S3's minimum part size).
@@ -41,8 +51,17 @@ const LOCAL_READ_SIZE: usize = 256 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageKey {
     Blob(Digest),
-    UploadPart { session_id: String, part_id: String },
-    UploadDirectory { session_id: String },
+    UploadPart {
+        session_id: String,
+        part_id: String,
+    },
+    UploadDirectory {
+        session_id: String,
+    },
+    /// The prefix of every upload's parts (for listing orphans).
+    AllUploads,
+    /// The prefix of every blob (for listing).
+    AllBlobs,
 }
 
 impl StorageKey {
@@ -60,7 +79,26 @@ impl std::fmt::Display for StorageKey {
             }
             StorageKey::UploadPart { session_id, part_id } => write!(f, "uploads/{session_id}/{part_id}"),
             StorageKey::UploadDirectory { session_id } => write!(f, "uploads/{session_id}"),
+            StorageKey::AllUploads => write!(f, "uploads"),
+            StorageKey::AllBlobs => write!(f, "blobs"),
         }
+    }
+}
+
+/// An object found by [`BlobStore::list`].
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    /// Path relative to the storage root, as [`StorageKey`] renders it.
+    pub path: String,
+    pub size: u64,
+    pub last_modified: SystemTime,
+}
+
+impl StoredObject {
+    /// The upload session an object under `uploads/` belongs to.
+    pub fn upload_session(&self) -> Option<&str> {
+        let rest = self.path.strip_prefix("uploads/")?;
+        rest.split('/').next().filter(|id| !id.is_empty())
     }
 }
 
@@ -73,6 +111,8 @@ pub enum StorageError {
     Backend(#[from] object_store::Error),
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("invalid S3 configuration: {0}")]
+    Config(object_store::Error),
 }
 
 impl StorageError {
@@ -111,6 +151,17 @@ pub struct BlobStore {
     /// The root directory when the backend is the local filesystem (for fsync and fast reads).
     local_root: Option<PathBuf>,
     fsync: bool,
+    /// Set when downloads are redirected to presigned URLs.
+    presigner: Option<Presigner>,
+}
+
+/// Signs download URLs for an S3 backend.
+#[derive(Clone, Debug)]
+struct Presigner {
+    signer: Arc<AmazonS3>,
+    /// The key prefix inside the bucket, which the signer does not add by itself.
+    prefix: Option<ObjectPath>,
+    expires_in: Duration,
 }
 
 impl BlobStore {
@@ -124,16 +175,92 @@ impl BlobStore {
             store: Arc::new(store),
             local_root: Some(root),
             fsync,
+            presigner: None,
         })
     }
 
-    /// A store on any other `object_store` backend.
-    pub fn remote(store: Arc<dyn ObjectStore>) -> Self {
-        BlobStore {
+    /// A store in an S3-compatible bucket. Nothing is contacted until the first request.
+    pub fn s3(config: &S3Config) -> Result<Self, StorageError> {
+        let mut builder = AmazonS3Builder::new()
+            .with_region(&config.region)
+            .with_bucket_name(&config.bucket)
+            .with_allow_http(config.allow_http)
+            .with_virtual_hosted_style_request(config.virtual_hosted_style);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(key) = &config.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &config.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        let s3 = Arc::new(builder.build().map_err(StorageError::Config)?);
+        let prefix = config.prefix.as_ref().map(|prefix| ObjectPath::from(prefix.as_str()));
+        let store: Arc<dyn ObjectStore> = match &prefix {
+            Some(prefix) => {
+                let shared: Arc<dyn ObjectStore> = s3.clone();
+                Arc::new(PrefixStore::new(shared, prefix.clone()))
+            }
+            None => s3.clone(),
+        };
+        let presigner = config.redirect_downloads.map(|expires_in| Presigner {
+            signer: s3,
+            prefix,
+            expires_in,
+        });
+        Ok(BlobStore {
             store,
             local_root: None,
             fsync: false,
+            presigner,
+        })
+    }
+
+    /// A presigned `GET` URL of the object, when this store redirects downloads.
+    /// Returns the URL and how long it stays valid.
+    pub async fn presigned_download(&self, key: &StorageKey) -> Result<Option<(url::Url, Duration)>, StorageError> {
+        let Some(presigner) = &self.presigner else {
+            return Ok(None);
+        };
+        let path = match &presigner.prefix {
+            Some(prefix) => prefix.parts().chain(key.path().parts()).collect(),
+            None => key.path(),
+        };
+        let url = presigner
+            .signer
+            .signed_url(reqwest::Method::GET, &path, presigner.expires_in)
+            .await
+            .map_err(from_object_store)?;
+        Ok(Some((url, presigner.expires_in)))
+    }
+
+    /// Every object under a prefix, in no particular order.
+    pub fn list(&self, prefix: &StorageKey) -> BoxStream<'static, Result<StoredObject, StorageError>> {
+        self.store
+            .list(Some(&prefix.path()))
+            .map(|meta| {
+                let meta = meta.map_err(from_object_store)?;
+                Ok(StoredObject {
+                    path: meta.location.to_string(),
+                    size: meta.size,
+                    last_modified: meta.last_modified.into(),
+                })
+            })
+            .boxed()
+    }
+
+    /// Deletes an object by the path [`BlobStore::list`] reported.
+    pub async fn delete_listed(&self, object: &StoredObject) -> Result<(), StorageError> {
+        match self.store.delete(&ObjectPath::from(object.path.as_str())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(StorageError::Backend(error)),
         }
+    }
+
+    /// Whether this store is on the local filesystem.
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
     }
 
     /// Starts writing an object. Nothing is visible at `key` until [`ObjectWriter::finish`].

@@ -45,7 +45,7 @@ async fn digest_that_does_not_match_the_bytes() {
             .status(),
         404
     );
-    assert!(app.stored_blob_files().is_empty());
+    assert!(app.stored_blobs().await.is_empty());
 
     // In a chunked upload, a wrong final digest leaves the session as it was, to retry.
     let started = app.client.post(app.url("/v2/bad/blobs/uploads/")).send().await.unwrap();
@@ -160,7 +160,7 @@ async fn names_with_dot_dot_or_uppercase() {
     );
     let (status, body) = raw_request(&app, &manifest_head, b"", false).await;
     assert_eq!(status, 400, "{body}");
-    assert!(app.stored_blob_files().is_empty());
+    assert!(app.stored_blobs().await.is_empty());
     let catalog: serde_json::Value = app.get("/v2/_catalog").await.json().await.unwrap();
     assert_eq!(catalog["repositories"], json!([]));
 }
@@ -300,5 +300,5 @@ async fn truncated_upload_is_never_served() {
         .unwrap();
     assert_eq!(finish.status(), 400);
     assert_eq!(app.get(&format!("/v2/cut/blobs/{digest}")).await.status(), 404);
-    assert!(app.stored_blob_files().is_empty());
+    assert!(app.stored_blobs().await.is_empty());
 }

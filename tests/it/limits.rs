@@ -94,7 +94,7 @@ async fn a_blob_over_the_size_limit_is_refused_and_not_stored() {
     let status = app.get(&location).await;
     assert_eq!(status.headers()["range"], "0-79999");
     assert_eq!(app.get(&format!("/v2/limits/size/blobs/{digest}")).await.status(), 404);
-    assert!(app.stored_blob_files().is_empty());
+    assert!(app.stored_blobs().await.is_empty());
 }
 
 #[tokio::test]
@@ -114,7 +114,7 @@ async fn an_oversized_request_head_gets_431() {
 
 #[tokio::test]
 async fn an_expired_upload_session_is_unknown_and_cleaned() {
-    let app = TestApp::start_with(|config| config.limits.upload_session_ttl = Duration::from_millis(300)).await;
+    let app = TestApp::start_local_with(|config| config.limits.upload_session_ttl = Duration::from_millis(300)).await;
     let started = app
         .client
         .post(app.url("/v2/limits/ttl/blobs/uploads/"))
@@ -150,7 +150,7 @@ async fn an_expired_upload_session_is_unknown_and_cleaned() {
 
 #[tokio::test]
 async fn the_sweeper_removes_expired_sessions_and_orphaned_upload_files() {
-    let app = TestApp::start_with(|config| config.limits.upload_session_ttl = Duration::from_millis(300)).await;
+    let app = TestApp::start_local_with(|config| config.limits.upload_session_ttl = Duration::from_millis(300)).await;
     let started = app
         .client
         .post(app.url("/v2/limits/sweep/blobs/uploads/"))

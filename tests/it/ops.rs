@@ -88,7 +88,7 @@ async fn request_ids_come_back() {
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let app = TestApp::start().await;
+    let app = TestApp::start_local_with(|_| {}).await;
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
     assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");
@@ -169,9 +169,9 @@ async fn shutdown_lets_a_running_upload_finish() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The finished chunk is durable: a new server continues the session.
-    let data_dir = app.data_dir().to_path_buf();
+    let site = app.site.clone();
     let temp_keeper = app;
-    let again = TestApp::start_on(&data_dir).await;
+    let again = site.start().await;
     let status = again.get(&location).await;
     assert_eq!(status.status(), 204);
     assert_eq!(status.headers()["range"], "0-2999999");
@@ -203,9 +203,9 @@ async fn shutdown_cuts_requests_that_outlast_the_grace_period() {
     assert!(outcome.is_err() || !outcome.unwrap().status().is_success());
     drop(sender);
     // Nothing of the cut chunk counts: the session still holds zero bytes.
-    let data_dir = app.data_dir().to_path_buf();
+    let site = app.site.clone();
     let keeper = app;
-    let again = TestApp::start_on(&data_dir).await;
+    let again = site.start().await;
     let status = again.get(&location).await;
     assert_eq!(status.status(), 204);
     assert_eq!(status.headers()["range"], "0-0");

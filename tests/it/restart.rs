@@ -4,9 +4,9 @@ use crate::support::*;
 
 #[tokio::test]
 async fn upload_continues_after_a_restart() {
-    let temp = tempfile::tempdir().unwrap();
+    let site = TestSite::new().await;
     let data = bytes_of(200_000, 11);
-    let app = TestApp::start_on(temp.path()).await;
+    let app = site.start().await;
     let started = app
         .client
         .post(app.url("/v2/restart/blobs/uploads/"))
@@ -25,7 +25,7 @@ async fn upload_continues_after_a_restart() {
     assert_eq!(patched.status(), 202);
     app.stop().await;
 
-    let app = TestApp::start_on(temp.path()).await;
+    let app = site.start().await;
     let status = app.get(&location).await;
     assert_eq!(status.status(), 204);
     assert_eq!(status.headers()["range"], "0-99999");

@@ -1,67 +1,196 @@
-//! `TestApp`: a running registry on a free port with a throwaway data directory, plus
-//! helpers that speak the distribution API. On drop it checks the storage invariant that
-//! every stored blob's bytes hash to its name.
+//! `TestApp`: a running registry on a free port, plus helpers that speak the distribution
+//! API. Each test gets its own `TestSite` (where data lives), chosen by `RBEE_TEST_BACKEND`:
+//! `sqlite-fs` (default: SQLite + filesystem in a temporary directory) or `postgres-s3`
+//! (a fresh schema in the PostgreSQL of `TEST_DATABASE_URL` and a fresh key prefix in the
+//! S3 bucket of `TEST_S3_ENDPOINT`/`TEST_S3_BUCKET`/`TEST_S3_ACCESS_KEY_ID`/
+//! `TEST_S3_SECRET_ACCESS_KEY`), so tests run in parallel on either. Several apps may run
+//! on one site, as several registry processes share one database and bucket. On drop a
+//! `TestApp` checks the storage invariant that every stored blob's bytes hash to its name.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use rbee_registry::config::{FileConfig, Overrides, ServeConfig};
+use futures::{StreamExt, TryStreamExt};
+use rbee_registry::config::{FileConfig, S3Config, ServeConfig, StorageConfig};
 use rbee_registry::server;
+use rbee_registry::services::Registry;
+use rbee_registry::storage::{BlobStore, StorageKey};
 use serde_json::{json, Value};
 use sha2::Digest as _;
 
-pub struct TestApp {
-    pub base_url: String,
-    pub client: reqwest::Client,
-    data_dir: PathBuf,
-    _temp: Option<tempfile::TempDir>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+/// Which backends the suite runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    SqliteFs,
+    PostgresS3,
 }
 
-impl TestApp {
-    pub async fn start() -> TestApp {
+impl TestBackend {
+    pub fn from_env() -> TestBackend {
+        match std::env::var("RBEE_TEST_BACKEND").as_deref() {
+            Ok("postgres-s3") => TestBackend::PostgresS3,
+            Ok("sqlite-fs") | Err(_) => TestBackend::SqliteFs,
+            Ok(other) => panic!("RBEE_TEST_BACKEND={other:?}: use sqlite-fs or postgres-s3"),
+        }
+    }
+}
+
+/// The S3 bucket the test script started, if any (`TEST_S3_*`).
+pub fn test_s3_config(prefix: &str) -> Option<S3Config> {
+    let endpoint = std::env::var("TEST_S3_ENDPOINT").ok()?;
+    Some(S3Config {
+        endpoint: Some(endpoint),
+        region: std::env::var("TEST_S3_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        bucket: std::env::var("TEST_S3_BUCKET").expect("TEST_S3_BUCKET"),
+        prefix: Some(prefix.to_string()),
+        access_key_id: Some(std::env::var("TEST_S3_ACCESS_KEY_ID").expect("TEST_S3_ACCESS_KEY_ID")),
+        secret_access_key: Some(std::env::var("TEST_S3_SECRET_ACCESS_KEY").expect("TEST_S3_SECRET_ACCESS_KEY")),
+        allow_http: true,
+        virtual_hosted_style: false,
+        redirect_downloads: None,
+    })
+}
+
+/// Where one test's registry keeps its data: a database and a blob store.
+pub struct TestSite {
+    pub backend: TestBackend,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub storage: StorageConfig,
+    /// The PostgreSQL schema to drop afterwards.
+    schema: Option<(String, String)>,
+    _temp: tempfile::TempDir,
+}
+
+impl TestSite {
+    pub async fn new() -> Arc<TestSite> {
+        TestSite::with_backend(TestBackend::from_env(), |_| {}).await
+    }
+
+    /// A site on `backend`, with a chance to adjust its storage (for example redirects).
+    pub async fn with_backend(backend: TestBackend, adjust: impl FnOnce(&mut StorageConfig)) -> Arc<TestSite> {
         let temp = tempfile::tempdir().unwrap();
         let data_dir = temp.path().to_path_buf();
-        let mut app = TestApp::start_on(&data_dir).await;
-        app._temp = Some(temp);
-        app
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let (database_url, mut storage, schema) = match backend {
+            TestBackend::SqliteFs => (
+                format!("sqlite://{}?mode=rwc", data_dir.join("registry.db").display()),
+                StorageConfig::Filesystem {
+                    root: data_dir.join("blobs"),
+                    fsync: true,
+                },
+                None,
+            ),
+            TestBackend::PostgresS3 => {
+                let admin_url = std::env::var("TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+                let schema = format!("t_{unique}");
+                let mut connection = connect_postgres(&admin_url).await;
+                sqlx::Executor::execute(&mut connection, format!("CREATE SCHEMA {schema}").as_str())
+                    .await
+                    .unwrap();
+                let separator = if admin_url.contains('?') { '&' } else { '?' };
+                let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
+                let s3 = test_s3_config(&format!("t-{unique}")).expect(
+                    "RBEE_TEST_BACKEND=postgres-s3 needs TEST_S3_ENDPOINT and friends (scripts/test.sh sets them)",
+                );
+                (url, StorageConfig::S3(s3), Some((admin_url, schema)))
+            }
+        };
+        adjust(&mut storage);
+        Arc::new(TestSite {
+            backend,
+            data_dir,
+            database_url,
+            storage,
+            schema,
+            _temp: temp,
+        })
     }
 
-    /// Starts a registry with its configuration adjusted by `configure`.
-    pub async fn start_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
-        let temp = tempfile::tempdir().unwrap();
-        let data_dir = temp.path().to_path_buf();
-        let mut app = TestApp::start_on_with(&data_dir, configure).await;
-        app._temp = Some(temp);
-        app
+    pub fn config(&self) -> ServeConfig {
+        self.config_with_file(FileConfig::default())
     }
 
-    /// Starts a registry on an existing data directory (to test restarts).
-    pub async fn start_on(data_dir: &Path) -> TestApp {
-        TestApp::start_configured(data_dir, FileConfig::default(), |_| {}).await
-    }
-
-    /// Starts a registry on an existing data directory with adjusted settings.
-    pub async fn start_on_with(data_dir: &Path, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
-        TestApp::start_configured(data_dir, FileConfig::default(), configure).await
-    }
-
-    /// Starts a registry with a throwaway data directory and a configuration file's settings.
-    pub async fn start_with_file(file: FileConfig) -> TestApp {
-        let temp = tempfile::tempdir().unwrap();
-        let data_dir = temp.path().to_path_buf();
-        let mut app = TestApp::start_configured(&data_dir, file, |_| {}).await;
-        app._temp = Some(temp);
-        app
-    }
-
-    async fn start_configured(data_dir: &Path, file: FileConfig, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
-        let overrides = Overrides {
+    /// The configuration of a server on this site, with a configuration file's other settings.
+    pub fn config_with_file(&self, file: FileConfig) -> ServeConfig {
+        let overrides = rbee_registry::config::Overrides {
             listen: Some("127.0.0.1:0".into()),
-            data_dir: Some(data_dir.to_path_buf()),
-            ..Overrides::default()
+            data_dir: Some(self.data_dir.clone()),
+            database_url: Some(self.database_url.clone()),
+            ..Default::default()
         };
         let mut config = ServeConfig::assemble(overrides, file).unwrap();
+        config.storage = self.storage.clone();
+        config
+    }
+
+    /// Opens the registry on this site without serving it (as `rbee-registry gc` does).
+    pub async fn registry(&self) -> Registry {
+        server::open_registry(&self.config()).await.unwrap()
+    }
+
+    /// The `rbee-registry <subcommand>` command line for this site's database and storage.
+    pub fn command(&self, subcommand: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rbee-registry"));
+        command
+            .arg(subcommand)
+            .args(["--database-url", &self.database_url])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env_remove("RBEE_CONFIG")
+            .env("RBEE_LOG", "warn");
+        match &self.storage {
+            StorageConfig::Filesystem { root, .. } => {
+                command.arg("--storage-path").arg(root);
+            }
+            StorageConfig::S3(s3) => {
+                command
+                    .args([
+                        "--storage-backend",
+                        "s3",
+                        "--s3-bucket",
+                        &s3.bucket,
+                        "--s3-region",
+                        &s3.region,
+                    ])
+                    .args(["--s3-allow-http", if s3.allow_http { "true" } else { "false" }]);
+                for (flag, value) in [
+                    ("--s3-endpoint", &s3.endpoint),
+                    ("--s3-prefix", &s3.prefix),
+                    ("--s3-access-key-id", &s3.access_key_id),
+                ] {
+                    if let Some(value) = value {
+                        command.args([flag, value]);
+                    }
+                }
+                if let Some(secret) = &s3.secret_access_key {
+                    command.env("RBEE_S3_SECRET_ACCESS_KEY", secret);
+                }
+            }
+        }
+        command
+    }
+
+    pub fn blob_store(&self) -> BlobStore {
+        match &self.storage {
+            StorageConfig::Filesystem { root, fsync } => BlobStore::local(root, *fsync).unwrap(),
+            StorageConfig::S3(s3) => BlobStore::s3(s3).unwrap(),
+        }
+    }
+
+    /// Starts a registry server on this site, as one more process would.
+    pub async fn start(self: &Arc<Self>) -> TestApp {
+        self.start_configured(FileConfig::default(), |_| {}).await
+    }
+
+    /// Starts a server on this site with a configuration file's settings, then `configure`.
+    pub async fn start_configured(
+        self: &Arc<Self>,
+        file: FileConfig,
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> TestApp {
+        let mut config = self.config_with_file(file);
         configure(&mut config);
         let registry = server::open_registry(&config).await.unwrap();
         let listener = server::bind(&config).await.unwrap();
@@ -77,34 +206,78 @@ impl TestApp {
         TestApp {
             base_url: format!("http://{address}"),
             client: reqwest::Client::new(),
-            data_dir: data_dir.to_path_buf(),
-            _temp: None,
+            site: self.clone(),
             shutdown: Some(sender),
             server: Some(handle),
         }
     }
+}
 
-    /// Host and port, as OCI clients name a registry.
-    pub fn host(&self) -> String {
-        self.base_url.trim_start_matches("http://").to_string()
+async fn connect_postgres(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url).await.unwrap()
+}
+
+impl Drop for TestSite {
+    fn drop(&mut self) {
+        let Some((admin_url, schema)) = self.schema.take() else {
+            return;
+        };
+        // Drop runs outside async code; a helper thread with its own runtime does the I/O.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut connection = connect_postgres(&admin_url).await;
+                let _ =
+                    sqlx::Executor::execute(&mut connection, format!("DROP SCHEMA {schema} CASCADE").as_str()).await;
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub site: Arc<TestSite>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// A registry on a fresh site of the backend `RBEE_TEST_BACKEND` names.
+    pub async fn start() -> TestApp {
+        TestSite::new().await.start().await
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+    /// A registry on a fresh site, its configuration adjusted by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        TestSite::new()
+            .await
+            .start_configured(FileConfig::default(), configure)
+            .await
     }
 
+    /// A registry on a fresh site with a configuration file's settings.
+    pub async fn start_with_file(file: FileConfig) -> TestApp {
+        TestSite::new().await.start_configured(file, |_| {}).await
+    }
+
+    /// A registry on a fresh SQLite + filesystem site, for tests that look at its files
+    /// (the database file, blob and upload directories) directly.
+    pub async fn start_local_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        TestSite::with_backend(TestBackend::SqliteFs, |_| {})
+            .await
+            .start_configured(FileConfig::default(), configure)
+            .await
+    }
+
+    /// The site's data directory (holding the SQLite database and blobs on `sqlite-fs`).
     pub fn data_dir(&self) -> &Path {
-        &self.data_dir
-    }
-
-    /// Stops the server and waits for it, keeping the data directory.
-    pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.unwrap();
-        }
+        &self.site.data_dir
     }
 
     /// Asks the server to shut down, without waiting.
@@ -117,6 +290,25 @@ impl TestApp {
     /// Whether the server has stopped.
     pub fn is_stopped(&self) -> bool {
         self.server.as_ref().is_none_or(|server| server.is_finished())
+    }
+
+    /// Host and port, as OCI clients name a registry.
+    pub fn host(&self) -> String {
+        self.base_url.trim_start_matches("http://").to_string()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Stops the server and waits for it, keeping the data directory.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
     }
 
     /// Pushes a blob in one request; returns its digest.
@@ -182,26 +374,62 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
-    /// Blob files under the storage root, by name.
-    pub fn stored_blob_files(&self) -> Vec<PathBuf> {
-        let mut files = Vec::new();
-        let root = self.data_dir.join("blobs").join("blobs");
-        collect_files(&root, &mut files);
-        files
+    /// Paths of the objects stored under `prefix` (such as `blobs` or `uploads/<id>`).
+    pub async fn stored_objects(&self, prefix: &str) -> Vec<String> {
+        list_objects(&self.site.blob_store(), prefix).await
+    }
+
+    /// Paths of the stored blobs.
+    pub async fn stored_blobs(&self) -> Vec<String> {
+        self.stored_objects("blobs").await
     }
 }
 
-fn collect_files(directory: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(directory) else {
-        return;
+async fn list_objects(store: &BlobStore, prefix: &str) -> Vec<String> {
+    let key = match prefix {
+        "blobs" => StorageKey::AllBlobs,
+        "uploads" => StorageKey::AllUploads,
+        other => StorageKey::UploadDirectory {
+            session_id: other
+                .strip_prefix("uploads/")
+                .expect("blobs, uploads or uploads/<id>")
+                .to_string(),
+        },
     };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_files(&path, files);
-        } else {
-            files.push(path);
+    let mut paths: Vec<String> = store
+        .list(&key)
+        .map_ok(|object| object.path)
+        .try_collect()
+        .await
+        .unwrap();
+    paths.retain(|path| !path.contains('#')); // object_store's local staging files, never served
+    paths.sort();
+    paths
+}
+
+/// Checks that every stored blob hashes to its name.
+async fn check_blobs_hash_to_their_names(store: BlobStore) {
+    for path in list_objects(&store, "blobs").await {
+        let mut parts = path.split('/');
+        let (Some("blobs"), Some(algorithm), Some(_), Some(hex)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            panic!("unexpected object {path}");
+        };
+        let digest: rbee_registry::oci::Digest = format!("{algorithm}:{hex}").parse().unwrap();
+        let mut stream = store.read(&StorageKey::Blob(digest), None).await.unwrap();
+        let mut sha256 = sha2::Sha256::new();
+        let mut sha512 = sha2::Sha512::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.unwrap();
+            sha256.update(&chunk);
+            sha512.update(&chunk);
         }
+        let computed = match algorithm {
+            "sha512" => hex::encode(sha512.finalize()),
+            _ => hex::encode(sha256.finalize()),
+        };
+        assert_eq!(computed, hex, "stored blob {path} does not hash to its name");
     }
 }
 
@@ -214,23 +442,17 @@ impl Drop for TestApp {
             return;
         }
         // Invariant: nothing partial or unverified is ever stored under a blob's name.
-        for path in self.stored_blob_files() {
-            let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if name.contains('#') {
-                continue; // an object_store staging file, never served
-            }
-            let bytes = std::fs::read(&path).unwrap();
-            let algorithm = path.parent().and_then(Path::parent).and_then(Path::file_name).unwrap();
-            let computed = match algorithm.to_str().unwrap() {
-                "sha512" => format!("sha512:{}", hex::encode(sha2::Sha512::digest(&bytes))),
-                _ => sha256(&bytes),
-            };
-            assert_eq!(
-                format!("{}:{name}", algorithm.to_string_lossy()),
-                computed,
-                "stored blob {} does not hash to its name",
-                path.display()
-            );
+        let store = self.site.blob_store();
+        let checked = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(check_blobs_hash_to_their_names(store));
+        })
+        .join();
+        if let Err(panic) = checked {
+            std::panic::resume_unwind(panic);
         }
     }
 }

@@ -117,7 +117,7 @@ async fn cancelled_upload_is_unknown_afterwards() {
     assert_eq!(status.status(), 404);
     assert_eq!(error_code(status).await, "BLOB_UPLOAD_UNKNOWN");
     let session_id = location.rsplit('/').next().unwrap();
-    assert!(!app.data_dir().join("blobs/uploads").join(session_id).exists());
+    assert!(app.stored_objects(&format!("uploads/{session_id}")).await.is_empty());
 }
 
 #[tokio::test]

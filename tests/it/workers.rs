@@ -103,7 +103,7 @@ async fn workers_publish_list_download_install_and_count() {
 
 #[tokio::test]
 async fn workers_downloads_are_counted_once_per_completed_request_with_hashed_addresses() {
-    let app = TestApp::start().await;
+    let app = TestApp::start_local_with(|_| {}).await;
     let work = tempfile::tempdir().unwrap();
     let report = publish_worker(&app, work.path(), CPU, "1.0.0", &["linux/amd64"], None).await;
     let digest = &report.platforms[0].2;
@@ -237,7 +237,7 @@ async fn workers_oras_python_sdk_pulls_one_platform_of_a_published_index() {
 
 #[tokio::test]
 async fn workers_derived_index_is_rebuilt_from_the_manifests() {
-    let app = TestApp::start().await;
+    let app = TestApp::start_local_with(|_| {}).await;
     let work = tempfile::tempdir().unwrap();
     publish_worker(&app, work.path(), CPU, "0.1.0", &["linux/amd64"], None).await;
     publish_worker(&app, work.path(), CPU, "0.2.0", &["linux/amd64"], None).await;
@@ -274,18 +274,7 @@ async fn workers_derived_index_is_rebuilt_from_the_manifests() {
         .unwrap();
     assert!(wiped.success());
     assert_eq!(json_of(&app, &format!("/v1/workers/{CPU}")).await.0, 404);
-    let registry = rbee_registry::server::open_registry(
-        &rbee_registry::config::ServeConfig::assemble(
-            rbee_registry::config::Overrides {
-                data_dir: Some(app.data_dir().to_path_buf()),
-                ..Default::default()
-            },
-            rbee_registry::config::FileConfig::default(),
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let registry = app.site.registry().await;
     assert_eq!(registry.rebuild_worker_index().await.unwrap(), 1);
     let after = json_of(&app, &format!("/v1/workers/{CPU}")).await.1;
     assert_eq!(after["versions"], json!(["0.2.0"]));

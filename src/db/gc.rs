@@ -1,0 +1,138 @@
+//! Queries of garbage collection, which span `blobs`, `repository_blobs`,
+//! `manifest_references` and `upload_sessions`. The rules that use them are in
+//! `services::gc`; every condition that makes something garbage is re-checked inside the
+//! statement that deletes it, so a concurrent push that touched it wins.
+
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+/// A blob that no manifest references and no repository linked within the grace period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GarbageBlob {
+    pub digest: String,
+    pub size: i64,
+}
+
+/// Links untouched since `cutoff` that no manifest of their repository references:
+/// the count a sweep would remove.
+pub async fn count_stale_links<'c, E>(executor: E, cutoff: i64) -> Result<i64, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let row = sqlx::query(
+        "SELECT COUNT(*) FROM repository_blobs rb WHERE rb.touched_at < $1 AND NOT EXISTS (\
+           SELECT 1 FROM manifest_references mr WHERE mr.repository_id = rb.repository_id \
+           AND mr.child_kind = 'blob' AND mr.child_digest = rb.digest)",
+    )
+    .bind(cutoff)
+    .fetch_one(executor)
+    .await?;
+    row.try_get(0)
+}
+
+/// Removes the links [`count_stale_links`] counts. A manifest push touches (and so locks)
+/// the links it relies on, so this either waits and then keeps them, or removes them first
+/// and the push fails with `MANIFEST_BLOB_UNKNOWN`.
+pub async fn delete_stale_links<'c, E>(executor: E, cutoff: i64) -> Result<u64, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let result = sqlx::query(
+        "DELETE FROM repository_blobs WHERE touched_at < $1 AND NOT EXISTS (\
+           SELECT 1 FROM manifest_references mr WHERE mr.repository_id = repository_blobs.repository_id \
+           AND mr.child_kind = 'blob' AND mr.child_digest = repository_blobs.digest)",
+    )
+    .bind(cutoff)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// Blobs untouched since `cutoff`, referenced by no manifest, with no link touched since
+/// `cutoff` (stale links go in the same sweep), in digest order.
+pub async fn garbage_blobs<'c, E>(executor: E, cutoff: i64) -> Result<Vec<GarbageBlob>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT b.digest, b.size FROM blobs b WHERE b.touched_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest AND rb.touched_at >= $1) \
+         AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_kind = 'blob' AND mr.child_digest = b.digest) \
+         ORDER BY b.digest",
+    )
+    .bind(cutoff)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(GarbageBlob {
+                digest: row.try_get(0)?,
+                size: row.try_get(1)?,
+            })
+        })
+        .collect()
+}
+
+/// Deletes one blob's row if it is still garbage; true when it did. Call inside a
+/// transaction and delete the bytes before committing: the deleted row stays locked until
+/// then, so an upload claiming the same digest waits and then writes the bytes anew.
+pub async fn delete_blob_if_garbage(
+    connection: &mut AnyConnection,
+    digest: &str,
+    cutoff: i64,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "DELETE FROM blobs WHERE digest = $1 AND touched_at < $2 \
+         AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = blobs.digest) \
+         AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_kind = 'blob' AND mr.child_digest = blobs.digest)",
+    )
+    .bind(digest)
+    .bind(cutoff)
+    .execute(&mut *connection)
+    .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Ids of upload sessions not appended to since `cutoff`.
+pub async fn stale_uploads<'c, E>(executor: E, cutoff: i64) -> Result<Vec<String>, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query("SELECT id FROM upload_sessions WHERE updated_at < $1 ORDER BY id")
+        .bind(cutoff)
+        .fetch_all(executor)
+        .await?;
+    rows.iter().map(|row| row.try_get(0)).collect()
+}
+
+/// Deletes an upload session if it is still untouched since `cutoff`; true when it did.
+pub async fn delete_upload_if_stale(
+    connection: &mut AnyConnection,
+    id: &str,
+    cutoff: i64,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM upload_sessions WHERE id = $1 AND updated_at < $2")
+        .bind(id)
+        .bind(cutoff)
+        .execute(&mut *connection)
+        .await?;
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM upload_parts WHERE session_id = $1")
+        .bind(id)
+        .execute(&mut *connection)
+        .await?;
+    Ok(true)
+}
+
+/// Whether an upload session exists.
+pub async fn upload_exists<'c, E>(executor: E, id: &str) -> Result<bool, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let row = sqlx::query("SELECT 1 FROM upload_sessions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
+    Ok(row.is_some())
+}

@@ -1,0 +1,159 @@
+//! Garbage collection: mark-and-sweep of blobs and of abandoned uploads, safe while pushes
+//! go on.
+//!
+//! The rules:
+//! - A repository's link to a blob is garbage when no manifest of that repository
+//!   references the blob and the link was not touched within the grace period. Pushing a
+//!   blob, mounting it and pushing a manifest that references it all touch the link.
+//! - A blob is garbage when no manifest of any repository references it, no repository
+//!   link remains, and the blob itself was not touched within the grace period. So deleting
+//!   a tag or manifest never removes a blob another repository still uses, and a blob
+//!   uploaded but not yet referenced survives at least the grace period.
+//! - An upload session is garbage when nobody appended to it for `upload_max_age`; objects
+//!   under `uploads/` without a session and older than that are orphans (a crashed request).
+//!
+//! Why it is safe under concurrent pushes: every condition is re-checked inside the
+//! statement that deletes the row. An upload claims its blob (`db::blobs::insert`, touching
+//! it) *before* it puts the bytes at the blob's key; `gc` deletes the blob's row, deletes
+//! the bytes, and only then commits, so a claim either lands first (and `gc` skips the blob)
+//! or waits for the commit and then writes the bytes anew. A manifest push touches and locks
+//! the links it relies on in its own transaction, with the same effect.
+//! The grace period must be longer than any single push takes (default 24 h).
+
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+
+use super::{Registry, RegistryError};
+use crate::db::{gc as queries, now_millis};
+use crate::oci::Digest;
+use crate::storage::{StorageKey, StoredObject};
+
+/// What a collection may remove.
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    /// Report what would be removed, remove nothing.
+    pub dry_run: bool,
+    /// Blobs and links touched more recently than this are kept.
+    pub grace_period: Duration,
+    /// Upload sessions (and orphaned upload objects) untouched for longer are removed.
+    pub upload_max_age: Duration,
+}
+
+/// What a collection removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub dry_run: bool,
+    /// Blobs removed, with their sizes, in digest order.
+    pub blobs: Vec<(String, u64)>,
+    /// Repository links to blobs removed.
+    pub links: u64,
+    /// Upload sessions removed.
+    pub uploads: Vec<String>,
+    /// Orphaned objects under `uploads/` removed.
+    pub orphaned_upload_objects: u64,
+    /// Bytes freed in the blob store: blobs plus upload objects.
+    pub bytes_freed: u64,
+}
+
+impl Registry {
+    /// Runs one mark-and-sweep collection.
+    pub async fn collect_garbage(&self, options: &GcOptions) -> Result<GcReport, RegistryError> {
+        let now = now_millis();
+        let blob_cutoff = now - options.grace_period.as_millis() as i64;
+        let upload_cutoff = now - options.upload_max_age.as_millis() as i64;
+        let mut report = GcReport {
+            dry_run: options.dry_run,
+            ..GcReport::default()
+        };
+
+        // Links first, so that blobs they alone kept become garbage in the same run.
+        report.links = if options.dry_run {
+            queries::count_stale_links(self.db.reader(), blob_cutoff).await? as u64
+        } else {
+            queries::delete_stale_links(self.db.writer(), blob_cutoff).await?
+        };
+
+        for candidate in queries::garbage_blobs(self.db.reader(), blob_cutoff).await? {
+            let size = candidate.size as u64;
+            if options.dry_run {
+                report.bytes_freed += size;
+                report.blobs.push((candidate.digest, size));
+                continue;
+            }
+            let digest: Digest = candidate
+                .digest
+                .parse()
+                .map_err(|_| RegistryError::Corrupt(format!("blob digest {:?} is invalid", candidate.digest)))?;
+            let mut transaction = self.db.writer().begin().await?;
+            if !queries::delete_blob_if_garbage(&mut transaction, &candidate.digest, blob_cutoff).await? {
+                transaction.rollback().await?;
+                continue;
+            }
+            // Delete the bytes while the row's deletion is uncommitted: a racing upload's
+            // claim waits for the commit and then writes the bytes again.
+            self.store.delete(&StorageKey::Blob(digest)).await?;
+            transaction.commit().await?;
+            tracing::info!(digest = %candidate.digest, size, "gc removed a blob");
+            report.bytes_freed += size;
+            report.blobs.push((candidate.digest, size));
+        }
+
+        for session_id in queries::stale_uploads(self.db.reader(), upload_cutoff).await? {
+            let directory = StorageKey::UploadDirectory {
+                session_id: session_id.clone(),
+            };
+            let bytes = self.bytes_under(&directory).await?;
+            if !options.dry_run {
+                let mut transaction = self.db.writer().begin().await?;
+                let removed = queries::delete_upload_if_stale(&mut transaction, &session_id, upload_cutoff).await?;
+                transaction.commit().await?;
+                if !removed {
+                    continue;
+                }
+                self.store.delete_prefix(&directory).await?;
+                tracing::info!(session_id = %session_id, bytes, "gc removed an abandoned upload");
+            }
+            report.bytes_freed += bytes;
+            report.uploads.push(session_id);
+        }
+
+        let upload_deadline = SystemTime::now()
+            .checked_sub(options.upload_max_age)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut listing = self.store.list(&StorageKey::AllUploads);
+        let mut orphans: Vec<StoredObject> = Vec::new();
+        while let Some(object) = listing.next().await {
+            let object = object?;
+            if object.last_modified >= upload_deadline {
+                continue;
+            }
+            let Some(session_id) = object.upload_session() else {
+                continue;
+            };
+            if report.uploads.iter().any(|removed| removed == session_id)
+                || queries::upload_exists(self.db.reader(), session_id).await?
+            {
+                continue;
+            }
+            orphans.push(object);
+        }
+        for object in orphans {
+            if !options.dry_run {
+                self.store.delete_listed(&object).await?;
+            }
+            report.orphaned_upload_objects += 1;
+            report.bytes_freed += object.size;
+        }
+        Ok(report)
+    }
+
+    async fn bytes_under(&self, prefix: &StorageKey) -> Result<u64, RegistryError> {
+        let mut total = 0;
+        let mut listing = self.store.list(prefix);
+        while let Some(object) = listing.next().await {
+            total += object?.size;
+        }
+        Ok(total)
+    }
+}
