@@ -94,6 +94,8 @@ for _ in $(seq 150); do
 done
 [ "$code" = 403 ] || { echo "SeaweedFS did not come up:"; tail -30 "$work/weed.log"; exit 1; }
 echo "S3 endpoint $TEST_S3_ENDPOINT, bucket $TEST_S3_BUCKET"
+# The S3 tests must run, not skip, from here on.
+export RBEE_REQUIRE_S3=1
 
 step "format and lints"
 cargo fmt --all -- --check

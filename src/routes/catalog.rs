@@ -2,7 +2,9 @@
 //! `/workers…`, LEGACY-API.md) and the v1 API (`/v1/workers…`, spec/openapi.yaml). Each
 //! calls one service method and returns a wire type from `catalog_wire`.
 
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,12 +13,14 @@ use serde::Deserialize;
 use super::catalog_error::{LegacyError, V1Error};
 use super::catalog_wire::*;
 use super::AppState;
+use crate::oci::Digest;
+use crate::services::analytics::{DownloadClient, DownloadLink};
 use crate::services::workers::{WorkerError, WorkerFilter};
 
 /// `Cache-Control` of catalog answers (LEGACY-API.md).
 pub const CATALOG_CACHE_CONTROL: &str = "public, max-age=3600";
-/// How long a download URL is promised to stay valid, in seconds. Blob URLs of this
-/// registry do not expire; the field is there for presigned object-store URLs.
+/// How long a download URL of the registry itself is promised to stay valid, in seconds
+/// (they do not expire). A presigned object-store URL reports its own expiry instead.
 pub const DOWNLOAD_URL_EXPIRES_IN: u64 = 3600;
 /// Page size of `GET /v1/workers` when the client does not ask for one, and its maximum.
 pub const DEFAULT_PER_PAGE: u64 = 50;
@@ -176,21 +180,45 @@ pub async fn get_download(
     Path((worker_id, version)): Path<(String, String)>,
     Query(query): Query<DownloadQuery>,
     headers: HeaderMap,
+    request: Request,
 ) -> Result<Json<V1Download>, V1Error> {
     let target = state
         .registry
         .find_download(&worker_id, &version, query.platform.as_deref())
         .await?;
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let host = header("x-forwarded-host")
-        .or_else(|| header("host"))
-        .unwrap_or("localhost");
-    let scheme = header("x-forwarded-proto").unwrap_or("http");
+    let client = DownloadClient {
+        user_agent: header("user-agent").map(str::to_string),
+        address: request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip()),
+    };
+    let digest: Digest = target
+        .digest
+        .parse()
+        .map_err(|error: crate::oci::ParseError| WorkerError::Registry(error.into()))?;
+    let link = state
+        .registry
+        .download_link(&target.repository, &digest, client)
+        .await
+        .map_err(WorkerError::Registry)?;
+    let (download_url, expires_in) = match link {
+        DownloadLink::Presigned { url, expires_in } => (url, expires_in.as_secs()),
+        DownloadLink::Registry => {
+            let host = header("x-forwarded-host")
+                .or_else(|| header("host"))
+                .unwrap_or("localhost");
+            let scheme = header("x-forwarded-proto").unwrap_or("http");
+            let url = format!("{scheme}://{host}/v2/{}/blobs/{}", target.repository, target.digest);
+            (url, DOWNLOAD_URL_EXPIRES_IN)
+        }
+    };
     Ok(Json(V1Download {
-        download_url: format!("{scheme}://{host}/v2/{}/blobs/{}", target.repository, target.digest),
+        download_url,
         checksum: target.digest,
         size: target.size,
-        expires_in: DOWNLOAD_URL_EXPIRES_IN,
+        expires_in,
     }))
 }
 

@@ -127,6 +127,18 @@ impl Registry {
         client: DownloadClient,
     ) -> Result<BlobRead, RegistryError> {
         let read = self.read_blob(name, digest, range_header, open_body).await?;
+        // A redirect hands the bytes to the blob store, which this process cannot watch:
+        // a whole-blob GET of a worker package is counted when it is redirected.
+        if let (Some(recorder), true, None, Some(_), BlobRead::Redirect { .. }) = (
+            self.downloads.clone(),
+            open_body,
+            range_header,
+            artifact::worker_id_of_repository(name.as_str()),
+            &read,
+        ) {
+            recorder.record(name.as_str(), digest, &client);
+            return Ok(read);
+        }
         let (Some(recorder), true, Some(_), BlobRead::Content(content)) = (
             self.downloads.clone(),
             open_body,
@@ -197,5 +209,44 @@ mod tests {
         assert!(!hashed.contains("192.0.2.7"));
         assert_eq!(hashed, one.client_hash(Some(address)));
         assert_ne!(hashed, two.client_hash(Some(address)));
+    }
+}
+
+/// Where a client downloads a worker package from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadLink {
+    /// The registry's own `/v2` blob URL (downloads are counted as they complete).
+    Registry,
+    /// A presigned URL of the blob store, valid for the given time; counted when handed out,
+    /// since the bytes then never pass through the registry.
+    Presigned {
+        url: String,
+        expires_in: std::time::Duration,
+    },
+}
+
+impl Registry {
+    /// The link `GET /v1/workers/:id/:version/download` hands out for a package: a
+    /// presigned object-store URL when the store redirects downloads, else the registry's.
+    pub async fn download_link(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        client: DownloadClient,
+    ) -> Result<DownloadLink, RegistryError> {
+        let Some((url, expires_in)) = self
+            .store
+            .presigned_download(&crate::storage::StorageKey::Blob(digest.clone()))
+            .await?
+        else {
+            return Ok(DownloadLink::Registry);
+        };
+        if let Some(recorder) = &self.downloads {
+            recorder.record(repository, digest, &client);
+        }
+        Ok(DownloadLink::Presigned {
+            url: url.to_string(),
+            expires_in,
+        })
     }
 }

@@ -14,13 +14,19 @@ async fn too_many_uploads_from_one_client_get_429() {
         .await
         .unwrap();
     let location = started.headers()["location"].to_str().unwrap().to_string();
-    let (sender, body) = channel_body();
-    let pending = tokio::spawn(app.client.patch(app.url(&location)).body(body).send());
-    sender.send(vec![7u8; 10_000]).await.unwrap();
-    // While that PATCH runs, another upload request from the same address is refused.
+    // A long PATCH holds the client's only slot while the test sends POSTs. The PATCH may
+    // itself be refused when it arrives while one of those POSTs holds the slot; then it is
+    // started again.
     let mut refused = None;
-    // Bounded wait for the PATCH to reach the server (generous: the machine may be busy).
+    let mut running: Option<(tokio::sync::mpsc::Sender<Vec<u8>>, tokio::task::JoinHandle<_>)> = None;
     for _ in 0..3000 {
+        if running.as_ref().is_none_or(|(_, pending)| pending.is_finished()) {
+            let (sender, body) = channel_body();
+            let pending = tokio::spawn(app.client.patch(app.url(&location)).body(body).send());
+            sender.send(vec![7u8; 10_000]).await.unwrap();
+            running = Some((sender, pending));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let second = app
             .client
             .post(app.url("/v2/limits/many/blobs/uploads/"))
@@ -33,6 +39,7 @@ async fn too_many_uploads_from_one_client_get_429() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let (sender, pending) = running.unwrap();
     let refused = refused.expect("a second concurrent upload should be refused");
     assert_eq!(refused.headers()["retry-after"], "1");
     assert_eq!(error_code(refused).await, "TOOMANYREQUESTS");

@@ -122,3 +122,44 @@ async fn skopeo_pulls_through_redirects_unchanged() {
         .unwrap();
     assert_eq!(response.status(), 307);
 }
+
+#[tokio::test]
+async fn the_v1_download_endpoint_hands_out_the_presigned_url_and_counts_it() {
+    let Some(site) = redirecting_site().await else {
+        eprintln!("skipped: no S3 server configured (scripts/test.sh starts one and sets TEST_S3_*)");
+        return;
+    };
+    let app = site.start().await;
+    let work = tempfile::tempdir().unwrap();
+    let worker = "llm-worker-rbee-cpu";
+    crate::worker_fixtures::publish_worker(&app, work.path(), worker, "1.0.0", &["linux/arm64"], None).await;
+
+    let download: serde_json::Value = app
+        .get(&format!("/v1/workers/{worker}/1.0.0/download?platform=linux-aarch64"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let url = download["download_url"].as_str().unwrap();
+    assert!(url.starts_with(&std::env::var("TEST_S3_ENDPOINT").unwrap()), "{url}");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    assert_eq!(download["expires_in"], 300);
+    // Straight from the bucket, byte for byte.
+    let bytes = run("curl", &["-sf", url]).await;
+    assert_eq!(sha256(&bytes), download["checksum"].as_str().unwrap());
+    assert_eq!(bytes.len() as u64, download["size"].as_u64().unwrap());
+
+    // Handed out once through the endpoint, redirected once through /v2: two downloads.
+    let blob_url = app.url(&format!(
+        "/v2/workers/{worker}/blobs/{}",
+        download["checksum"].as_str().unwrap()
+    ));
+    let followed = run("curl", &["-sfL", &blob_url]).await;
+    assert_eq!(followed, bytes);
+    let stats_path = format!("/v1/workers/{worker}/stats");
+    crate::worker_fixtures::eventually("two counted downloads", || async {
+        let stats: serde_json::Value = app.get(&stats_path).await.json().await.unwrap();
+        stats["downloads"]["total"] == 2
+    })
+    .await;
+}

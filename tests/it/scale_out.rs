@@ -2,11 +2,60 @@
 //! Each `TestApp` here is a separate server with its own pools and clients, sharing only
 //! the site (on `RBEE_TEST_BACKEND=postgres-s3`: one PostgreSQL schema and one bucket);
 //! `two_real_processes_behave_as_one` runs two `rbee-registry serve` processes.
-//!
-//! After the merge with the worker APIs, `download_counts_from_both_add_up` belongs here:
-//! pull through both processes, then read one `/v1/workers/:id/stats`.
 
 use crate::support::*;
+use crate::worker_fixtures::{eventually, publish_worker};
+
+#[tokio::test]
+async fn download_counts_from_both_processes_add_up_in_one_stats() {
+    let site = TestSite::new().await;
+    let first = site.start().await;
+    let second = site.start().await;
+    let work = tempfile::tempdir().unwrap();
+    let worker = "llm-worker-rbee-cpu";
+    publish_worker(
+        &first,
+        work.path(),
+        worker,
+        "1.0.0",
+        &["linux/amd64", "linux/arm64"],
+        None,
+    )
+    .await;
+
+    // Each process hands out a download URL for its own host; fetch through both.
+    let mut fetched = 0;
+    for (app, platform, times) in [(&first, "linux-x86_64", 2), (&second, "linux-aarch64", 3)] {
+        let download: serde_json::Value = app
+            .get(&format!("/v1/workers/{worker}/1.0.0/download?platform={platform}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let url = download["download_url"].as_str().unwrap();
+        assert!(url.starts_with(&app.base_url), "{url}");
+        for _ in 0..times {
+            let bytes = app.client.get(url).send().await.unwrap().bytes().await.unwrap();
+            assert_eq!(sha256(&bytes), download["checksum"].as_str().unwrap());
+            fetched += 1;
+        }
+    }
+    assert_eq!(fetched, 5);
+
+    // Either process answers with the sum of both.
+    let stats_path = format!("/v1/workers/{worker}/stats");
+    eventually("five downloads counted across both processes", || async {
+        let stats: serde_json::Value = second.get(&stats_path).await.json().await.unwrap();
+        stats["downloads"]["total"] == 5
+    })
+    .await;
+    let stats: serde_json::Value = first.get(&stats_path).await.json().await.unwrap();
+    assert_eq!(stats["downloads"]["total"], 5);
+    assert_eq!(
+        stats["downloads"]["by_platform"],
+        serde_json::json!({"linux-aarch64": 3, "linux-x86_64": 2})
+    );
+}
 
 #[tokio::test]
 async fn chunked_upload_started_on_one_process_finishes_on_the_other() {

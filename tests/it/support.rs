@@ -36,8 +36,16 @@ impl TestBackend {
 }
 
 /// The S3 bucket the test script started, if any (`TEST_S3_*`).
+/// `scripts/test.sh` always starts one and sets `RBEE_REQUIRE_S3=1`, so there a missing
+/// server is a failure, never a skipped test.
 pub fn test_s3_config(prefix: &str) -> Option<S3Config> {
-    let endpoint = std::env::var("TEST_S3_ENDPOINT").ok()?;
+    let Ok(endpoint) = std::env::var("TEST_S3_ENDPOINT") else {
+        assert!(
+            std::env::var_os("RBEE_REQUIRE_S3").is_none(),
+            "RBEE_REQUIRE_S3 is set but TEST_S3_ENDPOINT is not: the S3 server did not start"
+        );
+        return None;
+    };
     Some(S3Config {
         endpoint: Some(endpoint),
         region: std::env::var("TEST_S3_REGION").unwrap_or_else(|_| "us-east-1".into()),
