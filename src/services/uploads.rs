@@ -384,7 +384,7 @@ impl Registry {
                 return Err(RegistryError::BlobTooLarge { limit });
             }
             hasher.update(&data);
-            if let Err(error) = writer.write(&data).await {
+            if let Err(error) = writer.write(data).await {
                 writer.abort().await;
                 return Err(error.into());
             }
@@ -409,7 +409,7 @@ impl Registry {
             let mut stream = self.store.read(part, None).await?;
             while let Some(data) = stream.next().await {
                 match data {
-                    Ok(data) => writer.write(&data).await?,
+                    Ok(data) => writer.write(data).await?,
                     Err(error) => {
                         writer.abort().await;
                         return Err(error.into());

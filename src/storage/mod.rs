@@ -34,7 +34,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
 use object_store::signer::Signer;
-use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, PutPayload, WriteMultipart};
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, PutPayload, PutPayloadMut, WriteMultipart};
 
 use crate::config::S3Config;
 use crate::oci::{ByteRange, Digest};
@@ -268,7 +268,7 @@ impl BlobStore {
         ObjectWriter {
             store: self.clone(),
             key,
-            buffer: Vec::new(),
+            buffer: PutPayloadMut::new(),
             multipart: None,
             written: 0,
         }
@@ -447,24 +447,26 @@ impl BlobStore {
 pub struct ObjectWriter {
     store: BlobStore,
     key: StorageKey,
-    buffer: Vec<u8>,
+    /// What arrived before the object was known to need a multipart upload. Buffers are
+    /// kept as they came (no copy) and handed on as they are.
+    buffer: PutPayloadMut,
     multipart: Option<WriteMultipart>,
     written: u64,
 }
 
 impl ObjectWriter {
-    pub async fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+    pub async fn write(&mut self, data: Bytes) -> Result<(), StorageError> {
         self.written += data.len() as u64;
         if let Some(multipart) = &mut self.multipart {
             multipart
                 .wait_for_capacity(PART_CONCURRENCY)
                 .await
                 .map_err(from_object_store)?;
-            multipart.write(data);
+            multipart.put(data);
             return Ok(());
         }
-        if self.buffer.len() + data.len() <= PART_SIZE {
-            self.buffer.extend_from_slice(data);
+        if self.buffer.content_length() + data.len() <= PART_SIZE {
+            self.buffer.push(data);
             return Ok(());
         }
         let upload = self
@@ -474,8 +476,10 @@ impl ObjectWriter {
             .await
             .map_err(from_object_store)?;
         let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        multipart.write(&std::mem::take(&mut self.buffer));
-        multipart.write(data);
+        for buffered in PutPayload::from(std::mem::take(&mut self.buffer)).iter() {
+            multipart.put(buffered.clone());
+        }
+        multipart.put(data);
         self.multipart = Some(multipart);
         Ok(())
     }
@@ -493,7 +497,7 @@ impl ObjectWriter {
                 multipart.finish().await.map_err(from_object_store)?;
             }
             None => {
-                let payload = PutPayload::from_bytes(Bytes::from(self.buffer));
+                let payload = PutPayload::from(self.buffer);
                 self.store.store.put(&path, payload).await.map_err(from_object_store)?;
             }
         }
@@ -542,7 +546,7 @@ mod tests {
             };
             let mut writer = store.writer(key.clone());
             for piece in data.chunks(100_000) {
-                writer.write(piece).await.unwrap();
+                writer.write(Bytes::copy_from_slice(piece)).await.unwrap();
             }
             assert_eq!(writer.finish().await.unwrap(), size as u64);
             assert_eq!(store.size(&key).await.unwrap(), Some(size as u64));

@@ -229,7 +229,7 @@ async fn abandoned_uploads_and_orphaned_parts_are_removed() {
         part_id: "monolithic".into(),
     };
     let mut writer = site.blob_store().writer(orphan);
-    writer.write(&[1u8; 333]).await.unwrap();
+    writer.write(vec![1u8; 333].into()).await.unwrap();
     writer.finish().await.unwrap();
 
     let registry = site.registry().await;

@@ -42,7 +42,7 @@ async fn storage_suite(store: &BlobStore) {
         let key = part(&session, &size.to_string());
         let mut writer = store.writer(key.clone());
         for piece in data.chunks(300_000) {
-            writer.write(piece).await.unwrap();
+            writer.write(bytes::Bytes::copy_from_slice(piece)).await.unwrap();
         }
         assert_eq!(writer.finish().await.unwrap(), size as u64);
         assert_eq!(store.size(&key).await.unwrap(), Some(size as u64));
@@ -61,7 +61,7 @@ async fn storage_suite(store: &BlobStore) {
     // An abandoned write leaves nothing behind.
     let abandoned = part(&session, "abandoned");
     let mut writer = store.writer(abandoned.clone());
-    writer.write(&bytes_of(6 * 1024 * 1024, 1)).await.unwrap();
+    writer.write(bytes_of(6 * 1024 * 1024, 1).into()).await.unwrap();
     writer.abort().await;
     assert_eq!(store.size(&abandoned).await.unwrap(), None);
 
@@ -70,7 +70,7 @@ async fn storage_suite(store: &BlobStore) {
     let digest: Digest = sha256(&data).parse().unwrap();
     let source = part(&session, "to-move");
     let mut writer = store.writer(source.clone());
-    writer.write(&data).await.unwrap();
+    writer.write(data.clone().into()).await.unwrap();
     writer.finish().await.unwrap();
     let blob = StorageKey::Blob(digest.clone());
     store.rename(&source, &blob).await.unwrap();
@@ -137,7 +137,7 @@ async fn s3_presigned_urls_serve_the_object_and_a_wrong_secret_is_refused() {
     let data = bytes_of(70_000, 3);
     let key = StorageKey::Blob(sha256(&data).parse().unwrap());
     let mut writer = store.writer(key.clone());
-    writer.write(&data).await.unwrap();
+    writer.write(data.clone().into()).await.unwrap();
     writer.finish().await.unwrap();
 
     let (url, _) = store.presigned_download(&key).await.unwrap().expect("redirects are on");
@@ -153,7 +153,7 @@ async fn s3_presigned_urls_serve_the_object_and_a_wrong_secret_is_refused() {
     config.redirect_downloads = None;
     let wrong = BlobStore::s3(&config).unwrap();
     let mut writer = wrong.writer(part("x", "y"));
-    writer.write(b"refused").await.unwrap();
+    writer.write(bytes::Bytes::from_static(b"refused")).await.unwrap();
     assert!(writer.finish().await.is_err());
     store.delete(&key).await.unwrap();
 }
