@@ -197,4 +197,149 @@ mod tests {
         assert!(safe_relative(Path::new("/etc/passwd"), "").is_err());
         assert!(safe_relative(Path::new("."), "").is_err());
     }
+
+    mod properties {
+        //! Property: whatever entries an archive holds (`..`, absolute paths, links out and
+        //! through links, duplicates), unpacking never creates or changes anything outside
+        //! the destination, and never leaves a link there that resolves outside it.
+
+        use std::io::Write;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Kind {
+            File,
+            Directory,
+            Symlink(String),
+            Hardlink(String),
+        }
+
+        fn path_text() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("a"),
+                    Just("b"),
+                    Just(".."),
+                    Just("."),
+                    Just("etc"),
+                    Just(""),
+                    Just("/"),
+                    Just("bin")
+                ],
+                1..5,
+            )
+            .prop_map(|parts| parts.join("/"))
+        }
+
+        fn entry() -> impl Strategy<Value = (String, Kind)> {
+            let kind = prop_oneof![
+                Just(Kind::File),
+                Just(Kind::Directory),
+                path_text().prop_map(Kind::Symlink),
+                path_text().prop_map(Kind::Hardlink),
+            ];
+            (path_text(), kind)
+        }
+
+        /// Writes the raw name bytes into the header, as a hostile packer would (the `tar`
+        /// crate's own setters refuse `..`).
+        fn set_raw(field: &mut [u8], text: &str) -> bool {
+            let bytes = text.as_bytes();
+            if bytes.is_empty() || bytes.len() >= field.len() {
+                return false;
+            }
+            field.fill(0);
+            field[..bytes.len()].copy_from_slice(bytes);
+            true
+        }
+
+        fn archive(entries: &[(String, Kind)], path: &Path) {
+            let file = fs::File::create(path).unwrap();
+            let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()));
+            for (name, kind) in entries {
+                let mut header = tar::Header::new_old();
+                if !set_raw(&mut header.as_old_mut().name, name) {
+                    continue;
+                }
+                header.set_mode(0o644);
+                let data: &[u8] = match kind {
+                    Kind::File => {
+                        header.set_entry_type(EntryType::Regular);
+                        b"payload"
+                    }
+                    Kind::Directory => {
+                        header.set_entry_type(EntryType::Directory);
+                        b""
+                    }
+                    Kind::Symlink(target) | Kind::Hardlink(target) => {
+                        let kind = if matches!(kind, Kind::Symlink(_)) {
+                            EntryType::Symlink
+                        } else {
+                            EntryType::Link
+                        };
+                        header.set_entry_type(kind);
+                        if !set_raw(&mut header.as_old_mut().linkname, target) {
+                            continue;
+                        }
+                        b""
+                    }
+                };
+                header.set_size(data.len() as u64);
+                header.set_cksum();
+                builder.append(&header, data).unwrap();
+            }
+            builder.into_inner().unwrap().finish().unwrap().flush().unwrap();
+        }
+
+        fn snapshot(root: &Path, skip: &Path, into: &mut Vec<(PathBuf, Vec<u8>)>) {
+            for entry in fs::read_dir(root).unwrap().flatten() {
+                let path = entry.path();
+                if path == skip {
+                    continue;
+                }
+                let meta = fs::symlink_metadata(&path).unwrap();
+                if meta.is_dir() {
+                    into.push((path.clone(), Vec::new()));
+                    snapshot(&path, skip, into);
+                } else {
+                    into.push((path.clone(), fs::read(&path).unwrap_or_default()));
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn nothing_escapes_the_destination(entries in proptest::collection::vec(entry(), 1..8)) {
+                let sandbox = tempfile::tempdir().unwrap();
+                let root = sandbox.path().canonicalize().unwrap();
+                for outside in ["etc", "a", "b", "bin"] {
+                    fs::create_dir_all(root.join(outside)).unwrap();
+                    fs::write(root.join(outside).join("canary"), b"untouched").unwrap();
+                }
+                let destination = root.join("dest");
+                fs::create_dir(&destination).unwrap();
+                let package = root.join("package.tar.gz");
+                archive(&entries, &package);
+                let mut before = Vec::new();
+                snapshot(&root, &destination, &mut before);
+
+                let _ = unpack_package(&package, &destination);
+
+                let mut after = Vec::new();
+                snapshot(&root, &destination, &mut after);
+                prop_assert_eq!(before, after, "something outside the destination changed");
+                let mut inside = Vec::new();
+                snapshot(&destination, Path::new("/nonexistent"), &mut inside);
+                for (path, _) in inside {
+                    if let Ok(resolved) = path.canonicalize() {
+                        prop_assert!(resolved.starts_with(&destination), "{} resolves to {}", path.display(), resolved.display());
+                    }
+                }
+            }
+        }
+    }
 }

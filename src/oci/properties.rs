@@ -2,7 +2,8 @@
 //! tags, references and digests, `Range` and `Content-Range`, manifests and indexes, and the
 //! saved hash state. cargo-fuzz needs a nightly toolchain, which this project does not use;
 //! these run on stable with the unit tests (`PROPTEST_CASES` raises the count). Failing
-//! inputs are kept in `proptest-regressions/oci/properties.txt` and replayed first.
+//! inputs are kept in `proptest-regressions/oci/properties.txt` and replayed first. Tar
+//! extraction has its own property in `client::unpack` (nothing escapes the destination).
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
