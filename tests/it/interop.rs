@@ -133,3 +133,139 @@ async fn oras_python_sdk_pushes_and_pulls_a_typed_artifact() {
     let tags: serde_json::Value = app.get("/v2/workers/oras-demo/tags/list").await.json().await.unwrap();
     assert_eq!(tags["tags"], serde_json::json!(["0.1.0", "0.1.0-typed"]));
 }
+
+/// Debian's docker-registry (CNCF distribution) on a free port with htpasswd Basic auth.
+struct Distribution {
+    child: std::process::Child,
+    host: String,
+    _work: tempfile::TempDir,
+}
+
+impl Distribution {
+    async fn start(user: &str, password: &str) -> Distribution {
+        let work = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let hash = bcrypt::hash(password, 5).unwrap();
+        std::fs::write(work.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n\
+             auth:\n  htpasswd:\n    realm: rbee-test\n    path: {htpasswd}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-{port}\n",
+            root = work.path().join("data").display(),
+            htpasswd = work.path().join("htpasswd").display(),
+        );
+        std::fs::write(work.path().join("config.yml"), config).unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(work.path().join("config.yml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Owned by the guard at once, so a failed start still stops (and reaps) it.
+        let distribution = Distribution {
+            child,
+            host: format!("127.0.0.1:{port}"),
+            _work: work,
+        };
+        let probe = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(response) = probe.get(format!("http://{}/v2/", distribution.host)).send().await {
+                assert_eq!(response.status(), 401, "distribution asks for credentials");
+                return distribution;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("docker-registry did not start");
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn publish_and_install_go_through_distribution_with_basic_credentials() {
+    use rbee_registry::artifact::Platform;
+    use rbee_registry::client::install::{install_worker, InstallRequest};
+    use rbee_registry::client::progress::Silent;
+    use rbee_registry::client::{Credentials, RegistryClient};
+
+    require("docker-registry");
+    require("skopeo");
+    let registry = Distribution::start("ci", "s3cret").await;
+    let work = tempfile::tempdir().unwrap();
+    let worker = "llm-worker-rbee-cpu";
+    let credentials = |password: &str| Credentials::Basic {
+        username: "ci".into(),
+        password: password.into(),
+    };
+
+    // A wrong password is refused, and nothing is published.
+    let wrong = RegistryClient::new(&format!("http://{}", registry.host), Some(credentials("nope"))).unwrap();
+    let refused =
+        crate::worker_fixtures::publish_worker_with(&wrong, work.path(), worker, "1.0.0", &["linux/amd64"], None).await;
+    let refusal = refused
+        .expect_err("publishing with a wrong password must fail")
+        .to_string();
+    assert!(refusal.contains("401") || refusal.contains("UNAUTHORIZED"), "{refusal}");
+
+    let client = RegistryClient::new(&format!("http://{}", registry.host), Some(credentials("s3cret"))).unwrap();
+    crate::worker_fixtures::publish_worker_with(
+        &client,
+        work.path(),
+        worker,
+        "1.0.0",
+        &["linux/amd64", "linux/arm64"],
+        None,
+    )
+    .await
+    .unwrap();
+
+    // A stock client sees the index with both platforms.
+    let raw = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            "ci:s3cret",
+            &format!("docker://{}/workers/{worker}:1.0.0", registry.host),
+        ],
+    )
+    .await;
+    let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(index["mediaType"], OCI_INDEX);
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            format!(
+                "{}/{}",
+                entry["platform"]["os"].as_str().unwrap(),
+                entry["platform"]["architecture"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+
+    // And install pulls one platform back through the same credentials.
+    let prefix = work.path().join("prefix");
+    let request = InstallRequest {
+        worker_id: worker.into(),
+        version: Some("1.0.0".into()),
+        platform: Some(Platform::parse("linux/arm64").unwrap()),
+        prefix: prefix.clone(),
+    };
+    let report = install_worker(&client, &request, &mut Silent).await.unwrap();
+    assert_eq!(report.binary, prefix.join("bin").join(worker));
+    assert!(report.binary.exists());
+}

@@ -78,6 +78,20 @@ pub async fn publish_worker(
     platforms: &[&str],
     pkgbuild: Option<&str>,
 ) -> PublishReport {
+    publish_worker_with(&client(app), dir, worker_id, version, platforms, pkgbuild)
+        .await
+        .unwrap()
+}
+
+/// Like [`publish_worker`], to any registry the client speaks to.
+pub async fn publish_worker_with(
+    client: &RegistryClient,
+    dir: &Path,
+    worker_id: &str,
+    version: &str,
+    platforms: &[&str],
+    pkgbuild: Option<&str>,
+) -> Result<PublishReport, rbee_registry::client::publish::PublishError> {
     let metadata_path = write(
         dir,
         &format!("{worker_id}-{version}.metadata.json"),
@@ -99,7 +113,7 @@ pub async fn publish_worker(
         platforms,
         pkgbuild: pkgbuild.map(|text| write(dir, &format!("{worker_id}-{version}.PKGBUILD"), text.as_bytes())),
     };
-    publish(&client(app), &request).await.unwrap()
+    publish(client, &request).await
 }
 
 /// Polls `check` every 50 ms for up to 10 s.
