@@ -310,6 +310,25 @@ impl BlobStore {
 
     /// Moves an object (atomic on the local filesystem).
     pub async fn rename(&self, from: &StorageKey, to: &StorageKey) -> Result<(), StorageError> {
+        if let Some(root) = &self.local_root {
+            // One blocking call instead of object_store's rename plus a directory fsync.
+            let (source, target, fsync) = (root.join(from.to_string()), root.join(to.to_string()), self.fsync);
+            let shown = from.to_string();
+            return run_blocking(move || {
+                let directory = target.parent().expect("object paths have a parent");
+                std::fs::create_dir_all(directory)?;
+                std::fs::rename(&source, &target)?;
+                if fsync {
+                    std::fs::File::open(directory)?.sync_all()?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|error| match error {
+                StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => StorageError::NotFound(shown),
+                other => other,
+            });
+        }
         self.store
             .rename(&from.path(), &to.path())
             .await
@@ -326,6 +345,17 @@ impl BlobStore {
 
     /// Deletes every object under a key prefix (for example an upload's directory).
     pub async fn delete_prefix(&self, prefix: &StorageKey) -> Result<(), StorageError> {
+        if let Some(root) = &self.local_root {
+            // The directory is the prefix: one removal takes every object, the directories
+            // the local backend leaves behind, and staging files (`<name>#<n>`) of writes
+            // that a crash interrupted, which listing does not show.
+            let directory = root.join(prefix.to_string());
+            return run_blocking(move || match std::fs::remove_dir_all(&directory) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+                _ => Ok(()),
+            })
+            .await;
+        }
         let path = prefix.path();
         let mut listing = self.store.list(Some(&path));
         while let Some(meta) = listing.next().await {
@@ -442,6 +472,47 @@ impl BlobStore {
     }
 }
 
+/// Runs blocking filesystem work on the blocking pool.
+async fn run_blocking(work: impl FnOnce() -> std::io::Result<()> + Send + 'static) -> Result<(), StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(std::io::Error::other)??;
+    Ok(())
+}
+
+/// Writes a whole local file atomically: a staging file (`<name>#<id>`, the name pattern
+/// object_store's local backend uses, so listings skip it) renamed into place, with the
+/// file and its directory fsynced when `fsync` is on.
+async fn write_local_file(target: PathBuf, payload: PutPayload, fsync: bool) -> Result<(), StorageError> {
+    run_blocking(move || {
+        use std::io::Write;
+        let directory = target.parent().expect("object paths have a parent");
+        std::fs::create_dir_all(directory)?;
+        let mut staging = target.clone().into_os_string();
+        staging.push(format!("#{}", uuid::Uuid::new_v4().simple()));
+        let staging = PathBuf::from(staging);
+        let written = (|| {
+            let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&staging)?;
+            for chunk in payload.iter() {
+                file.write_all(chunk)?;
+            }
+            if fsync {
+                file.sync_all()?;
+            }
+            std::fs::rename(&staging, &target)
+        })();
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&staging);
+            return Err(error);
+        }
+        if fsync {
+            std::fs::File::open(directory)?.sync_all()?;
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// Writes one object from a stream of buffers with bounded memory: small objects in one
 /// `put`, larger ones as a multipart upload of [`PART_SIZE`] parts.
 pub struct ObjectWriter {
@@ -497,6 +568,14 @@ impl ObjectWriter {
                 multipart.finish().await.map_err(from_object_store)?;
             }
             None => {
+                if let Some(root) = &self.store.local_root {
+                    // Small object on the local filesystem: stage, fsync, rename and fsync
+                    // the directory in one blocking call (each call is a thread hand-off).
+                    let target = root.join(self.key.to_string());
+                    let payload = PutPayload::from(self.buffer);
+                    write_local_file(target, payload, self.store.fsync).await?;
+                    return Ok(self.written);
+                }
                 let payload = PutPayload::from(self.buffer);
                 self.store.store.put(&path, payload).await.map_err(from_object_store)?;
             }
