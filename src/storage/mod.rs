@@ -492,7 +492,10 @@ async fn write_local_file(target: PathBuf, payload: PutPayload, fsync: bool) -> 
         staging.push(format!("#{}", uuid::Uuid::new_v4().simple()));
         let staging = PathBuf::from(staging);
         let written = (|| {
-            let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&staging)?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&staging)?;
             for chunk in payload.iter() {
                 file.write_all(chunk)?;
             }
