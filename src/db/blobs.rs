@@ -64,18 +64,6 @@ where
     Ok(())
 }
 
-/// Size of a stored blob, if the registry has it anywhere.
-pub async fn size<'c, E>(executor: E, digest: &str) -> Result<Option<i64>, sqlx::Error>
-where
-    E: Executor<'c, Database = Any>,
-{
-    let row = sqlx::query("SELECT size FROM blobs WHERE digest = $1")
-        .bind(digest)
-        .fetch_optional(executor)
-        .await?;
-    row.map(|row| row.try_get(0)).transpose()
-}
-
 /// Makes a stored blob servable from a repository. Idempotent.
 pub async fn link<'c, E>(executor: E, repository_id: i64, digest: &str, now: i64) -> Result<(), sqlx::Error>
 where
