@@ -81,6 +81,25 @@ where
     Ok(())
 }
 
+/// Links a recorded blob to the repository called `repository`, in one statement; false when
+/// there is no such repository (yet). Idempotent.
+pub async fn link_by_name<'c, E>(executor: E, repository: &str, digest: &str, now: i64) -> Result<bool, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let result = sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at, touched_at) \
+         SELECT id, $2, $3, $3 FROM repositories WHERE name = $1 \
+         ON CONFLICT (repository_id, digest) DO UPDATE SET touched_at = excluded.touched_at",
+    )
+    .bind(repository)
+    .bind(digest)
+    .bind(now)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() > 0)
+}
+
 /// Removes a blob from a repository; returns whether it was linked.
 pub async fn unlink<'c, E>(executor: E, repository_id: i64, digest: &str) -> Result<bool, sqlx::Error>
 where

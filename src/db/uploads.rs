@@ -121,15 +121,14 @@ pub async fn append_part(
     Ok(true)
 }
 
-/// Deletes a session and its part rows; returns whether it existed.
-pub async fn delete(connection: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query("DELETE FROM upload_parts WHERE session_id = $1")
-        .bind(id)
-        .execute(&mut *connection)
-        .await?;
+/// Deletes a session and (by `ON DELETE CASCADE`) its part rows; returns whether it existed.
+pub async fn delete<'c, E>(executor: E, id: &str) -> Result<bool, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
     let result = sqlx::query("DELETE FROM upload_sessions WHERE id = $1")
         .bind(id)
-        .execute(&mut *connection)
+        .execute(executor)
         .await?;
     Ok(result.rows_affected() > 0)
 }

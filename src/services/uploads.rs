@@ -86,7 +86,7 @@ impl Registry {
         if !blobs::touch(self.db.writer(), &digest.to_string(), now_millis()).await? {
             return Ok(None);
         }
-        self.link_blob(name, digest, size).await?;
+        self.link_blob(name, digest).await?;
         Ok(Some(BlobInfo {
             digest: digest.clone(),
             size: size as u64,
@@ -120,10 +120,12 @@ impl Registry {
             });
         }
         blobs::insert(self.db.writer(), &digest.to_string(), size as i64, now_millis()).await?;
-        let result = self.promote(digest, &[part]).await;
-        self.store.delete_prefix(&directory).await?;
+        let result = self.promote(digest, &[part], &directory).await;
+        if result.is_err() {
+            self.store.delete_prefix(&directory).await?;
+        }
         result?;
-        self.link_blob(name, digest, size as i64).await?;
+        self.link_blob(name, digest).await?;
         Ok(BlobInfo {
             digest: digest.clone(),
             size,
@@ -228,11 +230,16 @@ impl Registry {
         let state = ResumableSha256::from_bytes(&session.hash_state)
             .ok_or_else(|| RegistryError::UploadInvalid("the upload's saved state is damaged".into()))?;
         let mut hasher = StreamHasher::Sha256(state);
-        let mut part_keys: Vec<StorageKey> = uploads::parts(self.db.reader(), session_id)
-            .await?
-            .into_iter()
-            .map(|part| part_key_from_row(session_id, &part.storage_key))
-            .collect();
+        // A session that has received nothing has no parts (empty chunks store none).
+        let mut part_keys: Vec<StorageKey> = if session.size == 0 {
+            Vec::new()
+        } else {
+            uploads::parts(self.db.reader(), session_id)
+                .await?
+                .into_iter()
+                .map(|part| part_key_from_row(session_id, &part.storage_key))
+                .collect()
+        };
         let mut last_part = None;
         let mut size = session.size as u64;
         if let Some(body) = body {
@@ -262,17 +269,16 @@ impl Registry {
                 computed,
             });
         }
+        // The claim: from here `gc` leaves the blob alone for its grace period.
         blobs::insert(self.db.writer(), &digest.to_string(), size as i64, now_millis()).await?;
-        self.promote(digest, &part_keys).await?;
-        let mut transaction = self.db.writer().begin().await?;
-        record_blob(&mut transaction, name, digest, size as i64).await?;
-        uploads::delete(&mut transaction, session_id).await?;
-        transaction.commit().await?;
-        self.store
-            .delete_prefix(&StorageKey::UploadDirectory {
-                session_id: session_id.to_string(),
-            })
-            .await?;
+        let directory = StorageKey::UploadDirectory {
+            session_id: session_id.to_string(),
+        };
+        self.promote(digest, &part_keys, &directory).await?;
+        // Linked before the session goes: a crash in between leaves a session that a retried
+        // `PUT` completes (the blob is already in place) or the sweeper removes.
+        self.link_blob(name, digest).await?;
+        uploads::delete(self.db.writer(), session_id).await?;
         Ok(BlobInfo {
             digest: digest.clone(),
             size,
@@ -307,9 +313,7 @@ impl Registry {
 
     /// Deletes a session's rows, then its stored parts.
     async fn remove_session(&self, session_id: &str) -> Result<(), RegistryError> {
-        let mut transaction = self.db.writer().begin().await?;
-        uploads::delete(&mut transaction, session_id).await?;
-        transaction.commit().await?;
+        uploads::delete(self.db.writer(), session_id).await?;
         self.store
             .delete_prefix(&StorageKey::UploadDirectory {
                 session_id: session_id.to_string(),
@@ -392,32 +396,38 @@ impl Registry {
         Ok(writer.finish().await?)
     }
 
-    /// Puts verified bytes at the blob's key: moves a single part, concatenates several.
-    /// Skipped when the blob is already stored. The caller has claimed the blob
-    /// (`blobs::insert`) first, so `gc` cannot remove bytes this relies on.
-    async fn promote(&self, digest: &Digest, parts: &[StorageKey]) -> Result<(), RegistryError> {
+    /// Puts verified bytes at the blob's key (moves a single part, concatenates several;
+    /// skipped when the blob is already stored), then removes the upload's `directory`.
+    /// The caller has claimed the blob (`blobs::insert`) first, so `gc` cannot remove bytes
+    /// this relies on.
+    async fn promote(
+        &self,
+        digest: &Digest,
+        parts: &[StorageKey],
+        directory: &StorageKey,
+    ) -> Result<(), RegistryError> {
         let blob_key = StorageKey::Blob(digest.clone());
-        if self.store.size(&blob_key).await?.is_some() {
-            return Ok(());
-        }
         if let [single] = parts {
-            self.store.rename(single, &blob_key).await?;
+            self.store.move_into_place(single, &blob_key, directory).await?;
             return Ok(());
         }
-        let mut writer = self.store.writer(blob_key);
-        for part in parts {
-            let mut stream = self.store.read(part, None).await?;
-            while let Some(data) = stream.next().await {
-                match data {
-                    Ok(data) => writer.write(data).await?,
-                    Err(error) => {
-                        writer.abort().await;
-                        return Err(error.into());
+        if self.store.size(&blob_key).await?.is_none() {
+            let mut writer = self.store.writer(blob_key);
+            for part in parts {
+                let mut stream = self.store.read(part, None).await?;
+                while let Some(data) = stream.next().await {
+                    match data {
+                        Ok(data) => writer.write(data).await?,
+                        Err(error) => {
+                            writer.abort().await;
+                            return Err(error.into());
+                        }
                     }
                 }
             }
+            writer.finish().await?;
         }
-        writer.finish().await?;
+        self.store.delete_prefix(directory).await?;
         Ok(())
     }
 
@@ -432,26 +442,20 @@ impl Registry {
         Ok(hasher.finish())
     }
 
-    /// Records a verified, stored blob and links it to a repository.
-    pub(crate) async fn link_blob(&self, name: &RepoName, digest: &Digest, size: i64) -> Result<(), RegistryError> {
+    /// Links a recorded (claimed or touched) blob to repository `name`, creating the
+    /// repository if needed.
+    pub(crate) async fn link_blob(&self, name: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
+        let now = now_millis();
+        let digest = digest.to_string();
+        if blobs::link_by_name(self.db.writer(), name.as_str(), &digest, now).await? {
+            return Ok(());
+        }
         let mut transaction = self.db.writer().begin().await?;
-        record_blob(&mut transaction, name, digest, size).await?;
+        let repository_id = repositories::ensure(&mut transaction, name.as_str(), now).await?;
+        blobs::link(&mut *transaction, repository_id, &digest, now).await?;
         transaction.commit().await?;
         Ok(())
     }
-}
-
-/// Records a verified, stored blob and links it to repository `name`.
-async fn record_blob(
-    connection: &mut sqlx::AnyConnection,
-    name: &RepoName,
-    digest: &Digest,
-    size: i64,
-) -> Result<(), sqlx::Error> {
-    let now = now_millis();
-    blobs::insert(&mut *connection, &digest.to_string(), size, now).await?;
-    let repository_id = repositories::ensure(connection, name.as_str(), now).await?;
-    blobs::link(&mut *connection, repository_id, &digest.to_string(), now).await
 }
 
 /// Rebuilds a part's key from the path stored in its row.

@@ -336,6 +336,47 @@ impl BlobStore {
         self.sync_directory_of(to).await
     }
 
+    /// Moves `from` to `to` unless an object is already at `to` (same digest, same bytes:
+    /// `from` is dropped then), and afterwards removes every object under `leftovers`.
+    /// On the local filesystem this is one blocking call.
+    pub async fn move_into_place(
+        &self,
+        from: &StorageKey,
+        to: &StorageKey,
+        leftovers: &StorageKey,
+    ) -> Result<(), StorageError> {
+        if let Some(root) = &self.local_root {
+            let source = root.join(from.to_string());
+            let target = root.join(to.to_string());
+            let leftover_directory = root.join(leftovers.to_string());
+            let fsync = self.fsync;
+            let shown = from.to_string();
+            return run_blocking(move || {
+                if std::fs::symlink_metadata(&target).is_err() {
+                    let directory = target.parent().expect("object paths have a parent");
+                    std::fs::create_dir_all(directory)?;
+                    std::fs::rename(&source, &target)?;
+                    if fsync {
+                        std::fs::File::open(directory)?.sync_all()?;
+                    }
+                }
+                match std::fs::remove_dir_all(&leftover_directory) {
+                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+                    _ => Ok(()),
+                }
+            })
+            .await
+            .map_err(|error| match error {
+                StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => StorageError::NotFound(shown),
+                other => other,
+            });
+        }
+        if self.size(to).await?.is_none() {
+            self.rename(from, to).await?;
+        }
+        self.delete_prefix(leftovers).await
+    }
+
     pub async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
         match self.store.delete(&key.path()).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
