@@ -116,6 +116,9 @@ fn sqlite_pool(connections: u32) -> AnyPoolOptions {
         .max_connections(connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
+        // A connection to a local file does not go stale; pinging it before every query
+        // would cost one more round trip to its worker thread per statement.
+        .test_before_acquire(false)
         .after_connect(|connection, _| {
             Box::pin(async move {
                 connection
