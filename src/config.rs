@@ -109,6 +109,8 @@ pub struct S3FileConfig {
 pub struct GcFileConfig {
     pub grace_period: Option<String>,
     pub upload_max_age: Option<String>,
+    /// How often `serve` collects garbage itself (`6h`; `off` or `0`: never, the default).
+    pub interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +166,7 @@ pub struct Overrides {
     pub analytics_salt: Option<String>,
     pub storage_backend: Option<String>,
     pub s3: S3Overrides,
+    pub gc: GcOverrides,
 }
 
 /// Defaults of the HTTP limits (see README's configuration table; the registry's own limits
@@ -275,18 +278,41 @@ pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
     number.checked_mul(seconds).map(Duration::from_secs).ok_or_else(error)
 }
 
-/// Settings of `gc`.
-#[derive(Debug, Clone)]
+/// Settings of garbage collection: of `rbee-registry gc`, and of the periodic collection
+/// inside `serve` when `interval` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GcConfig {
     pub grace_period: Duration,
     pub upload_max_age: Duration,
+    /// How often `serve` runs a collection; `None` (the default): never.
+    pub interval: Option<Duration>,
 }
 
-/// `gc` settings from the command line or environment.
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            grace_period: DEFAULT_GC_GRACE_PERIOD,
+            upload_max_age: DEFAULT_UPLOAD_MAX_AGE,
+            interval: None,
+        }
+    }
+}
+
+/// Garbage-collection settings from the command line or environment.
 #[derive(Debug, Default, Clone)]
 pub struct GcOverrides {
     pub grace_period: Option<String>,
     pub upload_max_age: Option<String>,
+    pub interval: Option<String>,
+}
+
+/// Parses a GC interval: a duration, or `off` / `0` for no periodic collection.
+fn parse_interval(text: &str) -> Result<Option<Duration>, ConfigError> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let interval = parse_duration(text)?;
+    Ok((!interval.is_zero()).then_some(interval))
 }
 
 impl GcConfig {
@@ -297,9 +323,14 @@ impl GcConfig {
                 .transpose()
                 .map(|value| value.unwrap_or(default))
         };
+        let interval = match overrides.interval.or_else(|| file.interval.clone()) {
+            Some(text) => parse_interval(&text)?,
+            None => None,
+        };
         Ok(GcConfig {
             grace_period: pick(overrides.grace_period, &file.grace_period, DEFAULT_GC_GRACE_PERIOD)?,
             upload_max_age: pick(overrides.upload_max_age, &file.upload_max_age, DEFAULT_UPLOAD_MAX_AGE)?,
+            interval,
         })
     }
 }
@@ -317,6 +348,8 @@ pub struct ServeConfig {
     pub cors_origins: Vec<String>,
     /// Where the analytics salt comes from.
     pub analytics_salt: SaltSource,
+    /// Garbage collection (the periodic collection runs only when `gc.interval` is set).
+    pub gc: GcConfig,
 }
 
 /// The salt of client-address hashes: given, or kept in a file of the data directory.
@@ -348,6 +381,7 @@ impl SaltSource {
 impl ServeConfig {
     /// Merges overrides over the file over defaults.
     pub fn assemble(overrides: Overrides, file: FileConfig) -> Result<Self, ConfigError> {
+        let gc = GcConfig::assemble(overrides.gc, &file.gc)?;
         let listen_text = overrides
             .listen
             .or(file.listen)
@@ -447,6 +481,7 @@ impl ServeConfig {
             storage,
             limits,
             http,
+            gc,
         })
     }
 }
@@ -601,6 +636,41 @@ mod tests {
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("3w").is_err());
+    }
+
+    #[test]
+    fn gc_settings_and_the_periodic_interval() {
+        let config = ServeConfig::assemble(Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(config.gc, GcConfig::default());
+        assert_eq!(config.gc.interval, None);
+
+        let file: FileConfig = toml::from_str("[gc]\ninterval = \"6h\"\ngrace_period = \"2h\"\n").unwrap();
+        let config = ServeConfig::assemble(Overrides::default(), file).unwrap();
+        assert_eq!(config.gc.interval, Some(Duration::from_secs(6 * 3600)));
+        assert_eq!(config.gc.grace_period, Duration::from_secs(2 * 3600));
+        assert_eq!(config.gc.upload_max_age, DEFAULT_UPLOAD_MAX_AGE);
+
+        // A flag or the environment wins, and can switch the file's schedule off.
+        for (flag, expected) in [("30m", Some(Duration::from_secs(1800))), ("off", None), ("0", None)] {
+            let file: FileConfig = toml::from_str("[gc]\ninterval = \"6h\"\n").unwrap();
+            let overrides = Overrides {
+                gc: GcOverrides {
+                    interval: Some(flag.into()),
+                    ..GcOverrides::default()
+                },
+                ..Overrides::default()
+            };
+            assert_eq!(
+                ServeConfig::assemble(overrides, file).unwrap().gc.interval,
+                expected,
+                "{flag}"
+            );
+        }
+        let file: FileConfig = toml::from_str("[gc]\ninterval = \"often\"\n").unwrap();
+        assert!(matches!(
+            ServeConfig::assemble(Overrides::default(), file),
+            Err(ConfigError::Duration(_))
+        ));
     }
 
     #[test]

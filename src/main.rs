@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use rbee_registry::artifact::Platform;
 use rbee_registry::client::{install, progress, publish, Credentials, RegistryClient};
-use rbee_registry::config::{FileConfig, GcConfig, GcOverrides, Overrides, S3Overrides, ServeConfig};
+use rbee_registry::config::{FileConfig, GcOverrides, Overrides, S3Overrides, ServeConfig};
 use rbee_registry::server;
 use rbee_registry::services::gc::GcOptions;
 
@@ -136,6 +136,15 @@ struct ServeArgs {
     /// kept in <data-dir>/analytics-salt]. Processes sharing one database must share it.
     #[arg(long, env = "RBEE_ANALYTICS_SALT", hide_env_values = true)]
     analytics_salt: Option<String>,
+    /// Collect garbage every so often while serving (6h; off) [default: off].
+    #[arg(long, env = "RBEE_GC_INTERVAL")]
+    gc_interval: Option<String>,
+    /// Grace period of the periodic collection (30m, 24h, 7d) [default: 24h].
+    #[arg(long, env = "RBEE_GC_GRACE_PERIOD")]
+    gc_grace_period: Option<String>,
+    /// Upload-session age past which the periodic collection removes a session [default: 7d].
+    #[arg(long, env = "RBEE_GC_UPLOAD_MAX_AGE")]
+    gc_upload_max_age: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -274,6 +283,11 @@ async fn run_serve(args: ServeArgs) -> Result<(), String> {
         shutdown_grace_secs: args.shutdown_grace_secs,
         cors_origins: args.cors_origins,
         analytics_salt: args.analytics_salt,
+        gc: GcOverrides {
+            grace_period: args.gc_grace_period,
+            upload_max_age: args.gc_upload_max_age,
+            interval: args.gc_interval,
+        },
         ..store_overrides
     };
     let config = ServeConfig::assemble(overrides, file).map_err(|e| e.to_string())?;
@@ -287,20 +301,20 @@ async fn run_serve(args: ServeArgs) -> Result<(), String> {
 
 async fn run_gc(args: GcArgs) -> Result<(), String> {
     let (overrides, file) = args.store.load(None)?;
-    let gc = GcConfig::assemble(
-        GcOverrides {
+    let overrides = Overrides {
+        gc: GcOverrides {
             grace_period: args.grace_period,
             upload_max_age: args.upload_max_age,
+            interval: None,
         },
-        &file.gc,
-    )
-    .map_err(|e| e.to_string())?;
+        ..overrides
+    };
     let config = ServeConfig::assemble(overrides, file).map_err(|e| e.to_string())?;
     let registry = server::open_registry(&config).await.map_err(|e| e.to_string())?;
     let options = GcOptions {
         dry_run: args.dry_run,
-        grace_period: gc.grace_period,
-        upload_max_age: gc.upload_max_age,
+        grace_period: config.gc.grace_period,
+        upload_max_age: config.gc.upload_max_age,
     };
     let report = registry.collect_garbage(&options).await.map_err(|e| e.to_string())?;
     let verb = if report.dry_run { "would remove" } else { "removed" };

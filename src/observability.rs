@@ -15,24 +15,34 @@
 //! | `rbee_downloads_in_progress` | gauge | | blob `GET` bodies being sent |
 //! | `rbee_uploads_rejected_total` | counter | reason | uploads refused by a limit (`per_client`, `too_large`) |
 //! | `rbee_upload_sessions_expired_total` | counter | | sessions removed after `upload_session_ttl` |
-//! | `rbee_gc_runs_total` | counter | result (`ok`, `error`) | garbage-collection runs |
-//! | `rbee_gc_deleted_blobs_total` | counter | | blobs garbage collection removed |
-//! | `rbee_gc_freed_bytes_total` | counter | | bytes garbage collection freed |
-//! | `rbee_gc_duration_seconds` | histogram | | length of a collection run |
-//! | `rbee_gc_last_run_timestamp_seconds` | gauge | result | Unix time of the last run with that result |
-//! | `rbee_catalog_sync_runs_total` | counter | result (`ok`, `error`) | catalog sync runs |
-//! | `rbee_catalog_sync_duration_seconds` | histogram | | length of a sync run |
-//! | `rbee_catalog_sync_last_run_timestamp_seconds` | gauge | result | Unix time of the last run with that result |
 //!
 //! `route` is a fixed name (`blob`, `manifest`, `upload`, `tags`, …, `metrics`, `healthz`,
 //! `legacy_workers`, `v1_download`, … see `route_name`), never a client-chosen path, so the
 //! series stay few.
+//!
+//! Garbage collection runs as its own process (`rbee-registry gc`) or as the periodic job of
+//! any `serve` process, so its results do not live in one process's memory: each run is
+//! recorded in the database (`gc_runs`) and `/metrics` reads the latest at scrape time (one
+//! indexed query) and renders it with [`render_gc_last_run`]. Every serving process thus
+//! shows the same values. Before the first recorded run these series are absent.
+//!
+//! | series | type | labels | meaning |
+//! |---|---|---|---|
+//! | `rbee_gc_last_run_timestamp_seconds` | gauge | | Unix time the latest run finished |
+//! | `rbee_gc_last_run_duration_seconds` | gauge | | how long the latest run took |
+//! | `rbee_gc_last_run_success` | gauge | | 1 when the latest run succeeded, 0 when it failed |
+//! | `rbee_gc_last_run_removed` | gauge | kind (`blob`, `link`, `upload_session`, `orphaned_upload_object`) | what the latest run removed (a failed run: up to its failure) |
+//! | `rbee_gc_last_run_freed_bytes` | gauge | | bytes the latest run freed in the blob store |
+//! | `rbee_gc_last_success_timestamp_seconds` | gauge | | Unix time the latest successful run finished |
+//!
+//! Dry runs (`gc --dry-run`) remove nothing and are not recorded. There is no mirror or
+//! catalog-sync feature yet, so there are no sync series.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
@@ -46,6 +56,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
 
 use crate::oci::route::endpoint_name;
+use crate::services::gc::GcRunRecord;
 
 pub const HTTP_REQUESTS: &str = "rbee_http_requests_total";
 pub const HTTP_REQUEST_DURATION: &str = "rbee_http_request_duration_seconds";
@@ -56,14 +67,12 @@ pub const UPLOADS_IN_PROGRESS: &str = "rbee_uploads_in_progress";
 pub const DOWNLOADS_IN_PROGRESS: &str = "rbee_downloads_in_progress";
 pub const UPLOADS_REJECTED: &str = "rbee_uploads_rejected_total";
 pub const UPLOAD_SESSIONS_EXPIRED: &str = "rbee_upload_sessions_expired_total";
-pub const GC_RUNS: &str = "rbee_gc_runs_total";
-pub const GC_DELETED_BLOBS: &str = "rbee_gc_deleted_blobs_total";
-pub const GC_FREED_BYTES: &str = "rbee_gc_freed_bytes_total";
-pub const GC_DURATION: &str = "rbee_gc_duration_seconds";
 pub const GC_LAST_RUN: &str = "rbee_gc_last_run_timestamp_seconds";
-pub const SYNC_RUNS: &str = "rbee_catalog_sync_runs_total";
-pub const SYNC_DURATION: &str = "rbee_catalog_sync_duration_seconds";
-pub const SYNC_LAST_RUN: &str = "rbee_catalog_sync_last_run_timestamp_seconds";
+pub const GC_LAST_RUN_DURATION: &str = "rbee_gc_last_run_duration_seconds";
+pub const GC_LAST_RUN_SUCCESS: &str = "rbee_gc_last_run_success";
+pub const GC_LAST_RUN_REMOVED: &str = "rbee_gc_last_run_removed";
+pub const GC_LAST_RUN_FREED_BYTES: &str = "rbee_gc_last_run_freed_bytes";
+pub const GC_LAST_SUCCESS: &str = "rbee_gc_last_success_timestamp_seconds";
 
 /// The request id header, read from the client when present and always answered.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -75,34 +84,13 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
-/// Buckets for background jobs (GC, sync), seconds.
-const JOB_BUCKETS: &[f64] = &[0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0];
-
-/// How a background job ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobOutcome {
-    Ok,
-    Error,
-}
-
-impl JobOutcome {
-    fn label(self) -> &'static str {
-        match self {
-            JobOutcome::Ok => "ok",
-            JobOutcome::Error => "error",
-        }
-    }
-}
-
 /// The process's metrics: installed as the global recorder on first use.
 pub fn metrics_handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(HTTP_REQUEST_DURATION.into()), LATENCY_BUCKETS)
-            .and_then(|builder| builder.set_buckets_for_metric(Matcher::Full(GC_DURATION.into()), JOB_BUCKETS))
-            .and_then(|builder| builder.set_buckets_for_metric(Matcher::Full(SYNC_DURATION.into()), JOB_BUCKETS))
-            .expect("bucket lists are not empty")
+            .expect("the bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
@@ -122,7 +110,7 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Describes every series and creates the unlabelled and job ones at zero, so a scrape
+/// Describes every series of the recorder and creates the unlabelled ones at zero, so a scrape
 /// shows them before they first change.
 fn describe_and_register() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -139,14 +127,6 @@ fn describe_and_register() {
     describe_gauge!(DOWNLOADS_IN_PROGRESS, "Blob downloads being sent");
     describe_counter!(UPLOADS_REJECTED, "Uploads refused by a limit, by reason");
     describe_counter!(UPLOAD_SESSIONS_EXPIRED, "Upload sessions removed after their lifetime");
-    describe_counter!(GC_RUNS, "Garbage-collection runs, by result");
-    describe_counter!(GC_DELETED_BLOBS, "Blobs removed by garbage collection");
-    describe_counter!(GC_FREED_BYTES, Unit::Bytes, "Bytes freed by garbage collection");
-    describe_histogram!(GC_DURATION, Unit::Seconds, "Length of a garbage-collection run");
-    describe_gauge!(GC_LAST_RUN, "Unix time of the last garbage-collection run, by result");
-    describe_counter!(SYNC_RUNS, "Catalog sync runs, by result");
-    describe_histogram!(SYNC_DURATION, Unit::Seconds, "Length of a catalog sync run");
-    describe_gauge!(SYNC_LAST_RUN, "Unix time of the last catalog sync run, by result");
 
     gauge!(HTTP_REQUESTS_IN_FLIGHT).set(0.0);
     gauge!(UPLOADS_IN_PROGRESS).set(0.0);
@@ -155,28 +135,71 @@ fn describe_and_register() {
     for reason in ["per_client", "too_large"] {
         counter!(UPLOADS_REJECTED, "reason" => reason).absolute(0);
     }
-    for outcome in [JobOutcome::Ok, JobOutcome::Error] {
-        counter!(GC_RUNS, "result" => outcome.label()).absolute(0);
-        counter!(SYNC_RUNS, "result" => outcome.label()).absolute(0);
+}
+
+/// The latest garbage-collection run as Prometheus text (gauges with `# HELP` and `# TYPE`),
+/// to append to the recorder's output. Rendered per scrape from the database, never kept in
+/// the process-global recorder, so each registry shows its own database's run.
+pub fn render_gc_last_run(run: &GcRunRecord) -> String {
+    use std::fmt::Write as _;
+    let seconds = |time: SystemTime| {
+        time.duration_since(SystemTime::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs_f64())
+            .unwrap_or(0.0)
+    };
+    let duration = run
+        .finished_at
+        .duration_since(run.started_at)
+        .map(|elapsed| elapsed.as_secs_f64())
+        .unwrap_or(0.0);
+    let mut text = String::new();
+    let mut gauge = |name: &str, help: &str, samples: &[(&str, f64)]| {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, value) in samples {
+            let _ = writeln!(text, "{name}{labels} {value}");
+        }
+    };
+    gauge(
+        GC_LAST_RUN,
+        "Unix time the latest garbage-collection run finished",
+        &[("", seconds(run.finished_at))],
+    );
+    gauge(
+        GC_LAST_RUN_DURATION,
+        "How long the latest garbage-collection run took, seconds",
+        &[("", duration)],
+    );
+    gauge(
+        GC_LAST_RUN_SUCCESS,
+        "1 when the latest garbage-collection run succeeded, 0 when it failed",
+        &[("", if run.succeeded { 1.0 } else { 0.0 })],
+    );
+    gauge(
+        GC_LAST_RUN_REMOVED,
+        "What the latest garbage-collection run removed, by kind",
+        &[
+            ("{kind=\"blob\"}", run.blobs_removed as f64),
+            ("{kind=\"link\"}", run.links_removed as f64),
+            ("{kind=\"upload_session\"}", run.upload_sessions_removed as f64),
+            (
+                "{kind=\"orphaned_upload_object\"}",
+                run.orphaned_upload_objects_removed as f64,
+            ),
+        ],
+    );
+    gauge(
+        GC_LAST_RUN_FREED_BYTES,
+        "Bytes the latest garbage-collection run freed in the blob store",
+        &[("", run.freed_bytes as f64)],
+    );
+    if let Some(success) = run.last_success_at {
+        gauge(
+            GC_LAST_SUCCESS,
+            "Unix time the latest successful garbage-collection run finished",
+            &[("", seconds(success))],
+        );
     }
-    counter!(GC_DELETED_BLOBS).absolute(0);
-    counter!(GC_FREED_BYTES).absolute(0);
-}
-
-/// Records one garbage-collection run (for the GC job to call).
-pub fn record_gc_run(outcome: JobOutcome, deleted_blobs: u64, freed_bytes: u64, duration: Duration) {
-    counter!(GC_RUNS, "result" => outcome.label()).increment(1);
-    counter!(GC_DELETED_BLOBS).increment(deleted_blobs);
-    counter!(GC_FREED_BYTES).increment(freed_bytes);
-    histogram!(GC_DURATION).record(duration.as_secs_f64());
-    gauge!(GC_LAST_RUN, "result" => outcome.label()).set(unix_seconds());
-}
-
-/// Records one catalog sync run (for the sync job to call).
-pub fn record_sync_run(outcome: JobOutcome, duration: Duration) {
-    counter!(SYNC_RUNS, "result" => outcome.label()).increment(1);
-    histogram!(SYNC_DURATION).record(duration.as_secs_f64());
-    gauge!(SYNC_LAST_RUN, "result" => outcome.label()).set(unix_seconds());
+    text
 }
 
 /// Records upload sessions removed because they outlived their lifetime.
@@ -187,13 +210,6 @@ pub fn record_expired_sessions(count: u64) {
 /// Records an upload refused by a limit (`per_client` or `too_large`).
 pub fn record_rejected_upload(reason: &'static str) {
     counter!(UPLOADS_REJECTED, "reason" => reason).increment(1);
-}
-
-fn unix_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// Increments a gauge now and decrements it when dropped.

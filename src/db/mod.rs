@@ -11,6 +11,7 @@
 pub mod blobs;
 pub mod downloads;
 pub mod gc;
+pub mod gc_runs;
 pub mod manifests;
 pub mod repositories;
 pub mod tags;

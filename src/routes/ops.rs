@@ -7,13 +7,21 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use crate::observability::metrics_handle;
+use crate::observability::{metrics_handle, render_gc_last_run};
 
-/// `GET /metrics`: every series, described in `observability`.
-pub async fn get_metrics() -> Response {
+/// `GET /metrics`: every series, described in `observability`: this process's recorder, then
+/// the latest garbage-collection run read from the database. When that read fails the GC
+/// series are left out (and the failure logged) rather than failing the scrape.
+pub async fn get_metrics(State(state): State<AppState>) -> Response {
+    let mut text = metrics_handle().render();
+    match state.registry.last_gc_run().await {
+        Ok(Some(run)) => text.push_str(&render_gc_last_run(&run)),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "/metrics: could not read the latest garbage-collection run"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        metrics_handle().render(),
+        text,
     )
         .into_response()
 }

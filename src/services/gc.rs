@@ -19,13 +19,17 @@
 //! or waits for the commit and then writes the bytes anew. A manifest push touches and locks
 //! the links it relies on in its own transaction, with the same effect.
 //! The grace period must be longer than any single push takes (default 24 h).
+//!
+//! Every run that is not a dry run is recorded in `gc_runs` (when, whether it succeeded,
+//! what it removed), whichever process ran it: `rbee-registry gc` or the periodic
+//! collection of `serve`. [`Registry::last_gc_run`] reads the latest for `/metrics`.
 
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 
 use super::{Registry, RegistryError};
-use crate::db::{gc as queries, now_millis};
+use crate::db::{gc as queries, gc_runs, now_millis};
 use crate::oci::Digest;
 use crate::storage::{StorageKey, StoredObject};
 
@@ -56,16 +60,95 @@ pub struct GcReport {
     pub bytes_freed: u64,
 }
 
+/// Longest error text kept with a failed run.
+const MAX_RECORDED_ERROR_CHARS: usize = 1000;
+
+/// A recorded collection run (the latest one, for `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcRunRecord {
+    pub started_at: SystemTime,
+    pub finished_at: SystemTime,
+    pub succeeded: bool,
+    pub blobs_removed: u64,
+    pub links_removed: u64,
+    pub upload_sessions_removed: u64,
+    pub orphaned_upload_objects_removed: u64,
+    pub freed_bytes: u64,
+    /// When the latest successful run finished (this one, when it succeeded).
+    pub last_success_at: Option<SystemTime>,
+}
+
+fn time_of(millis: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64)
+}
+
+fn count(value: i64) -> u64 {
+    value.max(0) as u64
+}
+
 impl Registry {
-    /// Runs one mark-and-sweep collection.
+    /// Runs one mark-and-sweep collection and, unless it is a dry run, records its outcome
+    /// (also a failed run's, with what it removed before failing) in the database.
     pub async fn collect_garbage(&self, options: &GcOptions) -> Result<GcReport, RegistryError> {
-        let now = now_millis();
-        let blob_cutoff = now - options.grace_period.as_millis() as i64;
-        let upload_cutoff = now - options.upload_max_age.as_millis() as i64;
+        let started_at = now_millis();
         let mut report = GcReport {
             dry_run: options.dry_run,
             ..GcReport::default()
         };
+        let outcome = self.sweep(options, &mut report).await;
+        if !options.dry_run {
+            self.record_gc_run(started_at, &report, outcome.as_ref().err()).await;
+        }
+        outcome.map(|()| report)
+    }
+
+    /// Writes one run to `gc_runs` and drops the oldest. A failure to record is logged, not
+    /// returned: the collection itself is done.
+    async fn record_gc_run(&self, started_at: i64, report: &GcReport, error: Option<&RegistryError>) {
+        let row = gc_runs::GcRunRow {
+            started_at,
+            finished_at: now_millis(),
+            succeeded: error.is_none(),
+            blobs_removed: report.blobs.len() as i64,
+            links_removed: report.links as i64,
+            upload_sessions_removed: report.uploads.len() as i64,
+            orphaned_upload_objects_removed: report.orphaned_upload_objects as i64,
+            freed_bytes: report.bytes_freed.min(i64::MAX as u64) as i64,
+            error: error.map(|error| error.to_string().chars().take(MAX_RECORDED_ERROR_CHARS).collect()),
+        };
+        let recorded = async {
+            gc_runs::insert(self.db.writer(), &row).await?;
+            gc_runs::prune(self.db.writer()).await
+        };
+        if let Err(error) = recorded.await {
+            tracing::warn!(%error, "could not record the garbage-collection run");
+        }
+    }
+
+    /// The latest recorded collection run, by any process; `None` before the first.
+    pub async fn last_gc_run(&self) -> Result<Option<GcRunRecord>, RegistryError> {
+        let Some(latest) = gc_runs::latest(self.db.reader()).await? else {
+            return Ok(None);
+        };
+        let run = latest.run;
+        Ok(Some(GcRunRecord {
+            started_at: time_of(run.started_at),
+            finished_at: time_of(run.finished_at),
+            succeeded: run.succeeded,
+            blobs_removed: count(run.blobs_removed),
+            links_removed: count(run.links_removed),
+            upload_sessions_removed: count(run.upload_sessions_removed),
+            orphaned_upload_objects_removed: count(run.orphaned_upload_objects_removed),
+            freed_bytes: count(run.freed_bytes),
+            last_success_at: latest.last_success_at.map(time_of),
+        }))
+    }
+
+    /// The collection itself; `report` holds what was removed so far, also on an error.
+    async fn sweep(&self, options: &GcOptions, report: &mut GcReport) -> Result<(), RegistryError> {
+        let now = now_millis();
+        let blob_cutoff = now - options.grace_period.as_millis() as i64;
+        let upload_cutoff = now - options.upload_max_age.as_millis() as i64;
 
         // Links first, so that blobs they alone kept become garbage in the same run.
         report.links = if options.dry_run {
@@ -145,7 +228,7 @@ impl Registry {
             report.orphaned_upload_objects += 1;
             report.bytes_freed += object.size;
         }
-        Ok(report)
+        Ok(())
     }
 
     async fn bytes_under(&self, prefix: &StorageKey) -> Result<u64, RegistryError> {

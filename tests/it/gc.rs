@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use rbee_registry::config::FileConfig;
 use rbee_registry::services::gc::{GcOptions, GcReport};
+use rbee_registry::storage::StorageKey;
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -364,4 +366,139 @@ async fn the_gc_command_reports_and_removes() {
         "{real}"
     );
     assert_eq!(app.get(&format!("/v2/cli/blobs/{digest}")).await.status(), 404);
+    // The command ran in its own process; the serving one shows its outcome on /metrics.
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(metric(&text, "rbee_gc_last_run_success"), Some(1.0), "{text}");
+    assert_eq!(metric(&text, r#"rbee_gc_last_run_removed{kind="blob"}"#), Some(1.0));
+    assert_eq!(metric(&text, "rbee_gc_last_run_freed_bytes"), Some(12345.0));
+}
+
+/// The value of one series (name and labels exactly as rendered) in a `/metrics` text.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+fn unix_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[tokio::test]
+async fn every_serving_process_exports_the_latest_recorded_run() {
+    let site = TestSite::new().await;
+    let app = site.start().await;
+    let other = site.start().await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(!text.contains("rbee_gc_last_run"), "no run was recorded yet:\n{text}");
+    assert!(
+        !text.contains("rbee_catalog_sync"),
+        "there is no sync feature to report on:\n{text}"
+    );
+
+    push(&app, "gc/metrics", "v1", &[&bytes_of(1_000, 61)]).await;
+    let garbage = bytes_of(25_000, 62);
+    let garbage_digest = app.push_blob("gc/metrics", &garbage).await;
+    let before = unix_seconds().floor();
+    let report = collect_now(&site, false).await;
+    assert_eq!(report.blobs, vec![(garbage_digest, 25_000)]);
+    let mut finished = 0.0;
+    for server in [&app, &other] {
+        let text = server.get("/metrics").await.text().await.unwrap();
+        assert_eq!(metric(&text, "rbee_gc_last_run_success"), Some(1.0), "{text}");
+        assert_eq!(metric(&text, r#"rbee_gc_last_run_removed{kind="blob"}"#), Some(1.0));
+        assert_eq!(metric(&text, r#"rbee_gc_last_run_removed{kind="link"}"#), Some(1.0));
+        assert_eq!(
+            metric(&text, r#"rbee_gc_last_run_removed{kind="upload_session"}"#),
+            Some(0.0)
+        );
+        assert_eq!(
+            metric(&text, r#"rbee_gc_last_run_removed{kind="orphaned_upload_object"}"#),
+            Some(0.0)
+        );
+        assert_eq!(metric(&text, "rbee_gc_last_run_freed_bytes"), Some(25_000.0));
+        finished = metric(&text, "rbee_gc_last_run_timestamp_seconds").unwrap();
+        assert!(
+            finished >= before,
+            "finished {finished}, test started the run at {before}"
+        );
+        assert_eq!(metric(&text, "rbee_gc_last_success_timestamp_seconds"), Some(finished));
+        assert!(metric(&text, "rbee_gc_last_run_duration_seconds").unwrap() >= 0.0);
+    }
+
+    // A dry run removes nothing and is not recorded.
+    let more_garbage = bytes_of(7_000, 63);
+    app.push_blob("gc/metrics", &more_garbage).await;
+    let dry = collect_now(&site, true).await;
+    assert_eq!(dry.blobs.len(), 1);
+    let text = other.get("/metrics").await.text().await.unwrap();
+    assert_eq!(metric(&text, "rbee_gc_last_run_timestamp_seconds"), Some(finished));
+    assert_eq!(metric(&text, "rbee_gc_last_run_freed_bytes"), Some(25_000.0));
+
+    // A run that fails is recorded as failed, with what it removed before the failure:
+    // here the upload-session sweep, after the blobs, finds its table gone.
+    let registry = site.registry().await;
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    sqlx::query(&rename("upload_sessions", "upload_sessions_away"))
+        .execute(registry.database().writer())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let failed = registry
+        .collect_garbage(&options(false, Duration::ZERO, Duration::from_secs(3600)))
+        .await;
+    sqlx::query(&rename("upload_sessions_away", "upload_sessions"))
+        .execute(registry.database().writer())
+        .await
+        .unwrap();
+    assert!(failed.is_err(), "{failed:?}");
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(metric(&text, "rbee_gc_last_run_success"), Some(0.0), "{text}");
+    assert_eq!(metric(&text, r#"rbee_gc_last_run_removed{kind="blob"}"#), Some(1.0));
+    assert_eq!(metric(&text, "rbee_gc_last_run_freed_bytes"), Some(7_000.0));
+    assert!(metric(&text, "rbee_gc_last_run_timestamp_seconds").unwrap() >= finished);
+    // The last success is still the earlier run.
+    assert_eq!(metric(&text, "rbee_gc_last_success_timestamp_seconds"), Some(finished));
+    assert_eq!(app.get("/v2/").await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_periodic_collection_in_serve_removes_an_unreferenced_blob() {
+    let site = TestSite::new().await;
+    // Pushed through a server without periodic collection, so nothing races the pushes.
+    let pusher = site.start().await;
+    push(&pusher, "gc/periodic", "v1", &[&bytes_of(2_000, 71)]).await;
+    let garbage = bytes_of(30_000, 72);
+    let digest = pusher.push_blob("gc/periodic", &garbage).await;
+
+    let app = site
+        .start_configured(FileConfig::default(), |config| {
+            config.gc.interval = Some(Duration::from_millis(200));
+            config.gc.grace_period = Duration::from_secs(1);
+        })
+        .await;
+    let blob = format!("/v2/gc/periodic/blobs/{digest}");
+    let mut removed = false;
+    for _ in 0..300 {
+        if app.get(&blob).await.status() == 404 {
+            removed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(removed, "the periodic collection did not remove the unreferenced blob");
+    // What a manifest references stays, and the runs are recorded like `gc`'s.
+    assert_eq!(assert_pullable(&app, "gc/periodic").await, 1);
+    assert!(site
+        .blob_store()
+        .size(&StorageKey::Blob(digest.parse().unwrap()))
+        .await
+        .unwrap()
+        .is_none());
+    let text = pusher.get("/metrics").await.text().await.unwrap();
+    assert_eq!(metric(&text, "rbee_gc_last_run_success"), Some(1.0), "{text}");
+    assert!(metric(&text, "rbee_gc_last_success_timestamp_seconds").is_some());
+    app.stop().await;
 }
