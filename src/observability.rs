@@ -15,6 +15,7 @@
 //! | `rbee_downloads_in_progress` | gauge | | blob `GET` bodies being sent |
 //! | `rbee_uploads_rejected_total` | counter | reason | uploads refused by a limit (`per_client`, `too_large`) |
 //! | `rbee_upload_sessions_expired_total` | counter | | sessions removed after `upload_session_ttl` |
+//! | `rbee_download_events_dropped_total` | counter | | worker downloads not counted because the analytics queue was full |
 //!
 //! `route` is a fixed name (`blob`, `manifest`, `upload`, `tags`, …, `metrics`, `healthz`,
 //! `legacy_workers`, `v1_download`, … see `route_name`), never a client-chosen path, so the
@@ -67,6 +68,7 @@ pub const UPLOADS_IN_PROGRESS: &str = "rbee_uploads_in_progress";
 pub const DOWNLOADS_IN_PROGRESS: &str = "rbee_downloads_in_progress";
 pub const UPLOADS_REJECTED: &str = "rbee_uploads_rejected_total";
 pub const UPLOAD_SESSIONS_EXPIRED: &str = "rbee_upload_sessions_expired_total";
+pub const DOWNLOAD_EVENTS_DROPPED: &str = "rbee_download_events_dropped_total";
 pub const GC_LAST_RUN: &str = "rbee_gc_last_run_timestamp_seconds";
 pub const GC_LAST_RUN_DURATION: &str = "rbee_gc_last_run_duration_seconds";
 pub const GC_LAST_RUN_SUCCESS: &str = "rbee_gc_last_run_success";
@@ -205,6 +207,14 @@ pub fn render_gc_last_run(run: &GcRunRecord) -> String {
 /// Records upload sessions removed because they outlived their lifetime.
 pub fn record_expired_sessions(count: u64) {
     counter!(UPLOAD_SESSIONS_EXPIRED).increment(count);
+}
+
+/// Counts a worker download the analytics queue had no room for; returns how many were
+/// dropped in this process so far.
+pub fn record_dropped_download() -> u64 {
+    static DROPPED: AtomicU64 = AtomicU64::new(0);
+    counter!(DOWNLOAD_EVENTS_DROPPED).increment(1);
+    DROPPED.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 /// Records an upload refused by a limit (`per_client` or `too_large`).

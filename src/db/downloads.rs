@@ -2,6 +2,9 @@
 
 use sqlx::{Any, Executor, Row};
 
+/// Rows per `INSERT` (6 parameters each: well under SQLite's and PostgreSQL's limits).
+const INSERT_CHUNK: usize = 256;
+
 /// A completed download to record.
 #[derive(Debug, Clone)]
 pub struct NewDownload {
@@ -13,22 +16,43 @@ pub struct NewDownload {
     pub client_hash: String,
 }
 
-pub async fn insert<'c, E>(executor: E, download: &NewDownload) -> Result<(), sqlx::Error>
+/// Records downloads, at most [`INSERT_CHUNK`] rows per statement.
+pub async fn insert_all<'c, E>(executor: E, downloads: &[NewDownload]) -> Result<(), sqlx::Error>
 where
-    E: Executor<'c, Database = Any>,
+    E: Executor<'c, Database = Any> + Copy,
 {
-    sqlx::query(
-        "INSERT INTO worker_downloads (worker_id, version, platform, downloaded_at, user_agent, client_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&download.worker_id)
-    .bind(&download.version)
-    .bind(&download.platform)
-    .bind(download.downloaded_at)
-    .bind(download.user_agent.as_deref())
-    .bind(&download.client_hash)
-    .execute(executor)
-    .await?;
+    for chunk in downloads.chunks(INSERT_CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let first = row * 6;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    first + 1,
+                    first + 2,
+                    first + 3,
+                    first + 4,
+                    first + 5,
+                    first + 6
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO worker_downloads (worker_id, version, platform, downloaded_at, user_agent, client_hash) \
+             VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for download in chunk {
+            query = query
+                .bind(&download.worker_id)
+                .bind(&download.version)
+                .bind(&download.platform)
+                .bind(download.downloaded_at)
+                .bind(download.user_agent.as_deref())
+                .bind(&download.client_hash);
+        }
+        query.execute(executor).await?;
+    }
     Ok(())
 }
 

@@ -4,10 +4,9 @@ use sqlx::{Any, AnyConnection, Executor, Row};
 
 /// Returns the id of repository `name`, creating the repository if needed.
 pub async fn ensure(connection: &mut AnyConnection, name: &str, now: i64) -> Result<i64, sqlx::Error> {
-    // Most calls find it: one statement then.
-    if let Some(id) = find(&mut *connection, name).await? {
-        return Ok(id);
-    }
+    // The insert comes first even when the repository exists: in a SQLite transaction the
+    // first statement decides the lock, and a transaction that starts by reading and then
+    // writes fails (SQLITE_BUSY_SNAPSHOT) when another process wrote in between.
     sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(now)

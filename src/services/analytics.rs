@@ -2,10 +2,12 @@
 //! worker, version, platform, time, user agent and the client address as a salted SHA-256.
 //!
 //! Counting never slows or fails a download: the blob response's stream reports its own
-//! completion to a bounded channel with `try_send` (a full channel drops the event with a
-//! warning), and one background task resolves the blob to its worker version and writes the
-//! row. Failures there are logged, never returned to the client.
+//! completion to a bounded channel with `try_send` (a full channel drops the event and counts
+//! it in `rbee_download_events_dropped_total`), and one background task resolves the blobs
+//! to their worker versions and writes whatever is queued as one multi-row insert. Failures
+//! there are logged, never returned to the client.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -85,34 +87,62 @@ impl DownloadRecorder {
             at: now_millis(),
         };
         if let Err(error) = self.sender.try_send(event) {
-            tracing::warn!(%repository, %digest, %error, "download not counted: the analytics queue is full or closed");
+            // Logged on the first drop and then on every 1000th, so a burst does not flood the log.
+            let dropped = crate::observability::record_dropped_download();
+            if dropped % 1000 == 1 {
+                tracing::warn!(%repository, %digest, %error, dropped, "download not counted: the analytics queue is full or closed");
+            }
         }
     }
 }
+
+/// Most events written in one statement.
+const BATCH_SIZE: usize = 256;
 
 async fn write_downloads(db: Database, mut receiver: mpsc::Receiver<DownloadEvent>) {
-    while let Some(event) = receiver.recv().await {
-        if let Err(error) = write_download(&db, &event).await {
-            tracing::warn!(repository = %event.repository, digest = %event.digest, %error, "could not record a download");
+    let mut batch = Vec::with_capacity(BATCH_SIZE);
+    // Whatever is queued when the writer wakes goes in one statement: under load the rows
+    // are written in batches (one commit each), when idle one at a time.
+    while receiver.recv_many(&mut batch, BATCH_SIZE).await > 0 {
+        let events = batch.len();
+        if let Err(error) = write_batch(&db, &batch).await {
+            tracing::warn!(events, %error, "could not record downloads");
         }
+        batch.clear();
     }
 }
 
-async fn write_download(db: &Database, event: &DownloadEvent) -> Result<(), sqlx::Error> {
+async fn write_batch(db: &Database, events: &[DownloadEvent]) -> Result<(), sqlx::Error> {
     // Only package layers of indexed versions count; configs and metadata layers do not.
-    let owners = workers::find_package(db.reader(), &event.repository, &event.digest).await?;
-    let Some((worker_id, platform)) = owners.into_iter().next() else {
-        return Ok(());
-    };
-    let download = downloads::NewDownload {
-        worker_id,
-        version: platform.version,
-        platform: platform.platform,
-        downloaded_at: event.at,
-        user_agent: event.user_agent.clone(),
-        client_hash: event.client_hash.clone(),
-    };
-    downloads::insert(db.writer(), &download).await
+    // Events of one batch are mostly of a few blobs: each is resolved once.
+    let mut owners: HashMap<(&str, &str), Option<(String, workers::WorkerPlatformRow)>> = HashMap::new();
+    let mut rows = Vec::with_capacity(events.len());
+    for event in events {
+        let key = (event.repository.as_str(), event.digest.as_str());
+        let owner = match owners.get(&key) {
+            Some(owner) => owner.clone(),
+            None => {
+                let found = workers::find_package(db.reader(), &event.repository, &event.digest)
+                    .await?
+                    .into_iter()
+                    .next();
+                owners.insert(key, found.clone());
+                found
+            }
+        };
+        let Some((worker_id, platform)) = owner else {
+            continue;
+        };
+        rows.push(downloads::NewDownload {
+            worker_id,
+            version: platform.version,
+            platform: platform.platform,
+            downloaded_at: event.at,
+            user_agent: event.user_agent.clone(),
+            client_hash: event.client_hash.clone(),
+        });
+    }
+    downloads::insert_all(db.writer(), &rows).await
 }
 
 impl Registry {
