@@ -92,39 +92,6 @@ pub async fn delete_blob_if_garbage(
     Ok(result.rows_affected() > 0)
 }
 
-/// Ids of upload sessions not appended to since `cutoff`.
-pub async fn stale_uploads<'c, E>(executor: E, cutoff: i64) -> Result<Vec<String>, sqlx::Error>
-where
-    E: Executor<'c, Database = Any>,
-{
-    let rows = sqlx::query("SELECT id FROM upload_sessions WHERE updated_at < $1 ORDER BY id")
-        .bind(cutoff)
-        .fetch_all(executor)
-        .await?;
-    rows.iter().map(|row| row.try_get(0)).collect()
-}
-
-/// Deletes an upload session if it is still untouched since `cutoff`; true when it did.
-pub async fn delete_upload_if_stale(
-    connection: &mut AnyConnection,
-    id: &str,
-    cutoff: i64,
-) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("DELETE FROM upload_sessions WHERE id = $1 AND updated_at < $2")
-        .bind(id)
-        .bind(cutoff)
-        .execute(&mut *connection)
-        .await?;
-    if result.rows_affected() == 0 {
-        return Ok(false);
-    }
-    sqlx::query("DELETE FROM upload_parts WHERE session_id = $1")
-        .bind(id)
-        .execute(&mut *connection)
-        .await?;
-    Ok(true)
-}
-
 /// Whether an upload session exists.
 pub async fn upload_exists<'c, E>(executor: E, id: &str) -> Result<bool, sqlx::Error>
 where

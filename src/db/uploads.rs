@@ -133,6 +133,20 @@ where
     Ok(result.rows_affected() > 0)
 }
 
+/// Deletes a session (and its part rows) if it has not been appended to since `cutoff`;
+/// true when it did.
+pub async fn delete_if_idle<'c, E>(executor: E, id: &str, cutoff: i64) -> Result<bool, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let result = sqlx::query("DELETE FROM upload_sessions WHERE id = $1 AND updated_at < $2")
+        .bind(id)
+        .bind(cutoff)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
 /// Ids of sessions idle since before `before` (milliseconds).
 pub async fn idle_since<'c, E>(executor: E, before: i64) -> Result<Vec<String>, sqlx::Error>
 where
@@ -164,4 +178,37 @@ where
     }
     let rows = query.fetch_all(executor).await?;
     rows.iter().map(|row| row.try_get(0)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Database;
+
+    #[tokio::test]
+    async fn a_session_appended_to_after_the_cutoff_is_not_deleted_as_idle() {
+        // A file, not `sqlite::memory:`: an in-memory database differs per connection.
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("registry.db").display());
+        let db = Database::connect(&url).await.unwrap();
+        insert(db.writer(), "s1", "repo", b"state", 100).await.unwrap();
+        // The sweeper listed it as idle before 150; a chunk at 200 arrives before it deletes.
+        assert_eq!(idle_since(db.reader(), 150).await.unwrap(), vec!["s1".to_string()]);
+        let part = PartRow {
+            start_offset: 0,
+            size: 3,
+            storage_key: "uploads/s1/p".into(),
+        };
+        let mut connection = db.writer().acquire().await.unwrap();
+        assert!(append_part(&mut connection, "s1", 0, &part, b"state2", 200)
+            .await
+            .unwrap());
+        drop(connection);
+        assert!(!delete_if_idle(db.writer(), "s1", 150).await.unwrap());
+        assert!(find(db.reader(), "s1").await.unwrap().is_some());
+        // Idle past a later cutoff it goes, and its part rows with it.
+        assert!(delete_if_idle(db.writer(), "s1", 250).await.unwrap());
+        assert!(find(db.reader(), "s1").await.unwrap().is_none());
+        assert!(parts(db.reader(), "s1").await.unwrap().is_empty());
+    }
 }

@@ -182,19 +182,15 @@ impl Registry {
             report.blobs.push((candidate.digest, size));
         }
 
-        for session_id in queries::stale_uploads(self.db.reader(), upload_cutoff).await? {
+        for session_id in crate::db::uploads::idle_since(self.db.reader(), upload_cutoff).await? {
             let directory = StorageKey::UploadDirectory {
                 session_id: session_id.clone(),
             };
             let bytes = self.bytes_under(&directory).await?;
             if !options.dry_run {
-                let mut transaction = self.db.writer().begin().await?;
-                let removed = queries::delete_upload_if_stale(&mut transaction, &session_id, upload_cutoff).await?;
-                transaction.commit().await?;
-                if !removed {
+                if !self.remove_session_if_idle(&session_id, upload_cutoff).await? {
                     continue;
                 }
-                self.store.delete_prefix(&directory).await?;
                 tracing::info!(session_id = %session_id, bytes, "gc removed an abandoned upload");
             }
             report.bytes_freed += bytes;

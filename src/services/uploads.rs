@@ -322,6 +322,22 @@ impl Registry {
         Ok(())
     }
 
+    /// Removes a session not appended to since `cutoff` (milliseconds), re-checked in the
+    /// statement that deletes it, so a chunk that arrived meanwhile keeps the session alive;
+    /// then its stored parts. True when it removed the session. Shared by the serve-time
+    /// sweeper and `gc`.
+    pub(crate) async fn remove_session_if_idle(&self, session_id: &str, cutoff: i64) -> Result<bool, RegistryError> {
+        if !uploads::delete_if_idle(self.db.writer(), session_id, cutoff).await? {
+            return Ok(false);
+        }
+        self.store
+            .delete_prefix(&StorageKey::UploadDirectory {
+                session_id: session_id.to_string(),
+            })
+            .await?;
+        Ok(true)
+    }
+
     /// Removes sessions idle for longer than `upload_session_ttl`, and upload directories
     /// that no session owns (a monolithic upload or a session cut short by a crash) once
     /// they are as old. Returns how many sessions and directories it removed.
@@ -330,8 +346,9 @@ impl Registry {
         let cutoff = now_millis().saturating_sub(ttl);
         let mut removed = 0u64;
         for session_id in uploads::idle_since(self.db.reader(), cutoff).await? {
-            self.remove_session(&session_id).await?;
-            removed += 1;
+            if self.remove_session_if_idle(&session_id, cutoff).await? {
+                removed += 1;
+            }
         }
         crate::observability::record_expired_sessions(removed);
         let cutoff_time = std::time::SystemTime::now()
