@@ -464,9 +464,11 @@ mod tests {
         }
     }
 
-    /// Found by the `worker_metadata` fuzz target: the installer runs these checks on what
-    /// any registry serves and used the digests unchecked, the package digest's hex part
-    /// even as a file name (`sha256:../../x` named a file outside the prefix).
+    /// The `worker_metadata` fuzz target found an index entry digest accepted unchecked
+    /// (fuzz/corpus/worker_metadata/regression-index-entry-digest); the platform manifest's
+    /// digests had the same gap. The installer runs these checks on what any registry serves
+    /// and used the digests as they were, the package digest's hex part even as a file name
+    /// (`sha256:../../x` named a file outside the prefix).
     #[test]
     fn digests_in_worker_manifests_must_be_digests() {
         let platform = Platform::parse("linux/amd64").unwrap();

@@ -202,9 +202,11 @@ mod tests {
         assert!(link_stays_inside(Path::new("a/b/c"), Path::new("../../x/./y")));
     }
 
-    /// Found by the `unpack` fuzz target (fuzz/corpus/unpack/regression-link-through-link):
-    /// `d -> .` then `l -> d/..` passed the name-only check, yet `l` resolves to the
-    /// destination's parent, since the kernel takes `..` from where `d` leads.
+    /// Spotted while writing the `unpack` fuzz target, whose invariant (no link in the
+    /// destination resolves outside it) fails on this input
+    /// (fuzz/corpus/unpack/regression-link-through-link): `d -> .` then `l -> d/..` passed
+    /// the name-only check, yet `l` resolves to the destination's parent, since the kernel
+    /// takes `..` from where `d` leads.
     #[cfg(unix)]
     #[test]
     fn a_link_cannot_climb_out_through_another_link() {
