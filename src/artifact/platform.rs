@@ -39,12 +39,7 @@ impl Platform {
         let error = || PlatformError(text.to_string());
         if text.contains('/') {
             let parts: Vec<&str> = text.split('/').collect();
-            let valid = |part: &str| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            };
+            let valid = |part: &str| is_valid_part(part);
             return match parts.as_slice() {
                 [os, architecture] if valid(os) && valid(architecture) => Ok(Platform::new(os, architecture, None)),
                 [os, architecture, variant] if valid(os) && valid(architecture) && valid(variant) => {
@@ -66,6 +61,15 @@ impl Platform {
             _ => return Err(error()),
         };
         Ok(Platform::new(os, architecture, None))
+    }
+
+    /// Whether every part is one [`Platform::parse`] accepts, so that the OCI spelling
+    /// (`to_string`) parses back to this platform. Index entries are held to this: the
+    /// catalog stores the spelling and reads it back.
+    pub fn is_well_formed(&self) -> bool {
+        is_valid_part(&self.os)
+            && is_valid_part(&self.architecture)
+            && self.variant.as_deref().is_none_or(is_valid_part)
     }
 
     /// The platform of the machine this program runs on.
@@ -121,6 +125,15 @@ impl Platform {
             && self.architecture == wanted.architecture
             && (wanted.variant.is_none() || wanted.variant == self.variant)
     }
+}
+
+/// One part of an OCI platform (`os`, `architecture`, `variant`): Go's `GOOS`/`GOARCH`
+/// values and variants are lowercase letters, digits and `_`.
+fn is_valid_part(part: &str) -> bool {
+    !part.is_empty()
+        && part
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 impl fmt::Display for Platform {

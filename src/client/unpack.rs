@@ -45,19 +45,25 @@ fn safe_relative(raw: &Path, shown: &str) -> Result<PathBuf, UnpackError> {
 }
 
 /// Whether a link at `entry` (relative to the root) pointing at `target` stays inside the
-/// root, judged on the names alone.
+/// root. The target may climb only at its start (`../../lib/x`), never after descending
+/// (`d/..`): `..` after a name is resolved by the kernel from wherever that name leads, and
+/// when the name is itself a link (`d -> .`) that is not where its spelling suggests
+/// (`l -> d/..` would be the root's parent). Climbing from the link's own directory is safe:
+/// its ancestors are real directories (`no_link_on_the_way`), and each name after the climb
+/// leads to a real directory inside or to a link that, by this same rule, stays inside.
 fn link_stays_inside(entry: &Path, target: &Path) -> bool {
     if target.is_absolute() {
         return false;
     }
     let mut depth: i64 = entry.parent().map(|p| p.components().count() as i64).unwrap_or(0);
+    let mut descended = false;
     for component in target.components() {
         match component {
-            Component::Normal(_) => depth += 1,
+            Component::Normal(_) => descended = true,
             Component::CurDir => {}
             Component::ParentDir => {
                 depth -= 1;
-                if depth < 0 {
+                if descended || depth < 0 {
                     return false;
                 }
             }
@@ -187,6 +193,47 @@ mod tests {
         assert!(!link_stays_inside(Path::new("bin/tool"), Path::new("../../etc")));
         assert!(!link_stays_inside(Path::new("etc"), Path::new("/etc")));
         assert!(!link_stays_inside(Path::new("x"), Path::new("..")));
+        // Climbing after a name is judged by where the name leads, which a link can change.
+        assert!(!link_stays_inside(Path::new("l"), Path::new("d/..")));
+        assert!(!link_stays_inside(
+            Path::new("bin/tool"),
+            Path::new("../lib/../lib/tool")
+        ));
+        assert!(link_stays_inside(Path::new("a/b/c"), Path::new("../../x/./y")));
+    }
+
+    /// Spotted while writing the `unpack` fuzz target, whose invariant (no link in the
+    /// destination resolves outside it) fails on this input
+    /// (fuzz/corpus/unpack/regression-link-through-link): `d -> .` then `l -> d/..` passed
+    /// the name-only check, yet `l` resolves to the destination's parent, since the kernel
+    /// takes `..` from where `d` leads.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_cannot_climb_out_through_another_link() {
+        use std::io::Write;
+
+        let sandbox = tempfile::tempdir().unwrap();
+        let destination = sandbox.path().join("dest");
+        fs::create_dir(&destination).unwrap();
+        let archive = sandbox.path().join("p.tar.gz");
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            fs::File::create(&archive).unwrap(),
+            flate2::Compression::fast(),
+        ));
+        for (name, target) in [("d", "."), ("l", "d/..")] {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(EntryType::Symlink);
+            header.set_size(0);
+            builder.append_link(&mut header, name, target).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap().flush().unwrap();
+
+        let error = unpack_package(&archive, &destination).unwrap_err();
+        assert!(
+            matches!(&error, UnpackError::Refused { path, .. } if path == "l"),
+            "{error}"
+        );
+        assert!(fs::symlink_metadata(destination.join("l")).is_err());
     }
 
     #[test]
