@@ -96,7 +96,17 @@ pub fn parse_content_range(header: &str) -> Result<ByteRange, ParseError> {
         .strip_prefix("bytes=")
         .or_else(|| text.strip_prefix("bytes "))
         .unwrap_or(text);
-    let text = text.split('/').next().unwrap_or("");
+    // An optional `/<total>` (as in HTTP's `Content-Range`) must be a number or `*`.
+    let text = match text.split_once('/') {
+        Some((range, total)) => {
+            let total = total.trim();
+            if total != "*" && total.parse::<u64>().is_err() {
+                return Err(invalid());
+            }
+            range
+        }
+        None => text,
+    };
     let (start, end) = text.split_once('-').ok_or_else(invalid)?;
     let start: u64 = start.trim().parse().map_err(|_| invalid())?;
     let end: u64 = end.trim().parse().map_err(|_| invalid())?;
@@ -133,6 +143,7 @@ mod tests {
             parse_content_range("bytes 5-9/10").unwrap(),
             ByteRange { start: 5, end: 9 }
         );
+        assert_eq!(parse_content_range("5-9/*").unwrap(), ByteRange { start: 5, end: 9 });
         for bad in [
             "",
             "5",
@@ -142,6 +153,8 @@ mod tests {
             "1-",
             "0-18446744073709551615",
             "0-9223372036854775808",
+            "bytes 5-9/abc",
+            "5-9/",
         ] {
             assert!(parse_content_range(bad).is_err(), "{bad}");
         }

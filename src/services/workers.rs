@@ -184,11 +184,17 @@ impl Registry {
                     metadata_json = Some(serde_json::to_string(&metadata).expect("metadata serializes"));
                 }
             }
+            let package_size = i64::try_from(manifest.package.size).map_err(|_| {
+                invalid(format!(
+                    "{}: the package's size {} is out of range",
+                    entry.platform, manifest.package.size
+                ))
+            })?;
             platforms.push(workers::NewWorkerPlatform {
                 platform: entry.platform.to_string(),
                 manifest_digest: entry.digest.clone(),
                 package_digest: manifest.package.digest.clone(),
-                package_size: manifest.package.size as i64,
+                package_size,
                 metadata_digest: manifest.metadata.digest.clone(),
             });
         }
