@@ -56,7 +56,8 @@ enum Message {
 /// Streams one file to `target` through a writer thread; see the module documentation.
 pub(super) struct FileWriter {
     sender: mpsc::Sender<Message>,
-    worker: JoinHandle<std::io::Result<()>>,
+    /// The writer thread; `None` once its result was taken.
+    worker: Option<JoinHandle<std::io::Result<()>>>,
     batch: Vec<Bytes>,
     batch_bytes: usize,
 }
@@ -68,7 +69,7 @@ impl FileWriter {
         let worker = tokio::task::spawn_blocking(move || write_file(&target, fsync, receiver));
         FileWriter {
             sender,
-            worker,
+            worker: Some(worker),
             batch: Vec::new(),
             batch_bytes: 0,
         }
@@ -101,7 +102,10 @@ impl FileWriter {
 
     /// The error the writer thread stopped with.
     async fn stopped_error(&mut self) -> StorageError {
-        match (&mut self.worker).await {
+        let Some(worker) = self.worker.take() else {
+            return StorageError::Io(std::io::Error::other("the file writer stopped"));
+        };
+        match worker.await {
             Ok(Err(error)) => StorageError::Io(error),
             Ok(Ok(())) => StorageError::Io(std::io::Error::other("the file writer stopped early")),
             Err(join) => StorageError::Io(std::io::Error::other(join)),
@@ -114,7 +118,10 @@ impl FileWriter {
         if self.sender.send(Message::Finish).await.is_err() {
             return Err(self.stopped_error().await);
         }
-        self.worker.await.map_err(std::io::Error::other)??;
+        match self.worker.take() {
+            Some(worker) => worker.await.map_err(std::io::Error::other)??,
+            None => return Err(self.stopped_error().await),
+        }
         Ok(())
     }
 
@@ -122,7 +129,9 @@ impl FileWriter {
     pub(super) async fn abort(self) {
         let FileWriter { sender, worker, .. } = self;
         drop(sender);
-        let _ = worker.await;
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
     }
 }
 

@@ -129,6 +129,29 @@ async fn filesystem_backend() {
 }
 
 #[tokio::test]
+async fn filesystem_write_failure_is_reported_and_abort_still_works() {
+    let root = tempfile::tempdir().unwrap();
+    let store = BlobStore::local(root.path(), true).unwrap();
+    // A file where the object's directory should be: the writer thread cannot create it.
+    std::fs::create_dir_all(root.path().join("uploads")).unwrap();
+    std::fs::write(root.path().join("uploads/blocked"), b"not a directory").unwrap();
+    let mut writer = store.writer(part("blocked", "p"));
+    let mut failed = None;
+    for piece in bytes_of(8 * 1024 * 1024, 4).chunks(64 * 1024) {
+        if let Err(error) = writer.write(Bytes::copy_from_slice(piece)).await {
+            failed = Some(error);
+            break;
+        }
+    }
+    let error = failed.expect("writing under a file fails");
+    assert!(
+        matches!(error, rbee_registry::storage::StorageError::Io(_)),
+        "{error:?}"
+    );
+    writer.abort().await;
+}
+
+#[tokio::test]
 async fn filesystem_abort_removes_the_staging_file() {
     let root = tempfile::tempdir().unwrap();
     let store = BlobStore::local(root.path(), true).unwrap();
