@@ -20,7 +20,8 @@
 //! Backends: the local filesystem (default) and any S3-compatible store through
 //! `object_store`'s AWS client (path-style addressing by default, an optional key prefix so
 //! several registries can share a bucket, presigned download URLs). The local-file fast paths
-//! (fsync, reading an open file, removing empty directories) apply only to the filesystem.
+//! (a writer thread per large object, fsync, mapped reads, removing directories; see
+//! `local.rs` for the streaming ones) apply only to the filesystem.
 
 use std::path::PathBuf;
 use std::sync::Arc;
