@@ -329,10 +329,21 @@ fn map_window(file: &std::fs::File, from: u64, to: u64) -> std::io::Result<Bytes
         )
     };
     if address == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error());
+        // A file system that cannot map files (some FUSE and network ones): read the window.
+        tracing::debug!(error = %std::io::Error::last_os_error(), "mmap failed; reading instead");
+        return read_window(file, from, to);
     }
     let mapping = Mapping { address, length };
     Ok(Bytes::from_owner(mapping).slice((from - aligned) as usize..))
+}
+
+/// Reads bytes `from..to` of the file into a new buffer.
+fn read_window(file: &std::fs::File, from: u64, to: u64) -> std::io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let length = usize::try_from(to - from).map_err(std::io::Error::other)?;
+    let mut buffer = vec![0u8; length];
+    file.read_exact_at(&mut buffer, from)?;
+    Ok(Bytes::from(buffer))
 }
 
 /// Tells the kernel the file will be read from start to end (a larger read-ahead).
@@ -351,6 +362,20 @@ fn advise_sequential(_file: &std::fs::File) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mapped_and_read_windows_hold_the_same_bytes() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("file");
+        let data: Vec<u8> = (0..3 * 4096 + 100).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        for (from, to) in [(0, data.len()), (1, 4097), (4096, 8192), (5000, data.len())] {
+            let (start, end) = (from as u64, to as u64);
+            assert_eq!(map_window(&file, start, end).unwrap().as_ref(), &data[from..to]);
+            assert_eq!(read_window(&file, start, end).unwrap().as_ref(), &data[from..to]);
+        }
+    }
 
     #[test]
     fn vectored_writes_keep_every_byte_in_order() {
