@@ -49,6 +49,9 @@ struct Args {
     /// Where servers keep their data (a temporary directory by default).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Measure only the large blob push and pull (and nginx), skipping the other figures.
+    #[arg(long)]
+    blobs_only: bool,
 }
 
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -487,6 +490,10 @@ async fn measure(args: &Args, server: &Server) -> Result<Results, String> {
         value: Some(args.large_mib as f64 / pulls[1]),
         cpu_ms: Some(pull_cpu * 1000.0),
     };
+    if args.blobs_only {
+        results.peak_rss_mib = server.peak_rss_mib();
+        return Ok(results);
+    }
 
     step("4 KiB pushes");
     // Small blobs: 8 concurrent pushers for a fixed time, each blob distinct.
@@ -901,6 +908,11 @@ fn run(args: &Args) -> Result<(), String> {
             true
         )
     );
+    if args.blobs_only {
+        print_peak_rss(&ours, &theirs);
+        print_nginx(&ours, nginx_figure);
+        return Ok(());
+    }
     println!(
         "{}",
         row(
@@ -959,6 +971,20 @@ fn run(args: &Args) -> Result<(), String> {
             None => println!("| {name} | req/s | not available (endpoint answers 404 or has no data) | no worker API | n/a | n/a | n/a |"),
         }
     }
+    print_peak_rss(&ours, &theirs);
+    print_nginx(&ours, nginx_figure);
+    for note in ours
+        .notes
+        .iter()
+        .map(|n| format!("rbee-registry: {n}"))
+        .chain(theirs.notes.iter().map(|n| format!("distribution: {n}")))
+    {
+        println!("Note: {note}");
+    }
+    Ok(())
+}
+
+fn print_peak_rss(ours: &Results, theirs: &Results) {
     println!(
         "| peak RSS over the run | MiB | {} | {} | {} | | |",
         show(Some(ours.peak_rss_mib)),
@@ -966,6 +992,9 @@ fn run(args: &Args) -> Result<(), String> {
         ratio(Some(ours.peak_rss_mib), Some(theirs.peak_rss_mib), false)
     );
     println!();
+}
+
+fn print_nginx(ours: &Results, nginx_figure: Result<f64, String>) {
     match nginx_figure {
         Ok(nginx) => {
             let rbee_pull = ours.pull_large_mib_s.value.unwrap_or(f64::NAN);
@@ -978,15 +1007,6 @@ fn run(args: &Args) -> Result<(), String> {
         }
         Err(message) => println!("Blob pull against nginx sendfile: not measured ({message})"),
     }
-    for note in ours
-        .notes
-        .iter()
-        .map(|n| format!("rbee-registry: {n}"))
-        .chain(theirs.notes.iter().map(|n| format!("distribution: {n}")))
-    {
-        println!("Note: {note}");
-    }
-    Ok(())
 }
 
 async fn measure_nginx(args: &Args, rbee: &Server, work: &Path) -> Result<f64, String> {

@@ -52,6 +52,75 @@ impl StreamHasher {
     }
 }
 
+/// Body bytes hashed on the receiving task before hashing moves to its own thread.
+const HASH_THREAD_AFTER: u64 = 1024 * 1024;
+/// Bytes gathered (by reference) before they are handed to the hashing thread.
+const HASH_BATCH_BYTES: usize = 1024 * 1024;
+/// Batches that may wait for the hashing thread; the receiver waits beyond that.
+const HASH_QUEUED_BATCHES: usize = 4;
+
+/// Hashing on a blocking thread, fed batches of the body's buffers through a bounded channel,
+/// so that receiving the body, hashing it and writing it to storage overlap. Used once a body
+/// is larger than [`HASH_THREAD_AFTER`]; small bodies are hashed inline (a thread hand-off
+/// would cost more than the hashing).
+struct HashThread {
+    sender: tokio::sync::mpsc::Sender<Vec<bytes::Bytes>>,
+    worker: tokio::task::JoinHandle<StreamHasher>,
+    batch: Vec<bytes::Bytes>,
+    batch_bytes: usize,
+}
+
+impl HashThread {
+    fn start(mut hasher: StreamHasher) -> Self {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<bytes::Bytes>>(HASH_QUEUED_BATCHES);
+        let worker = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = receiver.blocking_recv() {
+                for data in &batch {
+                    hasher.update(data);
+                }
+            }
+            hasher
+        });
+        HashThread {
+            sender,
+            worker,
+            batch: Vec::new(),
+            batch_bytes: 0,
+        }
+    }
+
+    async fn update(&mut self, data: bytes::Bytes) -> Result<(), RegistryError> {
+        self.batch_bytes += data.len();
+        self.batch.push(data);
+        if self.batch_bytes >= HASH_BATCH_BYTES {
+            self.batch_bytes = 0;
+            let batch = std::mem::take(&mut self.batch);
+            if self.sender.send(batch).await.is_err() {
+                return Err(stopped((&mut self.worker).await.err()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hashes what is left and returns the hasher.
+    async fn finish(mut self) -> Result<StreamHasher, RegistryError> {
+        if !self.batch.is_empty() && self.sender.send(std::mem::take(&mut self.batch)).await.is_err() {
+            return Err(stopped((&mut self.worker).await.err()));
+        }
+        drop(self.sender);
+        self.worker.await.map_err(|error| stopped(Some(error)))
+    }
+}
+
+/// Why the hashing thread is gone while the body still streams: it panicked (a bug, passed
+/// on as the panic) or the runtime is shutting down and cancelled it.
+fn stopped(error: Option<tokio::task::JoinError>) -> RegistryError {
+    match error {
+        Some(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        _ => RegistryError::UploadInvalid("the upload was interrupted: the server is shutting down".into()),
+    }
+}
+
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -389,6 +458,7 @@ impl Registry {
     ) -> Result<u64, RegistryError> {
         let limit = self.limits.max_blob_bytes;
         let mut writer = self.store.writer(key.clone());
+        let mut hash_thread: Option<HashThread> = None;
         while let Some(frame) = body.next().await {
             let data = match frame {
                 Ok(data) => data,
@@ -404,10 +474,33 @@ impl Registry {
                 crate::observability::record_rejected_upload("too_large");
                 return Err(RegistryError::BlobTooLarge { limit });
             }
-            hasher.update(&data);
+            let hashed = match &mut hash_thread {
+                Some(thread) => thread.update(data.clone()).await,
+                None => {
+                    hasher.update(&data);
+                    if writer.written() + data.len() as u64 >= HASH_THREAD_AFTER {
+                        let placeholder = StreamHasher::Sha256(ResumableSha256::new());
+                        hash_thread = Some(HashThread::start(std::mem::replace(hasher, placeholder)));
+                    }
+                    Ok(())
+                }
+            };
+            if let Err(error) = hashed {
+                writer.abort().await;
+                return Err(error);
+            }
             if let Err(error) = writer.write(data).await {
                 writer.abort().await;
                 return Err(error.into());
+            }
+        }
+        if let Some(thread) = hash_thread {
+            match thread.finish().await {
+                Ok(finished) => *hasher = finished,
+                Err(error) => {
+                    writer.abort().await;
+                    return Err(error);
+                }
             }
         }
         Ok(writer.finish().await?)

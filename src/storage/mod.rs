@@ -20,7 +20,8 @@
 //! Backends: the local filesystem (default) and any S3-compatible store through
 //! `object_store`'s AWS client (path-style addressing by default, an optional key prefix so
 //! several registries can share a bucket, presigned download URLs). The local-file fast paths
-//! (fsync, reading an open file, removing empty directories) apply only to the filesystem.
+//! (a writer thread per large object, fsync, mapped reads, removing directories; see
+//! `local.rs` for the streaming ones) apply only to the filesystem.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,17 +35,17 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
 use object_store::signer::Signer;
-use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, PutPayload, PutPayloadMut, WriteMultipart};
+use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, PutPayloadMut, WriteMultipart};
 
 use crate::config::S3Config;
 use crate::oci::{ByteRange, Digest};
+
+mod local;
 
 /// Bytes buffered before an object is written as a multipart upload (S3's minimum part size).
 const PART_SIZE: usize = 5 * 1024 * 1024;
 /// Parts of one object written at once.
 const PART_CONCURRENCY: usize = 2;
-/// Read size when streaming a local file.
-const LOCAL_READ_SIZE: usize = 256 * 1024;
 
 /// Where an object lives. Keys never contain client-chosen text other than validated
 /// digests and ids this registry generated.
@@ -269,7 +270,7 @@ impl BlobStore {
             store: self.clone(),
             key,
             buffer: PutPayloadMut::new(),
-            multipart: None,
+            sink: Sink::Buffer,
             written: 0,
         }
     }
@@ -285,6 +286,10 @@ impl BlobStore {
 
     /// Streams an object, or the inclusive `range` of it.
     pub async fn read(&self, key: &StorageKey, range: Option<ByteRange>) -> Result<ByteStream, StorageError> {
+        if let Some(root) = &self.local_root {
+            let range = range.map(|r| (r.start, r.end + 1));
+            return local::read(root.join(key.to_string()), range, key.to_string()).await;
+        }
         let options = GetOptions {
             range: range.map(|r| GetRange::Bounded(r.start..r.end + 1)),
             ..GetOptions::default()
@@ -294,18 +299,7 @@ impl BlobStore {
             .get_opts(&key.path(), options)
             .await
             .map_err(from_object_store)?;
-        let span = result.range.clone();
-        match result.payload {
-            GetResultPayload::File(file, _) => {
-                use tokio::io::{AsyncReadExt, AsyncSeekExt};
-                let mut file = tokio::fs::File::from_std(file);
-                file.seek(std::io::SeekFrom::Start(span.start)).await?;
-                let reader = file.take(span.end - span.start);
-                let stream = tokio_util::io::ReaderStream::with_capacity(reader, LOCAL_READ_SIZE);
-                Ok(stream.map_err(StorageError::Io).boxed())
-            }
-            GetResultPayload::Stream(stream) => Ok(stream.map_err(from_object_store).boxed()),
-        }
+        Ok(result.into_stream().map_err(from_object_store).boxed())
     }
 
     /// Moves an object (atomic on the local filesystem).
@@ -487,17 +481,6 @@ impl BlobStore {
         Ok(newest.into_iter().collect())
     }
 
-    async fn sync_file(&self, key: &StorageKey) -> Result<(), StorageError> {
-        let (Some(root), true) = (&self.local_root, self.fsync) else {
-            return Ok(());
-        };
-        let path = root.join(key.to_string());
-        tokio::task::spawn_blocking(move || std::fs::File::open(path)?.sync_all())
-            .await
-            .map_err(std::io::Error::other)??;
-        Ok(())
-    }
-
     async fn sync_directory_of(&self, key: &StorageKey) -> Result<(), StorageError> {
         let (Some(root), true) = (&self.local_root, self.fsync) else {
             return Ok(());
@@ -521,6 +504,14 @@ async fn run_blocking(work: impl FnOnce() -> std::io::Result<()> + Send + 'stati
     Ok(())
 }
 
+/// A fresh staging path next to `target`: `<name>#<id>`, the pattern object_store's local
+/// backend uses for unfinished files, so listings skip it.
+fn staging_path(target: &std::path::Path) -> PathBuf {
+    let mut staging = target.to_path_buf().into_os_string();
+    staging.push(format!("#{}", uuid::Uuid::new_v4().simple()));
+    PathBuf::from(staging)
+}
+
 /// Writes a whole local file atomically: a staging file (`<name>#<id>`, the name pattern
 /// object_store's local backend uses, so listings skip it) renamed into place, with the
 /// file and its directory fsynced when `fsync` is on.
@@ -529,9 +520,7 @@ async fn write_local_file(target: PathBuf, payload: PutPayload, fsync: bool) -> 
         use std::io::Write;
         let directory = target.parent().expect("object paths have a parent");
         std::fs::create_dir_all(directory)?;
-        let mut staging = target.clone().into_os_string();
-        staging.push(format!("#{}", uuid::Uuid::new_v4().simple()));
-        let staging = PathBuf::from(staging);
+        let staging = staging_path(&target);
         let written = (|| {
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
@@ -557,31 +546,61 @@ async fn write_local_file(target: PathBuf, payload: PutPayload, fsync: bool) -> 
     .await
 }
 
-/// Writes one object from a stream of buffers with bounded memory: small objects in one
-/// `put`, larger ones as a multipart upload of [`PART_SIZE`] parts.
+/// Writes one object from a stream of buffers with bounded memory. Small objects are kept
+/// until [`ObjectWriter::finish`] and written in one call; larger ones stream: on the local
+/// filesystem through a dedicated writer thread (`local::FileWriter`), elsewhere as a
+/// multipart upload of [`PART_SIZE`] parts.
 pub struct ObjectWriter {
     store: BlobStore,
     key: StorageKey,
-    /// What arrived before the object was known to need a multipart upload. Buffers are
-    /// kept as they came (no copy) and handed on as they are.
+    /// What arrived before the object was known to need streaming. Buffers are kept as
+    /// they came (no copy) and handed on as they are.
     buffer: PutPayloadMut,
-    multipart: Option<WriteMultipart>,
+    sink: Sink,
     written: u64,
+}
+
+/// Where an [`ObjectWriter`] sends its bytes once the object is too large to buffer.
+enum Sink {
+    Buffer,
+    LocalFile(local::FileWriter),
+    Multipart(WriteMultipart),
 }
 
 impl ObjectWriter {
     pub async fn write(&mut self, data: Bytes) -> Result<(), StorageError> {
         self.written += data.len() as u64;
-        if let Some(multipart) = &mut self.multipart {
-            multipart
-                .wait_for_capacity(PART_CONCURRENCY)
-                .await
-                .map_err(from_object_store)?;
-            multipart.put(data);
+        match &mut self.sink {
+            Sink::LocalFile(file) => return file.write(data).await,
+            Sink::Multipart(multipart) => {
+                multipart
+                    .wait_for_capacity(PART_CONCURRENCY)
+                    .await
+                    .map_err(from_object_store)?;
+                multipart.put(data);
+                return Ok(());
+            }
+            Sink::Buffer => {}
+        }
+        let threshold = if self.store.is_local() {
+            local::BATCH_BYTES
+        } else {
+            PART_SIZE
+        };
+        if self.buffer.content_length() + data.len() <= threshold {
+            self.buffer.push(data);
             return Ok(());
         }
-        if self.buffer.content_length() + data.len() <= PART_SIZE {
-            self.buffer.push(data);
+        let buffered = PutPayload::from(std::mem::take(&mut self.buffer));
+        if let Some(root) = &self.store.local_root {
+            let mut file = local::FileWriter::start(root.join(self.key.to_string()), self.store.fsync);
+            for chunk in buffered.iter().cloned().chain(std::iter::once(data)) {
+                if let Err(error) = file.write(chunk).await {
+                    file.abort().await;
+                    return Err(error);
+                }
+            }
+            self.sink = Sink::LocalFile(file);
             return Ok(());
         }
         let upload = self
@@ -591,11 +610,11 @@ impl ObjectWriter {
             .await
             .map_err(from_object_store)?;
         let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        for buffered in PutPayload::from(std::mem::take(&mut self.buffer)).iter() {
-            multipart.put(buffered.clone());
+        for chunk in buffered.iter() {
+            multipart.put(chunk.clone());
         }
         multipart.put(data);
-        self.multipart = Some(multipart);
+        self.sink = Sink::Multipart(multipart);
         Ok(())
     }
 
@@ -606,35 +625,41 @@ impl ObjectWriter {
 
     /// Completes the object and makes it durable; returns its size.
     pub async fn finish(self) -> Result<u64, StorageError> {
-        let path = self.key.path();
-        match self.multipart {
-            Some(multipart) => {
+        match self.sink {
+            // The writer thread fsyncs, renames and fsyncs the directory itself.
+            Sink::LocalFile(file) => file.finish().await?,
+            Sink::Multipart(multipart) => {
                 multipart.finish().await.map_err(from_object_store)?;
             }
-            None => {
+            Sink::Buffer => {
+                let payload = PutPayload::from(self.buffer);
                 if let Some(root) = &self.store.local_root {
                     // Small object on the local filesystem: stage, fsync, rename and fsync
                     // the directory in one blocking call (each call is a thread hand-off).
                     let target = root.join(self.key.to_string());
-                    let payload = PutPayload::from(self.buffer);
                     write_local_file(target, payload, self.store.fsync).await?;
-                    return Ok(self.written);
+                } else {
+                    self.store
+                        .store
+                        .put(&self.key.path(), payload)
+                        .await
+                        .map_err(from_object_store)?;
                 }
-                let payload = PutPayload::from(self.buffer);
-                self.store.store.put(&path, payload).await.map_err(from_object_store)?;
             }
         }
-        self.store.sync_file(&self.key).await?;
-        self.store.sync_directory_of(&self.key).await?;
         Ok(self.written)
     }
 
     /// Abandons the object; nothing is left at its key.
     pub async fn abort(self) {
-        if let Some(multipart) = self.multipart {
-            if let Err(error) = multipart.abort().await {
-                tracing::warn!(%error, key = %self.key, "could not abort a multipart write");
+        match self.sink {
+            Sink::LocalFile(file) => file.abort().await,
+            Sink::Multipart(multipart) => {
+                if let Err(error) = multipart.abort().await {
+                    tracing::warn!(%error, key = %self.key, "could not abort a multipart write");
+                }
             }
+            Sink::Buffer => {}
         }
     }
 }

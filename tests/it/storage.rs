@@ -56,6 +56,14 @@ async fn storage_suite(store: &BlobStore) {
             };
             assert_eq!(read_all(store, &key, Some(tail)).await, &data[size - 4..]);
         }
+        if size > 8 * 1024 * 1024 {
+            // Unaligned ranges across the boundaries of the local backend's 4 MiB read windows.
+            for (start, end) in [(4097, 8 * 1024 * 1024 + 5), (4 * 1024 * 1024 - 1, 4 * 1024 * 1024)] {
+                let range = ByteRange { start, end };
+                let (start, end) = (start as usize, end as usize);
+                assert_eq!(read_all(store, &key, Some(range)).await, &data[start..=end]);
+            }
+        }
     }
 
     // An abandoned write leaves nothing behind.
@@ -64,6 +72,12 @@ async fn storage_suite(store: &BlobStore) {
     writer.write(bytes_of(6 * 1024 * 1024, 1).into()).await.unwrap();
     writer.abort().await;
     assert_eq!(store.size(&abandoned).await.unwrap(), None);
+    // So does a writer dropped in the middle (a request cut off).
+    let dropped = part(&session, "dropped");
+    let mut writer = store.writer(dropped.clone());
+    writer.write(bytes_of(3 * 1024 * 1024, 2).into()).await.unwrap();
+    drop(writer);
+    assert_eq!(store.size(&dropped).await.unwrap(), None);
 
     // Rename moves the bytes; the source is gone.
     let data = bytes_of(1000, 9);
@@ -112,6 +126,47 @@ async fn filesystem_backend() {
     let root = tempfile::tempdir().unwrap();
     let store = BlobStore::local(root.path(), true).unwrap();
     storage_suite(&store).await;
+}
+
+#[tokio::test]
+async fn filesystem_write_failure_is_reported_and_abort_still_works() {
+    let root = tempfile::tempdir().unwrap();
+    let store = BlobStore::local(root.path(), true).unwrap();
+    // A file where the object's directory should be: the writer thread cannot create it.
+    std::fs::create_dir_all(root.path().join("uploads")).unwrap();
+    std::fs::write(root.path().join("uploads/blocked"), b"not a directory").unwrap();
+    let mut writer = store.writer(part("blocked", "p"));
+    let mut failed = None;
+    for piece in bytes_of(8 * 1024 * 1024, 4).chunks(64 * 1024) {
+        if let Err(error) = writer.write(Bytes::copy_from_slice(piece)).await {
+            failed = Some(error);
+            break;
+        }
+    }
+    let error = failed.expect("writing under a file fails");
+    assert!(
+        matches!(error, rbee_registry::storage::StorageError::Io(_)),
+        "{error:?}"
+    );
+    writer.abort().await;
+}
+
+#[tokio::test]
+async fn filesystem_abort_removes_the_staging_file() {
+    let root = tempfile::tempdir().unwrap();
+    let store = BlobStore::local(root.path(), true).unwrap();
+    let key = part("s", "abandoned");
+    let mut writer = store.writer(key.clone());
+    // Enough to be streamed to a staging file by the writer thread.
+    for piece in bytes_of(6 * 1024 * 1024, 3).chunks(64 * 1024) {
+        writer.write(Bytes::copy_from_slice(piece)).await.unwrap();
+    }
+    writer.abort().await;
+    let directory = root.path().join("uploads/s");
+    let left: Vec<_> = std::fs::read_dir(&directory)
+        .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[tokio::test]

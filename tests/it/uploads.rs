@@ -81,6 +81,88 @@ async fn streamed_patch_and_final_chunk_in_put() {
 }
 
 #[tokio::test]
+async fn large_streamed_patch_then_ranges_across_read_windows() {
+    let app = TestApp::start().await;
+    // Several MiB in one PATCH: streamed through the writer (and hashing) threads.
+    let data = bytes_of(9 * 1024 * 1024 + 123, 6);
+    let location = start(&app, "large").await;
+    let (sender, body) = channel_body();
+    let feeder = tokio::spawn({
+        let data = data.clone();
+        async move {
+            for piece in data.chunks(100_000) {
+                sender.send(piece.to_vec()).await.unwrap();
+            }
+        }
+    });
+    let response = app.client.patch(app.url(&location)).body(body).send().await.unwrap();
+    feeder.await.unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["range"], format!("0-{}", data.len() - 1).as_str());
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let digest = sha256(&data);
+    let finished = app
+        .client
+        .put(format!("{}?digest={digest}", app.url(&location)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 201);
+    let fetched = app.get(&format!("/v2/large/blobs/{digest}")).await;
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), &data[..]);
+    for (start, end) in [(4 * 1024 * 1024 - 7, 8 * 1024 * 1024 + 3), (100, 200)] {
+        let ranged = app
+            .client
+            .get(app.url(&format!("/v2/large/blobs/{digest}")))
+            .header("range", format!("bytes={start}-{end}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ranged.status(), 206);
+        assert_eq!(ranged.bytes().await.unwrap().as_ref(), &data[start..=end]);
+    }
+}
+
+#[tokio::test]
+async fn large_patch_cut_off_midway_counts_nothing() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::start().await;
+    let data = bytes_of(8 * 1024 * 1024, 8);
+    let location = start(&app, "cut").await;
+    // A PATCH announcing 8 MiB whose connection closes after 3 MiB.
+    let mut stream = tokio::net::TcpStream::connect(app.host()).await.unwrap();
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        app.host(),
+        data.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&data[..3 * 1024 * 1024]).await.unwrap();
+    drop(stream);
+    // The whole body in a new PATCH: the session holds exactly these bytes.
+    let response = app
+        .client
+        .patch(app.url(&location))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["range"], format!("0-{}", data.len() - 1).as_str());
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let digest = sha256(&data);
+    let finished = app
+        .client
+        .put(format!("{}?digest={digest}", app.url(&location)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 201);
+    let fetched = app.get(&format!("/v2/cut/blobs/{digest}")).await;
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), &data[..]);
+}
+
+#[tokio::test]
 async fn post_then_put_with_the_whole_body() {
     let app = TestApp::start().await;
     let data = bytes_of(10_000, 5);
