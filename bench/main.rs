@@ -136,10 +136,12 @@ fn wait_ready(base: &str, child: &mut Child) -> Result<(), String> {
     Err("server did not answer /v2/ within 10 s".into())
 }
 
-fn start_rbee(args: &Args, work: &Path) -> Result<Server, String> {
-    let data = work.join("rbee");
+/// Starts rbee-registry with its defaults (and `--rbee-arg`s), plus `extra` arguments,
+/// keeping its data and log under `work/<name>`.
+fn start_rbee(args: &Args, work: &Path, name: &str, extra: &[&str]) -> Result<Server, String> {
+    let data = work.join(name);
     let port = free_port();
-    let log = std::fs::File::create(work.join("rbee.log")).map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(work.join(format!("{name}.log"))).map_err(|e| e.to_string())?;
     let mut child = Command::new(&args.rbee)
         .arg("serve")
         .arg("--listen")
@@ -147,6 +149,7 @@ fn start_rbee(args: &Args, work: &Path) -> Result<Server, String> {
         .arg("--data-dir")
         .arg(&data)
         .args(&args.rbee_arg)
+        .args(extra)
         .env("RBEE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(log)
@@ -447,6 +450,45 @@ struct Results {
     notes: Vec<String>,
 }
 
+/// Two streamed pushes of the large blob, each of different content: the faster one's
+/// MiB/s and server CPU, and the digest of the last blob pushed.
+async fn best_large_push(args: &Args, client: &reqwest::Client, server: &Server) -> Result<(Figure, String), String> {
+    let large = args.large_mib * 1024 * 1024;
+    let mut best_push = f64::MAX;
+    let mut push_cpu = 0.0;
+    let mut last_digest = String::new();
+    for round in 0..2u64 {
+        let data = bytes::Bytes::from(pseudo_random(large, 1000 + round));
+        last_digest = sha256(&data);
+        let cpu = server.cpu_seconds();
+        let started = Instant::now();
+        push_streamed(client, server, "bench/large", data).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let used = server.cpu_seconds() - cpu;
+        if seconds < best_push {
+            best_push = seconds;
+            push_cpu = used;
+        }
+    }
+    let figure = Figure {
+        value: Some(args.large_mib as f64 / best_push),
+        cpu_ms: Some(push_cpu * 1000.0),
+    };
+    Ok((figure, last_digest))
+}
+
+/// The large push again on an rbee-registry with `storage.fsync = false`: the durability
+/// distribution's filesystem driver has (it never fsyncs), so the two compare like for like.
+async fn measure_unsynced_push(args: &Args, work: &Path) -> Result<Figure, String> {
+    let config = work.join("rbee-no-fsync.toml");
+    std::fs::write(&config, "[storage]\nfsync = false\n").map_err(|e| e.to_string())?;
+    let config = config.to_string_lossy().to_string();
+    let server = start_rbee(args, work, "rbee-no-fsync", &["--config", &config])?;
+    eprintln!("rbee-bench: rbee-registry with storage.fsync = false: large blob push");
+    let client = reqwest::Client::new();
+    Ok(best_large_push(args, &client, &server).await?.0)
+}
+
 async fn measure(args: &Args, server: &Server) -> Result<Results, String> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -458,26 +500,8 @@ async fn measure(args: &Args, server: &Server) -> Result<Results, String> {
     step("large blob push and pull");
 
     // Large blob: two pushes of different content, the best counts; then three pulls, the median.
-    let mut best_push = f64::MAX;
-    let mut push_cpu = 0.0;
-    let mut last_digest = String::new();
-    for round in 0..2u64 {
-        let data = bytes::Bytes::from(pseudo_random(large, 1000 + round));
-        last_digest = sha256(&data);
-        let cpu = server.cpu_seconds();
-        let started = Instant::now();
-        push_streamed(&client, server, "bench/large", data).await?;
-        let seconds = started.elapsed().as_secs_f64();
-        let used = server.cpu_seconds() - cpu;
-        if seconds < best_push {
-            best_push = seconds;
-            push_cpu = used;
-        }
-    }
-    results.push_large_mib_s = Figure {
-        value: Some(args.large_mib as f64 / best_push),
-        cpu_ms: Some(push_cpu * 1000.0),
-    };
+    let (push_figure, last_digest) = best_large_push(args, &client, server).await?;
+    results.push_large_mib_s = push_figure;
     let blob_url = server.url(&format!("/v2/bench/large/blobs/{last_digest}"));
     let mut pulls = Vec::new();
     let cpu = server.cpu_seconds();
@@ -863,11 +887,12 @@ fn run(args: &Args) -> Result<(), String> {
     eprintln!("rbee-bench: machine {}, load {load_before}", machine());
 
     eprintln!("rbee-bench: measuring rbee-registry");
-    let rbee = start_rbee(args, work)?;
+    let rbee = start_rbee(args, work, "rbee", &[])?;
     let ours = runtime.block_on(measure(args, &rbee))?;
     // nginx serves the file rbee stored for the large blob, by its path under the blob root.
     let nginx_figure = runtime.block_on(measure_nginx(args, &rbee, work));
     drop(rbee);
+    let unsynced_push = runtime.block_on(measure_unsynced_push(args, work))?;
 
     eprintln!("rbee-bench: measuring distribution");
     let distribution = start_distribution(args, work)?;
@@ -891,9 +916,22 @@ fn run(args: &Args) -> Result<(), String> {
     println!(
         "{}",
         row(
-            &format!("{} MiB blob push", args.large_mib),
+            &format!("{} MiB blob push (rbee default: fsync before visible)", args.large_mib),
             "MiB/s",
             ours.push_large_mib_s,
+            theirs.push_large_mib_s,
+            true
+        )
+    );
+    println!(
+        "{}",
+        row(
+            &format!(
+                "{} MiB blob push, rbee with `storage.fsync = false` (no fsync, like distribution)",
+                args.large_mib
+            ),
+            "MiB/s",
+            unsynced_push,
             theirs.push_large_mib_s,
             true
         )
