@@ -948,7 +948,7 @@ fn run(args: &Args) -> Result<(), String> {
     );
     if args.blobs_only {
         print_peak_rss(&ours, &theirs);
-        print_nginx(&ours, nginx_figure);
+        print_nginx(nginx_figure);
         return Ok(());
     }
     println!(
@@ -1010,7 +1010,7 @@ fn run(args: &Args) -> Result<(), String> {
         }
     }
     print_peak_rss(&ours, &theirs);
-    print_nginx(&ours, nginx_figure);
+    print_nginx(nginx_figure);
     for note in ours
         .notes
         .iter()
@@ -1032,22 +1032,21 @@ fn print_peak_rss(ours: &Results, theirs: &Results) {
     println!();
 }
 
-fn print_nginx(ours: &Results, nginx_figure: Result<f64, String>) {
+fn print_nginx(nginx_figure: Result<NginxComparison, String>) {
     match nginx_figure {
-        Ok(nginx) => {
-            let rbee_pull = ours.pull_large_mib_s.value.unwrap_or(f64::NAN);
+        Ok(comparison) => {
             println!(
-                "Blob pull against nginx sendfile of the same file: nginx {} MiB/s, rbee-registry {} MiB/s = {:.0}% of nginx",
-                show(Some(nginx)),
-                show(Some(rbee_pull)),
-                100.0 * rbee_pull / nginx
+                "Blob pull against nginx sendfile of the same file (5 alternating pulls each, medians): nginx {} MiB/s, rbee-registry {} MiB/s = {:.0}% of nginx",
+                show(Some(comparison.nginx_mib_s)),
+                show(Some(comparison.rbee_mib_s)),
+                100.0 * comparison.rbee_mib_s / comparison.nginx_mib_s
             );
         }
         Err(message) => println!("Blob pull against nginx sendfile: not measured ({message})"),
     }
 }
 
-async fn measure_nginx(args: &Args, rbee: &Server, work: &Path) -> Result<f64, String> {
+async fn measure_nginx(args: &Args, rbee: &Server, work: &Path) -> Result<NginxComparison, String> {
     let root = rbee.data.join("blobs");
     let blobs_dir = root.join("blobs/sha256");
     // The last large blob pushed is the biggest file under the blob root.
@@ -1066,15 +1065,34 @@ async fn measure_nginx(args: &Args, rbee: &Server, work: &Path) -> Result<f64, S
     }
     let (size, path) = biggest.ok_or("no blob file found")?;
     let relative = path.strip_prefix(&root).map_err(|e| e.to_string())?;
+    // The blob's digest is its file name.
+    let digest = format!(
+        "sha256:{}",
+        path.file_name().ok_or("blob file without a name")?.to_string_lossy()
+    );
     let nginx = start_nginx(&args.nginx, &root, work)?;
     let client = reqwest::Client::new();
-    let url = format!("{}/{}", nginx.base, relative.display());
-    let mut pulls = Vec::new();
-    for _ in 0..3 {
-        pulls.push(pull(&client, &url, size).await?);
+    let nginx_url = format!("{}/{}", nginx.base, relative.display());
+    let rbee_url = rbee.url(&format!("/v2/bench/large/blobs/{digest}"));
+    // Alternating pulls in the same minutes, so both see the same machine; medians of 5.
+    let (mut from_nginx, mut from_rbee) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        from_nginx.push(pull(&client, &nginx_url, size).await?);
+        from_rbee.push(pull(&client, &rbee_url, size).await?);
     }
-    pulls.sort_by(f64::total_cmp);
-    Ok(size as f64 / (1024.0 * 1024.0) / pulls[1])
+    from_nginx.sort_by(f64::total_cmp);
+    from_rbee.sort_by(f64::total_cmp);
+    let mib = size as f64 / (1024.0 * 1024.0);
+    Ok(NginxComparison {
+        nginx_mib_s: mib / from_nginx[2],
+        rbee_mib_s: mib / from_rbee[2],
+    })
+}
+
+/// Pulls of the same file from nginx (`sendfile`) and rbee-registry, taken alternately.
+struct NginxComparison {
+    nginx_mib_s: f64,
+    rbee_mib_s: f64,
 }
 
 /// The work directory: the one given (kept), or a fresh one under /var/tmp (removed afterwards).
