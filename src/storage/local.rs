@@ -138,27 +138,20 @@ impl FileWriter {
 /// The writer thread: receives batches until `Finish` (or until the sender goes away, which
 /// abandons the file).
 fn write_file(target: &Path, fsync: bool, mut receiver: mpsc::Receiver<Message>) -> std::io::Result<()> {
-    let directory = target.parent().expect("object paths have a parent");
-    std::fs::create_dir_all(directory)?;
-    let staging = super::staging_path(target);
-    let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&staging)?;
+    write_atomically(target, fsync, |file| {
         let mut position = 0u64;
         let mut written_back = 0u64;
         loop {
             match receiver.blocking_recv() {
                 Some(Message::Data(batch)) => {
-                    position += write_all_vectored(&mut file, &batch)?;
+                    position += write_all_vectored(file, &batch)?;
                     drop(batch);
                     if fsync && position - written_back >= WRITEBACK_STEP {
-                        start_writeback(&file, written_back, position - written_back);
+                        start_writeback(file, written_back, position - written_back);
                         written_back = position;
                     }
                 }
-                Some(Message::Finish) => break,
+                Some(Message::Finish) => return Ok(()),
                 None => {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::Interrupted,
@@ -167,6 +160,27 @@ fn write_file(target: &Path, fsync: bool, mut receiver: mpsc::Receiver<Message>)
                 }
             }
         }
+    })
+}
+
+/// Writes `target` atomically (blocking): `fill` writes a fresh staging file next to it
+/// (`<name>#<id>`), which is then fsynced (with `fsync`), renamed onto `target`, and its
+/// directory fsynced. When anything fails the staging file is removed and nothing is left
+/// at `target`.
+pub(super) fn write_atomically(
+    target: &Path,
+    fsync: bool,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let directory = target.parent().expect("object paths have a parent");
+    std::fs::create_dir_all(directory)?;
+    let staging = super::staging_path(target);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staging)?;
+        fill(&mut file)?;
         if fsync {
             file.sync_all()?;
         }

@@ -512,36 +512,13 @@ fn staging_path(target: &std::path::Path) -> PathBuf {
     PathBuf::from(staging)
 }
 
-/// Writes a whole local file atomically: a staging file (`<name>#<id>`, the name pattern
-/// object_store's local backend uses, so listings skip it) renamed into place, with the
-/// file and its directory fsynced when `fsync` is on.
+/// Writes a whole local file atomically (see [`local::write_atomically`]) in one blocking call.
 async fn write_local_file(target: PathBuf, payload: PutPayload, fsync: bool) -> Result<(), StorageError> {
     run_blocking(move || {
-        use std::io::Write;
-        let directory = target.parent().expect("object paths have a parent");
-        std::fs::create_dir_all(directory)?;
-        let staging = staging_path(&target);
-        let written = (|| {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&staging)?;
-            for chunk in payload.iter() {
-                file.write_all(chunk)?;
-            }
-            if fsync {
-                file.sync_all()?;
-            }
-            std::fs::rename(&staging, &target)
-        })();
-        if let Err(error) = written {
-            let _ = std::fs::remove_file(&staging);
-            return Err(error);
-        }
-        if fsync {
-            std::fs::File::open(directory)?.sync_all()?;
-        }
-        Ok(())
+        local::write_atomically(&target, fsync, |file| {
+            use std::io::Write;
+            payload.iter().try_for_each(|chunk| file.write_all(chunk))
+        })
     })
     .await
 }

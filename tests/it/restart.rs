@@ -38,14 +38,5 @@ async fn upload_continues_after_a_restart() {
         .await
         .unwrap();
     assert_eq!(patched.status(), 202);
-    let digest = sha256(&data);
-    let finished = app
-        .client
-        .put(format!("{}?digest={digest}", app.url(&location)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(finished.status(), 201);
-    let fetched = app.get(&format!("/v2/restart/blobs/{digest}")).await;
-    assert_eq!(fetched.bytes().await.unwrap().as_ref(), &data[..]);
+    app.finish_and_verify("restart", &location, &data).await;
 }

@@ -378,6 +378,22 @@ impl TestApp {
         sha256(&body)
     }
 
+    /// Completes the upload at `location` with `PUT ?digest=` (no body), expects `201`, and
+    /// checks that the blob then reads back from `repository` as `data`. Returns the digest.
+    pub async fn finish_and_verify(&self, repository: &str, location: &str, data: &[u8]) -> String {
+        let digest = sha256(data);
+        let finished = self
+            .client
+            .put(format!("{}?digest={digest}", self.url(location)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(finished.status(), 201, "{}", finished.text().await.unwrap());
+        let fetched = self.get(&format!("/v2/{repository}/blobs/{digest}")).await;
+        assert_eq!(fetched.bytes().await.unwrap().as_ref(), data);
+        digest
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }

@@ -100,16 +100,7 @@ async fn large_streamed_patch_then_ranges_across_read_windows() {
     assert_eq!(response.status(), 202);
     assert_eq!(response.headers()["range"], format!("0-{}", data.len() - 1).as_str());
     let location = response.headers()["location"].to_str().unwrap().to_string();
-    let digest = sha256(&data);
-    let finished = app
-        .client
-        .put(format!("{}?digest={digest}", app.url(&location)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(finished.status(), 201);
-    let fetched = app.get(&format!("/v2/large/blobs/{digest}")).await;
-    assert_eq!(fetched.bytes().await.unwrap().as_ref(), &data[..]);
+    let digest = app.finish_and_verify("large", &location, &data).await;
     for (start, end) in [(4 * 1024 * 1024 - 7, 8 * 1024 * 1024 + 3), (100, 200)] {
         let ranged = app
             .client
@@ -150,16 +141,7 @@ async fn large_patch_cut_off_midway_counts_nothing() {
     assert_eq!(response.status(), 202);
     assert_eq!(response.headers()["range"], format!("0-{}", data.len() - 1).as_str());
     let location = response.headers()["location"].to_str().unwrap().to_string();
-    let digest = sha256(&data);
-    let finished = app
-        .client
-        .put(format!("{}?digest={digest}", app.url(&location)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(finished.status(), 201);
-    let fetched = app.get(&format!("/v2/cut/blobs/{digest}")).await;
-    assert_eq!(fetched.bytes().await.unwrap().as_ref(), &data[..]);
+    app.finish_and_verify("cut", &location, &data).await;
 }
 
 #[tokio::test]
