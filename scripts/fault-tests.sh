@@ -11,7 +11,7 @@
 # Every stored blob file is checked to hash to its name after each step.
 #
 # Usage: scripts/fault-tests.sh        (CARGO_TARGET_DIR is honoured)
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release --quiet --bin rbee-registry
@@ -20,11 +20,14 @@ binary=$CARGO_TARGET_DIR/release/rbee-registry
 work=$(mktemp -d /var/tmp/rbee-faults.XXXXXX)
 server=""
 cleanup() {
-  [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
+  # Wait for a killed server to be gone before unmounting what it had open.
+  [ -n "$server" ] && { kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null; } || true
   mountpoint -q "$work/full" 2>/dev/null && umount "$work/full" || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A command that fails outside `fail` (say a curl inside $(…) under set -e) still says where.
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited with $?"; [ -f "$work/server.log" ] && tail -20 "$work/server.log"' ERR
 fail() { echo "FAIL: $*"; [ -f "$work/server.log" ] && tail -20 "$work/server.log"; exit 1; }
 pass() { echo "ok: $*"; }
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
