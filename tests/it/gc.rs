@@ -209,13 +209,7 @@ async fn a_blob_not_yet_referenced_is_kept_for_the_grace_period() {
 async fn abandoned_uploads_and_orphaned_parts_are_removed() {
     let site = TestSite::new().await;
     let app = site.start().await;
-    let started = app
-        .client
-        .post(app.url("/v2/abandon/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let location = app.start_upload("abandon").await;
     let session_id = location.rsplit('/').next().unwrap().to_string();
     let patched = app
         .client

@@ -7,13 +7,7 @@ use crate::support::*;
 #[tokio::test]
 async fn too_many_uploads_from_one_client_get_429() {
     let app = TestApp::start_with(|config| config.http.max_uploads_per_client = 1).await;
-    let started = app
-        .client
-        .post(app.url("/v2/limits/many/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let location = app.start_upload("limits/many").await;
     // A long PATCH holds the client's only slot while the test sends POSTs. The PATCH may
     // itself be refused when it arrives while one of those POSTs holds the slot; then it is
     // started again.
@@ -73,13 +67,7 @@ async fn a_blob_over_the_size_limit_is_refused_and_not_stored() {
     assert_eq!(error_code(monolithic).await, "SIZE_INVALID");
 
     // In chunks: the first fits, the second would pass the limit.
-    let started = app
-        .client
-        .post(app.url("/v2/limits/size/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let location = app.start_upload("limits/size").await;
     let first = app
         .client
         .patch(app.url(&location))
@@ -122,13 +110,7 @@ async fn an_oversized_request_head_gets_431() {
 #[tokio::test]
 async fn an_expired_upload_session_is_unknown_and_cleaned() {
     let app = TestApp::start_local_with(|config| config.limits.upload_session_ttl = Duration::from_millis(300)).await;
-    let started = app
-        .client
-        .post(app.url("/v2/limits/ttl/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let location = app.start_upload("limits/ttl").await;
     let session_id = location.rsplit('/').next().unwrap().to_string();
     let patched = app
         .client
@@ -158,13 +140,7 @@ async fn an_expired_upload_session_is_unknown_and_cleaned() {
 #[tokio::test]
 async fn the_sweeper_removes_expired_sessions_and_orphaned_upload_files() {
     let app = TestApp::start_local_with(|config| config.limits.upload_session_ttl = Duration::from_millis(300)).await;
-    let started = app
-        .client
-        .post(app.url("/v2/limits/sweep/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let location = app.start_upload("limits/sweep").await;
     let session_id = location.rsplit('/').next().unwrap().to_string();
     app.client
         .patch(app.url(&location))

@@ -117,13 +117,7 @@ async fn open_streamed_patch(
     tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
     String,
 ) {
-    let started = app
-        .client
-        .post(app.url(&format!("/v2/{repository}/blobs/uploads/")))
-        .send()
-        .await
-        .unwrap();
-    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let location = app.start_upload(repository).await;
     let (sender, body) = channel_body();
     let request = app.client.patch(app.url(&location)).body(body);
     let pending = tokio::spawn(request.send());

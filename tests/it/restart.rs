@@ -7,13 +7,7 @@ async fn upload_continues_after_a_restart() {
     let site = TestSite::new().await;
     let data = bytes_of(200_000, 11);
     let app = site.start().await;
-    let started = app
-        .client
-        .post(app.url("/v2/restart/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = started.headers()["location"].to_str().unwrap().to_string();
+    let location = app.start_upload("restart").await;
     let patched = app
         .client
         .patch(app.url(&location))

@@ -378,6 +378,18 @@ impl TestApp {
         sha256(&body)
     }
 
+    /// Opens an upload session in `repository` (`POST`, expects `202`); returns its `Location`.
+    pub async fn start_upload(&self, repository: &str) -> String {
+        let response = self
+            .client
+            .post(self.url(&format!("/v2/{repository}/blobs/uploads/")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        response.headers()["location"].to_str().unwrap().to_string()
+    }
+
     /// Completes the upload at `location` with `PUT ?digest=` (no body), expects `201`, and
     /// checks that the blob then reads back from `repository` as `data`. Returns the digest.
     pub async fn finish_and_verify(&self, repository: &str, location: &str, data: &[u8]) -> String {

@@ -2,22 +2,11 @@
 
 use crate::support::*;
 
-async fn start(app: &TestApp, repository: &str) -> String {
-    let response = app
-        .client
-        .post(app.url(&format!("/v2/{repository}/blobs/uploads/")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    response.headers()["location"].to_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn chunked_upload_in_order_then_status_then_finish() {
     let app = TestApp::start().await;
     let data = bytes_of(300_001, 3);
-    let mut location = start(&app, "chunks/repo").await;
+    let mut location = app.start_upload("chunks/repo").await;
     let mut offset = 0;
     for chunk in data.chunks(100_000) {
         let response = app
@@ -57,7 +46,7 @@ async fn chunked_upload_in_order_then_status_then_finish() {
 async fn streamed_patch_and_final_chunk_in_put() {
     let app = TestApp::start().await;
     let data = bytes_of(70_000, 4);
-    let location = start(&app, "stream").await;
+    let location = app.start_upload("stream").await;
     let response = app
         .client
         .patch(app.url(&location))
@@ -85,7 +74,7 @@ async fn large_streamed_patch_then_ranges_across_read_windows() {
     let app = TestApp::start().await;
     // Several MiB in one PATCH: streamed through the writer (and hashing) threads.
     let data = bytes_of(9 * 1024 * 1024 + 123, 6);
-    let location = start(&app, "large").await;
+    let location = app.start_upload("large").await;
     let (sender, body) = channel_body();
     let feeder = tokio::spawn({
         let data = data.clone();
@@ -119,7 +108,7 @@ async fn large_patch_cut_off_midway_counts_nothing() {
     use tokio::io::AsyncWriteExt;
     let app = TestApp::start().await;
     let data = bytes_of(8 * 1024 * 1024, 8);
-    let location = start(&app, "cut").await;
+    let location = app.start_upload("cut").await;
     // A PATCH announcing 8 MiB whose connection closes after 3 MiB.
     let mut stream = tokio::net::TcpStream::connect(app.host()).await.unwrap();
     let head = format!(
@@ -148,7 +137,7 @@ async fn large_patch_cut_off_midway_counts_nothing() {
 async fn post_then_put_with_the_whole_body() {
     let app = TestApp::start().await;
     let data = bytes_of(10_000, 5);
-    let location = start(&app, "whole").await;
+    let location = app.start_upload("whole").await;
     let digest = sha256(&data);
     let finished = app
         .client
@@ -168,7 +157,7 @@ async fn post_then_put_with_the_whole_body() {
 #[tokio::test]
 async fn cancelled_upload_is_unknown_afterwards() {
     let app = TestApp::start().await;
-    let location = start(&app, "cancel").await;
+    let location = app.start_upload("cancel").await;
     app.client
         .patch(app.url(&location))
         .body(vec![1u8; 1000])
@@ -187,7 +176,7 @@ async fn cancelled_upload_is_unknown_afterwards() {
 #[tokio::test]
 async fn upload_session_belongs_to_its_repository() {
     let app = TestApp::start().await;
-    let location = start(&app, "mine").await;
+    let location = app.start_upload("mine").await;
     let stolen = location.replace("/v2/mine/", "/v2/theirs/");
     let response = app
         .client
