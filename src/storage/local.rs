@@ -196,6 +196,26 @@ pub(super) fn write_atomically(
     Ok(())
 }
 
+/// Moves `source` to `target` (blocking), creating `target`'s directory, and fsyncs that
+/// directory when `fsync` is on.
+pub(super) fn move_file(source: &Path, target: &Path, fsync: bool) -> std::io::Result<()> {
+    let directory = target.parent().expect("object paths have a parent");
+    std::fs::create_dir_all(directory)?;
+    std::fs::rename(source, target)?;
+    if fsync {
+        std::fs::File::open(directory)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Removes a directory and everything in it (blocking); a missing directory is fine.
+pub(super) fn remove_directory(directory: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(directory) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
 /// Writes every buffer, in order, with as few `writev` calls as the kernel allows.
 /// Returns the number of bytes written.
 fn write_all_vectored(file: &mut std::fs::File, buffers: &[Bytes]) -> std::io::Result<u64> {

@@ -117,6 +117,14 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// The error, with an I/O "not found" reported as [`StorageError::NotFound`] of `key`.
+    fn not_found_as(self, key: String) -> StorageError {
+        match self {
+            StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => StorageError::NotFound(key),
+            other => other,
+        }
+    }
+
     /// Whether the backend ran out of space (`ENOSPC`, `EDQUOT`), anywhere in the cause chain.
     pub fn is_out_of_space(&self) -> bool {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
@@ -308,20 +316,9 @@ impl BlobStore {
             // One blocking call instead of object_store's rename plus a directory fsync.
             let (source, target, fsync) = (root.join(from.to_string()), root.join(to.to_string()), self.fsync);
             let shown = from.to_string();
-            return run_blocking(move || {
-                let directory = target.parent().expect("object paths have a parent");
-                std::fs::create_dir_all(directory)?;
-                std::fs::rename(&source, &target)?;
-                if fsync {
-                    std::fs::File::open(directory)?.sync_all()?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|error| match error {
-                StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => StorageError::NotFound(shown),
-                other => other,
-            });
+            return run_blocking(move || local::move_file(&source, &target, fsync))
+                .await
+                .map_err(|error| error.not_found_as(shown));
         }
         self.store
             .rename(&from.path(), &to.path())
@@ -347,23 +344,12 @@ impl BlobStore {
             let shown = from.to_string();
             return run_blocking(move || {
                 if std::fs::symlink_metadata(&target).is_err() {
-                    let directory = target.parent().expect("object paths have a parent");
-                    std::fs::create_dir_all(directory)?;
-                    std::fs::rename(&source, &target)?;
-                    if fsync {
-                        std::fs::File::open(directory)?.sync_all()?;
-                    }
+                    local::move_file(&source, &target, fsync)?;
                 }
-                match std::fs::remove_dir_all(&leftover_directory) {
-                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
-                    _ => Ok(()),
-                }
+                local::remove_directory(&leftover_directory)
             })
             .await
-            .map_err(|error| match error {
-                StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => StorageError::NotFound(shown),
-                other => other,
-            });
+            .map_err(|error| error.not_found_as(shown));
         }
         if self.size(to).await?.is_none() {
             self.rename(from, to).await?;
@@ -385,11 +371,7 @@ impl BlobStore {
             // the local backend leaves behind, and staging files (`<name>#<n>`) of writes
             // that a crash interrupted, which listing does not show.
             let directory = root.join(prefix.to_string());
-            return run_blocking(move || match std::fs::remove_dir_all(&directory) {
-                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
-                _ => Ok(()),
-            })
-            .await;
+            return run_blocking(move || local::remove_directory(&directory)).await;
         }
         let path = prefix.path();
         let mut listing = self.store.list(Some(&path));
@@ -403,15 +385,6 @@ impl BlobStore {
                     StorageError::NotFound(_) => Ok(()),
                     other => Err(other),
                 })?;
-        }
-        if let Some(root) = &self.local_root {
-            // The local backend leaves directories behind, and staging files (`<name>#<n>`)
-            // of writes that a crash interrupted, which listing does not show.
-            match tokio::fs::remove_dir_all(root.join(prefix.to_string())).await {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => return Err(error.into()),
-            }
         }
         Ok(())
     }
