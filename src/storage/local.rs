@@ -174,7 +174,7 @@ pub(super) fn write_atomically(
 ) -> std::io::Result<()> {
     let directory = target.parent().expect("object paths have a parent");
     std::fs::create_dir_all(directory)?;
-    let staging = super::staging_path(target);
+    let staging = staging_path(target);
     let written = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -194,6 +194,14 @@ pub(super) fn write_atomically(
         std::fs::File::open(directory)?.sync_all()?;
     }
     Ok(())
+}
+
+/// A fresh staging path next to `target`: `<name>#<id>`, the pattern object_store's local
+/// backend uses for unfinished files, so listings skip it.
+fn staging_path(target: &Path) -> PathBuf {
+    let mut staging = target.to_path_buf().into_os_string();
+    staging.push(format!("#{}", uuid::Uuid::new_v4().simple()));
+    PathBuf::from(staging)
 }
 
 /// Moves `source` to `target` (blocking), creating `target`'s directory, and fsyncs that

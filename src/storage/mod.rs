@@ -477,14 +477,6 @@ async fn run_blocking(work: impl FnOnce() -> std::io::Result<()> + Send + 'stati
     Ok(())
 }
 
-/// A fresh staging path next to `target`: `<name>#<id>`, the pattern object_store's local
-/// backend uses for unfinished files, so listings skip it.
-fn staging_path(target: &std::path::Path) -> PathBuf {
-    let mut staging = target.to_path_buf().into_os_string();
-    staging.push(format!("#{}", uuid::Uuid::new_v4().simple()));
-    PathBuf::from(staging)
-}
-
 /// Writes a whole local file atomically (see [`local::write_atomically`]) in one blocking call.
 async fn write_local_file(target: PathBuf, payload: PutPayload, fsync: bool) -> Result<(), StorageError> {
     run_blocking(move || {
