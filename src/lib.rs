@@ -9,7 +9,7 @@
 //! - [`storage`]: the one wrapper over `object_store`.
 //! - [`client`]: the Distribution client, with `publish` and `install` built on it.
 //! - [`config`]: configuration assembled from flags, environment and file.
-//! - [`observability`]: Prometheus series, request ids, access logs.
+//! - [`observability`]: the Prometheus series and recorder (a leaf; the request middleware is `routes::observe`).
 //! - [`server`]: wiring the above into a running server.
 //!
 //! Dependency direction: routes → services → db / storage / oci.

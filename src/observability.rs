@@ -1,8 +1,11 @@
-//! Observability: the Prometheus series (every metric name is defined here), the request
-//! middleware that feeds them and gives each request an id, and in-flight guards.
+//! Metrics: the Prometheus series (every metric name is defined here), the process-global
+//! recorder, the functions services call to record, and in-flight guards.
 //!
-//! The recorder is process-global (the `metrics` crate's facade), so any module can record
-//! with `metrics::counter!(NAME)`; `/metrics` renders it. Series, all prefixed `rbee_`:
+//! A leaf: it imports nothing of the crate. Services call it; the HTTP middleware that
+//! feeds the request series, gives each request an id and writes the access log is
+//! `routes::observe`.
+//!
+//! The recorder is process-global (the `metrics` crate's facade); `/metrics` renders it. Series, all prefixed `rbee_`:
 //!
 //! | series | type | labels | meaning |
 //! |---|---|---|---|
@@ -18,7 +21,7 @@
 //! | `rbee_download_events_dropped_total` | counter | | worker downloads not counted because the analytics queue was full |
 //!
 //! `route` is a fixed name (`blob`, `manifest`, `upload`, `tags`, …, `metrics`, `healthz`,
-//! `legacy_workers`, `v1_download`, … see `route_name`), never a client-chosen path, so the
+//! `legacy_workers`, `v1_download`, …: `oci::Endpoint::name` and the route table in `routes`), never a client-chosen path, so the
 //! series stay few.
 //!
 //! Garbage collection runs as its own process (`rbee-registry gc`) or as the periodic job of
@@ -39,25 +42,12 @@
 //! Dry runs (`gc --dry-run`) remove nothing and are not recorded. There is no mirror or
 //! catalog-sync feature yet, so there are no sync series.
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, Method};
-use axum::middleware::Next;
-use axum::response::Response;
-use bytes::Bytes;
-use http_body::{Body as HttpBody, Frame, SizeHint};
-use metrics::{counter, gauge, histogram, Counter, Gauge};
+use metrics::{counter, gauge, Gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing::Instrument;
-
-use crate::oci::route::endpoint_name;
-use crate::services::gc::GcRunRecord;
 
 pub const HTTP_REQUESTS: &str = "rbee_http_requests_total";
 pub const HTTP_REQUEST_DURATION: &str = "rbee_http_request_duration_seconds";
@@ -75,12 +65,6 @@ pub const GC_LAST_RUN_SUCCESS: &str = "rbee_gc_last_run_success";
 pub const GC_LAST_RUN_REMOVED: &str = "rbee_gc_last_run_removed";
 pub const GC_LAST_RUN_FREED_BYTES: &str = "rbee_gc_last_run_freed_bytes";
 pub const GC_LAST_SUCCESS: &str = "rbee_gc_last_success_timestamp_seconds";
-
-/// The request id header, read from the client when present and always answered.
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Longest client-given request id kept; longer (or non-visible-ASCII) ids are replaced.
-const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Latency buckets, seconds: from 100 µs (a cached manifest) to a minute (a large push).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -137,6 +121,22 @@ fn describe_and_register() {
     for reason in ["per_client", "too_large"] {
         counter!(UPLOADS_REJECTED, "reason" => reason).absolute(0);
     }
+}
+
+/// A recorded collection run (the latest one, for `/metrics`): a plain value that services
+/// fill from the database and this module renders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcRunRecord {
+    pub started_at: SystemTime,
+    pub finished_at: SystemTime,
+    pub succeeded: bool,
+    pub blobs_removed: u64,
+    pub links_removed: u64,
+    pub upload_sessions_removed: u64,
+    pub orphaned_upload_objects_removed: u64,
+    pub freed_bytes: u64,
+    /// When the latest successful run finished (this one, when it succeeded).
+    pub last_success_at: Option<SystemTime>,
 }
 
 /// The latest garbage-collection run as Prometheus text (gauges with `# HELP` and `# TYPE`),
@@ -236,186 +236,5 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.decrement(1.0);
-    }
-}
-
-/// A body that counts the bytes passing through it and holds an optional guard until done.
-pub struct CountingBody {
-    inner: Body,
-    counter: Counter,
-    _guard: Option<InFlight>,
-}
-
-impl CountingBody {
-    pub fn wrap(inner: Body, counter: Counter, guard: Option<InFlight>) -> Body {
-        Body::new(CountingBody {
-            inner,
-            counter,
-            _guard: guard,
-        })
-    }
-}
-
-impl HttpBody for CountingBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                self.counter.increment(data.len() as u64);
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// A request id unique in this process: a random prefix chosen at start, then a counter.
-fn next_request_id() -> String {
-    static PREFIX: OnceLock<String> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
-    format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-/// The client's request id when usable, else a fresh one.
-fn request_id_of(request: &Request) -> HeaderValue {
-    if let Some(value) = request.headers().get(&X_REQUEST_ID) {
-        let bytes = value.as_bytes();
-        if !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID_LEN && bytes.iter().all(|b| b.is_ascii_graphic()) {
-            return value.clone();
-        }
-    }
-    HeaderValue::from_str(&next_request_id()).expect("hex and dashes are a valid header value")
-}
-
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
-}
-
-/// Whether a request of this method on this route is a blob upload.
-pub fn is_upload(route: &str, method: &Method) -> bool {
-    matches!(route, "uploads" | "upload") && matches!(*method, Method::POST | Method::PATCH | Method::PUT)
-}
-
-/// The low-cardinality route name of a request.
-pub fn route_name(request: &Request) -> &'static str {
-    let path = request.uri().path();
-    if let Some(rest) = path.strip_prefix("/v2") {
-        if rest.is_empty() || rest.starts_with('/') {
-            return endpoint_name(rest.strip_prefix('/').unwrap_or(rest));
-        }
-    }
-    match request.extensions().get::<MatchedPath>().map(MatchedPath::as_str) {
-        Some("/metrics") => "metrics",
-        Some("/healthz") => "healthz",
-        Some("/readyz") => "readyz",
-        Some("/health") => "legacy_health",
-        Some("/workers") => "legacy_workers",
-        Some("/workers/{id}") => "legacy_worker",
-        Some("/workers/{id}/PKGBUILD") => "legacy_pkgbuild",
-        Some("/v1/workers") => "v1_workers",
-        Some("/v1/workers/{id}") => "v1_worker",
-        Some("/v1/workers/{id}/pkgbuild") => "v1_pkgbuild",
-        Some("/v1/workers/{id}/versions") => "v1_versions",
-        Some("/v1/workers/{id}/stats") => "v1_stats",
-        Some("/v1/workers/{id}/{version}/download") => "v1_download",
-        Some(_) => "other",
-        None => "unmatched",
-    }
-}
-
-/// The middleware around every request: request id (in and out), a tracing span carrying
-/// it, counters, latency, bytes in/out, in-flight gauges and one access-log event.
-pub async fn observe(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = route_name(&request);
-    let method = method_label(request.method());
-    let request_id = request_id_of(&request);
-    let upload = is_upload(route, request.method());
-    let download = route == "blob" && request.method() == Method::GET;
-    let span = tracing::info_span!(
-        "request",
-        request_id = request_id.to_str().unwrap_or_default(),
-        method,
-        route,
-    );
-    let mut request = request;
-    request.headers_mut().insert(X_REQUEST_ID, request_id.clone());
-    let uri = request.uri().clone();
-    let request = request.map(|body| CountingBody::wrap(body, counter!(HTTP_REQUEST_BYTES, "route" => route), None));
-
-    let _in_flight = InFlight::new(HTTP_REQUESTS_IN_FLIGHT);
-    let upload_guard = upload.then(|| InFlight::new(UPLOADS_IN_PROGRESS));
-    let response = next.run(request).instrument(span.clone()).await;
-    drop(upload_guard);
-
-    let elapsed = started.elapsed();
-    let status = response.status();
-    counter!(HTTP_REQUESTS, "route" => route, "method" => method, "status" => status.as_u16().to_string()).increment(1);
-    histogram!(HTTP_REQUEST_DURATION, "route" => route, "method" => method).record(elapsed.as_secs_f64());
-    span.in_scope(|| {
-        tracing::info!(
-            target: "rbee_registry::access",
-            status = status.as_u16(),
-            path = uri.path(),
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "request finished"
-        )
-    });
-
-    let (mut parts, body) = response.into_parts();
-    parts.headers.insert(X_REQUEST_ID, request_id);
-    let guard = (download && status.is_success()).then(|| InFlight::new(DOWNLOADS_IN_PROGRESS));
-    let body = CountingBody::wrap(body, counter!(HTTP_RESPONSE_BYTES, "route" => route), guard);
-    Response::from_parts(parts, body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_ids_are_unique_and_valid_headers() {
-        let a = next_request_id();
-        let b = next_request_id();
-        assert_ne!(a, b);
-        assert!(HeaderValue::from_str(&a).is_ok());
-    }
-
-    #[test]
-    fn client_request_ids_are_kept_only_when_sane() {
-        let with = |value: &str| {
-            let request = Request::builder()
-                .uri("/v2/")
-                .header(X_REQUEST_ID, value)
-                .body(Body::empty())
-                .unwrap();
-            request_id_of(&request)
-        };
-        assert_eq!(with("abc-123"), "abc-123");
-        assert_ne!(
-            with(&"x".repeat(MAX_REQUEST_ID_LEN + 1)),
-            "x".repeat(MAX_REQUEST_ID_LEN + 1)
-        );
-        assert_ne!(with("has space"), "has space");
     }
 }

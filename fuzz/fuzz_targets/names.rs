@@ -3,14 +3,13 @@
 //! Invariants: each hand-written parser accepts exactly what the distribution spec's regular
 //! expression accepts (the `regex` crate is the oracle); whatever parses re-serialises to the
 //! same text; a parsed `/v2/` path renders back to the path it came from, and
-//! `endpoint_name` (the metrics label, computed from the shape alone) names the same endpoint.
+//! `V2Path::endpoint` (the metrics label) names the endpoint the path renders as.
 #![no_main]
 
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use rbee_registry::oci::name::MAX_NAME_LEN;
-use rbee_registry::oci::route::endpoint_name;
 use rbee_registry::oci::{parse_v2_path, Digest, Reference, RepoName, Tag, V2Path};
 use regex::Regex;
 
@@ -76,7 +75,7 @@ fn check_reference(text: &str) {
     }
 }
 
-/// The path a parsed endpoint stands for, and its `endpoint_name` label.
+/// The path a parsed endpoint stands for, and its endpoint's label.
 fn render(path: &V2Path) -> (String, &'static str) {
     match path {
         V2Path::ApiBase => (String::new(), "base"),
@@ -97,7 +96,7 @@ fn check_path(rest: &str) {
         // `<name>/blobs/uploads` without the trailing slash is the one second spelling.
         let same = rendered == rest || (label == "uploads" && rendered == format!("{rest}/"));
         assert!(same, "{rest:?} parsed as {path:?}, which is {rendered:?}");
-        assert_eq!(endpoint_name(rest), label, "metrics label of {rest:?} ({path:?})");
+        assert_eq!(path.endpoint().name(), label, "metrics label of {rest:?} ({path:?})");
     }
     // Completeness: a valid name followed by a valid endpoint suffix is that endpoint.
     let expect = |suffix: &str, valid: &dyn Fn(&str) -> bool, label: &str| {

@@ -1,6 +1,7 @@
 //! Queries on `blobs` (verified, stored blobs) and `repository_blobs` (which repository may
 //! serve which blob).
 
+use super::DbError;
 use sqlx::{Any, Executor, Row};
 
 /// Records a verified blob, or marks an existing one as touched now. Idempotent.
@@ -8,7 +9,7 @@ use sqlx::{Any, Executor, Row};
 /// Also the *claim* an upload makes before it puts verified bytes at the blob's key: once
 /// this committed, `gc` leaves the blob alone for its grace period; while `gc` is deleting
 /// the blob this waits for it (row lock), so the upload then writes the bytes anew.
-pub async fn insert<'c, E>(executor: E, digest: &str, size: i64, now: i64) -> Result<(), sqlx::Error>
+pub async fn insert<'c, E>(executor: E, digest: &str, size: i64, now: i64) -> Result<(), DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -25,7 +26,7 @@ where
 }
 
 /// Marks an existing blob as touched now; false when there is no such blob (any more).
-pub async fn touch<'c, E>(executor: E, digest: &str, now: i64) -> Result<bool, sqlx::Error>
+pub async fn touch<'c, E>(executor: E, digest: &str, now: i64) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -39,12 +40,7 @@ where
 
 /// Marks a repository's links to `digests` as touched now, locking them until the
 /// transaction ends, so `gc` cannot remove a link a manifest is about to rely on.
-pub async fn touch_links<'c, E>(
-    executor: E,
-    repository_id: i64,
-    digests: &[String],
-    now: i64,
-) -> Result<(), sqlx::Error>
+pub async fn touch_links<'c, E>(executor: E, repository_id: i64, digests: &[String], now: i64) -> Result<(), DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -65,7 +61,7 @@ where
 }
 
 /// Makes a stored blob servable from a repository. Idempotent.
-pub async fn link<'c, E>(executor: E, repository_id: i64, digest: &str, now: i64) -> Result<(), sqlx::Error>
+pub async fn link<'c, E>(executor: E, repository_id: i64, digest: &str, now: i64) -> Result<(), DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -83,7 +79,7 @@ where
 
 /// Links a recorded blob to the repository called `repository`, in one statement; false when
 /// there is no such repository (yet). Idempotent.
-pub async fn link_by_name<'c, E>(executor: E, repository: &str, digest: &str, now: i64) -> Result<bool, sqlx::Error>
+pub async fn link_by_name<'c, E>(executor: E, repository: &str, digest: &str, now: i64) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -101,7 +97,7 @@ where
 }
 
 /// Removes a blob from a repository; returns whether it was linked.
-pub async fn unlink<'c, E>(executor: E, repository_id: i64, digest: &str) -> Result<bool, sqlx::Error>
+pub async fn unlink<'c, E>(executor: E, repository_id: i64, digest: &str) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -114,7 +110,7 @@ where
 }
 
 /// Size of a blob linked to repository `name`, if it is.
-pub async fn linked_size<'c, E>(executor: E, repository: &str, digest: &str) -> Result<Option<i64>, sqlx::Error>
+pub async fn linked_size<'c, E>(executor: E, repository: &str, digest: &str) -> Result<Option<i64>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -128,15 +124,11 @@ where
     .bind(digest)
     .fetch_optional(executor)
     .await?;
-    row.map(|row| row.try_get(0)).transpose()
+    Ok(row.map(|row| row.try_get(0)).transpose()?)
 }
 
 /// Which of `digests` are linked to the repository.
-pub async fn linked_among<'c, E>(
-    executor: E,
-    repository_id: i64,
-    digests: &[String],
-) -> Result<Vec<String>, sqlx::Error>
+pub async fn linked_among<'c, E>(executor: E, repository_id: i64, digests: &[String]) -> Result<Vec<String>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -153,5 +145,5 @@ where
         query = query.bind(digest);
     }
     let rows = query.fetch_all(executor).await?;
-    rows.iter().map(|row| row.try_get(0)).collect()
+    Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
 }

@@ -1,5 +1,6 @@
 //! Queries on `worker_downloads`: the log of completed worker package downloads.
 
+use super::DbError;
 use sqlx::{Any, Executor, Row};
 
 /// Rows per `INSERT` (6 parameters each: well under SQLite's and PostgreSQL's limits).
@@ -17,7 +18,7 @@ pub struct NewDownload {
 }
 
 /// Records downloads, at most [`INSERT_CHUNK`] rows per statement.
-pub async fn insert_all<'c, E>(executor: E, downloads: &[NewDownload]) -> Result<(), sqlx::Error>
+pub async fn insert_all<'c, E>(executor: E, downloads: &[NewDownload]) -> Result<(), DbError>
 where
     E: Executor<'c, Database = Any> + Copy,
 {
@@ -57,7 +58,7 @@ where
 }
 
 /// Download counts of one worker grouped by (version, platform), and the last download time.
-pub async fn counts_of<'c, E>(executor: E, worker_id: &str) -> Result<Vec<(String, String, i64, i64)>, sqlx::Error>
+pub async fn counts_of<'c, E>(executor: E, worker_id: &str) -> Result<Vec<(String, String, i64, i64)>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {

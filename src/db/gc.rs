@@ -3,6 +3,7 @@
 //! `services::gc`; every condition that makes something garbage is re-checked inside the
 //! statement that deletes it, so a concurrent push that touched it wins.
 
+use super::DbError;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 /// A blob that no manifest references and no repository linked within the grace period.
@@ -14,7 +15,7 @@ pub struct GarbageBlob {
 
 /// Links untouched since `cutoff` that no manifest of their repository references:
 /// the count a sweep would remove.
-pub async fn count_stale_links<'c, E>(executor: E, cutoff: i64) -> Result<i64, sqlx::Error>
+pub async fn count_stale_links<'c, E>(executor: E, cutoff: i64) -> Result<i64, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -26,13 +27,13 @@ where
     .bind(cutoff)
     .fetch_one(executor)
     .await?;
-    row.try_get(0)
+    Ok(row.try_get(0)?)
 }
 
 /// Removes the links [`count_stale_links`] counts. A manifest push touches (and so locks)
 /// the links it relies on, so this either waits and then keeps them, or removes them first
 /// and the push fails with `MANIFEST_BLOB_UNKNOWN`.
-pub async fn delete_stale_links<'c, E>(executor: E, cutoff: i64) -> Result<u64, sqlx::Error>
+pub async fn delete_stale_links<'c, E>(executor: E, cutoff: i64) -> Result<u64, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -49,7 +50,7 @@ where
 
 /// Blobs untouched since `cutoff`, referenced by no manifest, with no link touched since
 /// `cutoff` (stale links go in the same sweep), in digest order.
-pub async fn garbage_blobs<'c, E>(executor: E, cutoff: i64) -> Result<Vec<GarbageBlob>, sqlx::Error>
+pub async fn garbage_blobs<'c, E>(executor: E, cutoff: i64) -> Result<Vec<GarbageBlob>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -79,7 +80,7 @@ pub async fn delete_blob_if_garbage(
     connection: &mut AnyConnection,
     digest: &str,
     cutoff: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, DbError> {
     let result = sqlx::query(
         "DELETE FROM blobs WHERE digest = $1 AND touched_at < $2 \
          AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = blobs.digest) \
@@ -93,7 +94,7 @@ pub async fn delete_blob_if_garbage(
 }
 
 /// Whether an upload session exists.
-pub async fn upload_exists<'c, E>(executor: E, id: &str) -> Result<bool, sqlx::Error>
+pub async fn upload_exists<'c, E>(executor: E, id: &str) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {

@@ -1,6 +1,7 @@
 //! Queries on `gc_runs`: the outcome of each garbage-collection run, written by whichever
 //! process ran it and read by every serving process for `/metrics`.
 
+use super::DbError;
 use sqlx::{Any, Executor, Row};
 
 /// How many runs are kept; older rows are removed when a run is recorded.
@@ -27,7 +28,7 @@ pub struct LatestGcRun {
     pub last_success_at: Option<i64>,
 }
 
-pub async fn insert<'c, E>(executor: E, run: &GcRunRow) -> Result<(), sqlx::Error>
+pub async fn insert<'c, E>(executor: E, run: &GcRunRow) -> Result<(), DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -51,7 +52,7 @@ where
 }
 
 /// Removes all but the newest [`KEPT_RUNS`] runs (by id, which grows with each insert).
-pub async fn prune<'c, E>(executor: E) -> Result<u64, sqlx::Error>
+pub async fn prune<'c, E>(executor: E) -> Result<u64, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -64,7 +65,7 @@ where
 
 /// The run that finished last (one indexed row), with the finish time of the last
 /// successful run (an index lookup), or `None` before the first run.
-pub async fn latest<'c, E>(executor: E) -> Result<Option<LatestGcRun>, sqlx::Error>
+pub async fn latest<'c, E>(executor: E) -> Result<Option<LatestGcRun>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {

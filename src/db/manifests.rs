@@ -1,5 +1,6 @@
 //! Queries on `manifests` and `manifest_references`.
 
+use super::DbError;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 /// A stored manifest as the registry serves it.
@@ -34,7 +35,7 @@ pub struct NewManifest<'a> {
 }
 
 /// Stores a manifest and its references. Storing the same digest twice is a no-op.
-pub async fn insert(connection: &mut AnyConnection, manifest: &NewManifest<'_>, now: i64) -> Result<(), sqlx::Error> {
+pub async fn insert(connection: &mut AnyConnection, manifest: &NewManifest<'_>, now: i64) -> Result<(), DbError> {
     let inserted = sqlx::query(
         "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, annotations, size, content, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (repository_id, digest) DO NOTHING",
@@ -73,7 +74,7 @@ pub async fn insert(connection: &mut AnyConnection, manifest: &NewManifest<'_>, 
     Ok(())
 }
 
-fn manifest_row(row: &sqlx::any::AnyRow) -> Result<ManifestRow, sqlx::Error> {
+fn manifest_row(row: &sqlx::any::AnyRow) -> Result<ManifestRow, DbError> {
     Ok(ManifestRow {
         digest: row.try_get(0)?,
         media_type: row.try_get(1)?,
@@ -82,11 +83,7 @@ fn manifest_row(row: &sqlx::any::AnyRow) -> Result<ManifestRow, sqlx::Error> {
 }
 
 /// A manifest of repository `name` by digest.
-pub async fn find_by_digest<'c, E>(
-    executor: E,
-    repository: &str,
-    digest: &str,
-) -> Result<Option<ManifestRow>, sqlx::Error>
+pub async fn find_by_digest<'c, E>(executor: E, repository: &str, digest: &str) -> Result<Option<ManifestRow>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -102,7 +99,7 @@ where
 }
 
 /// The manifest a tag of repository `name` points to.
-pub async fn find_by_tag<'c, E>(executor: E, repository: &str, tag: &str) -> Result<Option<ManifestRow>, sqlx::Error>
+pub async fn find_by_tag<'c, E>(executor: E, repository: &str, tag: &str) -> Result<Option<ManifestRow>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -120,11 +117,7 @@ where
 }
 
 /// Which of `digests` are manifests of the repository.
-pub async fn present_among<'c, E>(
-    executor: E,
-    repository_id: i64,
-    digests: &[String],
-) -> Result<Vec<String>, sqlx::Error>
+pub async fn present_among<'c, E>(executor: E, repository_id: i64, digests: &[String]) -> Result<Vec<String>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -141,11 +134,11 @@ where
         query = query.bind(digest);
     }
     let rows = query.fetch_all(executor).await?;
-    rows.iter().map(|row| row.try_get(0)).collect()
+    Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
 }
 
 /// Deletes a manifest (its tags and references go with it); returns whether it existed.
-pub async fn delete(connection: &mut AnyConnection, repository_id: i64, digest: &str) -> Result<bool, sqlx::Error> {
+pub async fn delete(connection: &mut AnyConnection, repository_id: i64, digest: &str) -> Result<bool, DbError> {
     for statement in [
         "DELETE FROM tags WHERE repository_id = $1 AND manifest_digest = $2",
         "DELETE FROM manifest_references WHERE repository_id = $1 AND manifest_digest = $2",
@@ -170,7 +163,7 @@ pub async fn referrers<'c, E>(
     repository: &str,
     subject_digest: &str,
     artifact_type: Option<&str>,
-) -> Result<Vec<ReferrerRow>, sqlx::Error>
+) -> Result<Vec<ReferrerRow>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {

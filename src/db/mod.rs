@@ -1,4 +1,5 @@
-//! The metadata database: every sqlx query of the registry lives in this module.
+//! The metadata database: every sqlx query of the registry lives in this module, and `sqlx`
+//! is named nowhere else. Queries return [`DbError`]; below services, above nothing but `oci`.
 //!
 //! One `sqlx::Any` pool speaks to the embedded SQLite default or to PostgreSQL, chosen by the
 //! database URL. Each table has its own submodule of queries; migrations live in
@@ -27,15 +28,86 @@ use sqlx::{AnyPool, Executor};
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Errors of the metadata database.
+/// Errors of the metadata database, in the terms services decide on. `sqlx`'s own error
+/// stays inside this module: [`From<sqlx::Error>`] sorts it into these variants.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// A query that must find a row found none.
+    #[error("database row not found")]
+    NotFound,
+    /// A unique or primary-key constraint refused the write.
+    #[error("database conflict: {0}")]
+    Conflict(String),
+    /// The database cannot take the statement now (locked past the busy timeout, no pooled
+    /// connection in time, pool closed by a shutdown, serialization failure): retry later.
+    #[error("database busy: {0}")]
+    Busy(String),
+    /// Anything else: a server fault.
     #[error("database error: {0}")]
-    Query(#[from] sqlx::Error),
+    Other(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?} (use sqlite://… or postgres://…)")]
     UnsupportedUrl(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::RowNotFound => DbError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => DbError::Busy(error.to_string()),
+            sqlx::Error::Database(database) => {
+                if database.is_unique_violation() {
+                    return DbError::Conflict(database.message().to_string());
+                }
+                // PostgreSQL (five-character SQLSTATEs): serialization_failure,
+                // deadlock_detected, lock_not_available. SQLite (numeric result codes):
+                // SQLITE_BUSY (5), SQLITE_LOCKED (6) and their extended codes.
+                let busy = match database.code().as_deref() {
+                    Some("40001" | "40P01" | "55P03") => true,
+                    Some(code) if code.len() < 5 => code.parse::<i32>().is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
+                    _ => false,
+                };
+                if busy {
+                    DbError::Busy(database.message().to_string())
+                } else {
+                    DbError::Other(error)
+                }
+            }
+            _ => DbError::Other(error),
+        }
+    }
+}
+
+/// A connection of the pool: what queries run on inside a [`Transaction`].
+pub type Connection = sqlx::AnyConnection;
+
+/// A transaction on the write pool; dereferences to its [`Connection`] (pass
+/// `&mut *transaction` to the queries). Dropped without [`Transaction::commit`], it rolls back.
+pub struct Transaction(sqlx::Transaction<'static, sqlx::Any>);
+
+impl Transaction {
+    pub async fn commit(self) -> Result<(), DbError> {
+        Ok(self.0.commit().await?)
+    }
+
+    pub async fn rollback(self) -> Result<(), DbError> {
+        Ok(self.0.rollback().await?)
+    }
+}
+
+impl std::ops::Deref for Transaction {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Transaction {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.0
+    }
 }
 
 /// Which database engine the URL named.
@@ -99,6 +171,11 @@ impl Database {
     /// Pool for writes and transactions.
     pub fn writer(&self) -> &AnyPool {
         &self.write
+    }
+
+    /// Begins a transaction on the write pool.
+    pub async fn begin(&self) -> Result<Transaction, DbError> {
+        Ok(Transaction(self.write.begin().await?))
     }
 
     /// A trivial query on the read pool: does the database answer?

@@ -1,9 +1,10 @@
 //! Queries on `repositories`.
 
+use super::DbError;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 /// Returns the id of repository `name`, creating the repository if needed.
-pub async fn ensure(connection: &mut AnyConnection, name: &str, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn ensure(connection: &mut AnyConnection, name: &str, now: i64) -> Result<i64, DbError> {
     // The insert comes first even when the repository exists: in a SQLite transaction the
     // first statement decides the lock, and a transaction that starts by reading and then
     // writes fails (SQLITE_BUSY_SNAPSHOT) when another process wrote in between.
@@ -16,11 +17,11 @@ pub async fn ensure(connection: &mut AnyConnection, name: &str, now: i64) -> Res
         .bind(name)
         .fetch_one(&mut *connection)
         .await?;
-    row.try_get(0)
+    Ok(row.try_get(0)?)
 }
 
 /// The id of repository `name`, if it exists.
-pub async fn find<'c, E>(executor: E, name: &str) -> Result<Option<i64>, sqlx::Error>
+pub async fn find<'c, E>(executor: E, name: &str) -> Result<Option<i64>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -28,11 +29,11 @@ where
         .bind(name)
         .fetch_optional(executor)
         .await?;
-    row.map(|row| row.try_get(0)).transpose()
+    Ok(row.map(|row| row.try_get(0)).transpose()?)
 }
 
 /// Repository names after `last` in byte order, at most `limit`.
-pub async fn list<'c, E>(executor: E, last: Option<&str>, limit: i64) -> Result<Vec<String>, sqlx::Error>
+pub async fn list<'c, E>(executor: E, last: Option<&str>, limit: i64) -> Result<Vec<String>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -41,5 +42,5 @@ where
         .bind(limit)
         .fetch_all(executor)
         .await?;
-    rows.iter().map(|row| row.try_get(0)).collect()
+    Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
 }

@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Executor, Row};
 
-use super::{Backend, Database};
+use super::{Backend, Database, DbError};
 
 /// Points `tag` at a manifest, replacing what it pointed to before.
 pub async fn upsert<'c, E>(
@@ -11,7 +11,7 @@ pub async fn upsert<'c, E>(
     tag: &str,
     manifest_digest: &str,
     now: i64,
-) -> Result<(), sqlx::Error>
+) -> Result<(), DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -29,7 +29,7 @@ where
 }
 
 /// Removes a tag; returns whether it existed.
-pub async fn delete<'c, E>(executor: E, repository_id: i64, tag: &str) -> Result<bool, sqlx::Error>
+pub async fn delete<'c, E>(executor: E, repository_id: i64, tag: &str) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -51,7 +51,7 @@ pub async fn list(
     repository_id: i64,
     last: Option<&str>,
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<String>, DbError> {
     let join = match database.backend() {
         Backend::Sqlite => "group_concat(name, char(10))",
         Backend::Postgres => "string_agg(name, chr(10) ORDER BY name)",

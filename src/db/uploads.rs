@@ -1,5 +1,6 @@
 //! Queries on `upload_sessions` and `upload_parts`.
 
+use super::DbError;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 /// An upload session: the bytes received so far and the hash state over them.
@@ -22,13 +23,7 @@ pub struct PartRow {
     pub storage_key: String,
 }
 
-pub async fn insert<'c, E>(
-    executor: E,
-    id: &str,
-    repository: &str,
-    hash_state: &[u8],
-    now: i64,
-) -> Result<(), sqlx::Error>
+pub async fn insert<'c, E>(executor: E, id: &str, repository: &str, hash_state: &[u8], now: i64) -> Result<(), DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -44,7 +39,7 @@ where
     Ok(())
 }
 
-pub async fn find<'c, E>(executor: E, id: &str) -> Result<Option<UploadRow>, sqlx::Error>
+pub async fn find<'c, E>(executor: E, id: &str) -> Result<Option<UploadRow>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -67,7 +62,7 @@ where
     .transpose()
 }
 
-pub async fn parts<'c, E>(executor: E, id: &str) -> Result<Vec<PartRow>, sqlx::Error>
+pub async fn parts<'c, E>(executor: E, id: &str) -> Result<Vec<PartRow>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -97,7 +92,7 @@ pub async fn append_part(
     part: &PartRow,
     hash_state: &[u8],
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, DbError> {
     let updated = sqlx::query(
         "UPDATE upload_sessions SET size = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND size = $5",
     )
@@ -122,7 +117,7 @@ pub async fn append_part(
 }
 
 /// Deletes a session and (by `ON DELETE CASCADE`) its part rows; returns whether it existed.
-pub async fn delete<'c, E>(executor: E, id: &str) -> Result<bool, sqlx::Error>
+pub async fn delete<'c, E>(executor: E, id: &str) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -135,7 +130,7 @@ where
 
 /// Deletes a session (and its part rows) if it has not been appended to since `cutoff`;
 /// true when it did.
-pub async fn delete_if_idle<'c, E>(executor: E, id: &str, cutoff: i64) -> Result<bool, sqlx::Error>
+pub async fn delete_if_idle<'c, E>(executor: E, id: &str, cutoff: i64) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -148,7 +143,7 @@ where
 }
 
 /// Ids of sessions idle since before `before` (milliseconds).
-pub async fn idle_since<'c, E>(executor: E, before: i64) -> Result<Vec<String>, sqlx::Error>
+pub async fn idle_since<'c, E>(executor: E, before: i64) -> Result<Vec<String>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -156,11 +151,11 @@ where
         .bind(before)
         .fetch_all(executor)
         .await?;
-    rows.iter().map(|row| row.try_get(0)).collect()
+    Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
 }
 
 /// Which of `ids` are sessions that exist.
-pub async fn existing_among<'c, E>(executor: E, ids: &[String]) -> Result<Vec<String>, sqlx::Error>
+pub async fn existing_among<'c, E>(executor: E, ids: &[String]) -> Result<Vec<String>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -177,7 +172,7 @@ where
         query = query.bind(id);
     }
     let rows = query.fetch_all(executor).await?;
-    rows.iter().map(|row| row.try_get(0)).collect()
+    Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

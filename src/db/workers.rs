@@ -1,6 +1,7 @@
 //! Queries on `worker_versions` and `worker_platforms`: the derived index of worker versions
 //! (rebuildable from the manifests; written in the tag's transaction).
 
+use super::DbError;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 /// One indexed worker version.
@@ -43,7 +44,7 @@ pub struct NewWorkerPlatform {
 }
 
 /// Forgets what a tag indexed (its platforms go with it).
-pub async fn remove(connection: &mut AnyConnection, repository_id: i64, tag: &str) -> Result<(), sqlx::Error> {
+pub async fn remove(connection: &mut AnyConnection, repository_id: i64, tag: &str) -> Result<(), DbError> {
     sqlx::query("DELETE FROM worker_platforms WHERE repository_id = $1 AND tag = $2")
         .bind(repository_id)
         .bind(tag)
@@ -58,11 +59,7 @@ pub async fn remove(connection: &mut AnyConnection, repository_id: i64, tag: &st
 }
 
 /// Indexes a version, replacing what the tag indexed before.
-pub async fn replace(
-    connection: &mut AnyConnection,
-    version: &NewWorkerVersion<'_>,
-    now: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn replace(connection: &mut AnyConnection, version: &NewWorkerVersion<'_>, now: i64) -> Result<(), DbError> {
     remove(connection, version.repository_id, version.tag).await?;
     sqlx::query(
         "INSERT INTO worker_versions (repository_id, tag, worker_id, version, index_digest, metadata, indexed_at) \
@@ -95,7 +92,7 @@ pub async fn replace(
     Ok(())
 }
 
-fn version_row(row: &sqlx::any::AnyRow) -> Result<WorkerVersionRow, sqlx::Error> {
+fn version_row(row: &sqlx::any::AnyRow) -> Result<WorkerVersionRow, DbError> {
     Ok(WorkerVersionRow {
         worker_id: row.try_get(0)?,
         version: row.try_get(1)?,
@@ -106,7 +103,7 @@ fn version_row(row: &sqlx::any::AnyRow) -> Result<WorkerVersionRow, sqlx::Error>
 }
 
 /// Every indexed version of every worker, ordered by worker id.
-pub async fn all_versions<'c, E>(executor: E) -> Result<Vec<WorkerVersionRow>, sqlx::Error>
+pub async fn all_versions<'c, E>(executor: E) -> Result<Vec<WorkerVersionRow>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -119,7 +116,7 @@ where
 }
 
 /// The indexed versions of one worker.
-pub async fn versions_of<'c, E>(executor: E, worker_id: &str) -> Result<Vec<WorkerVersionRow>, sqlx::Error>
+pub async fn versions_of<'c, E>(executor: E, worker_id: &str) -> Result<Vec<WorkerVersionRow>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -132,7 +129,7 @@ where
     rows.iter().map(version_row).collect()
 }
 
-fn platform_row(row: &sqlx::any::AnyRow) -> Result<WorkerPlatformRow, sqlx::Error> {
+fn platform_row(row: &sqlx::any::AnyRow) -> Result<WorkerPlatformRow, DbError> {
     Ok(WorkerPlatformRow {
         version: row.try_get(0)?,
         platform: row.try_get(1)?,
@@ -143,7 +140,7 @@ fn platform_row(row: &sqlx::any::AnyRow) -> Result<WorkerPlatformRow, sqlx::Erro
 }
 
 /// The platforms of every version of one worker, ordered by version and platform.
-pub async fn platforms_of<'c, E>(executor: E, worker_id: &str) -> Result<Vec<WorkerPlatformRow>, sqlx::Error>
+pub async fn platforms_of<'c, E>(executor: E, worker_id: &str) -> Result<Vec<WorkerPlatformRow>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -159,7 +156,7 @@ where
 }
 
 /// The platforms of every version of every worker.
-pub async fn all_platforms<'c, E>(executor: E) -> Result<Vec<(String, WorkerPlatformRow)>, sqlx::Error>
+pub async fn all_platforms<'c, E>(executor: E) -> Result<Vec<(String, WorkerPlatformRow)>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -180,7 +177,7 @@ pub async fn find_package<'c, E>(
     executor: E,
     repository: &str,
     digest: &str,
-) -> Result<Vec<(String, WorkerPlatformRow)>, sqlx::Error>
+) -> Result<Vec<(String, WorkerPlatformRow)>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -201,7 +198,7 @@ where
 
 /// Tags of worker repositories (`workers/…`): (repository id, repository name, tag, digest),
 /// for rebuilding the index.
-pub async fn worker_repository_tags<'c, E>(executor: E) -> Result<Vec<(i64, String, String, String)>, sqlx::Error>
+pub async fn worker_repository_tags<'c, E>(executor: E) -> Result<Vec<(i64, String, String, String)>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -217,12 +214,12 @@ where
 }
 
 /// Ids of the workers that have at least one indexed version, sorted.
-pub async fn worker_ids<'c, E>(executor: E) -> Result<Vec<String>, sqlx::Error>
+pub async fn worker_ids<'c, E>(executor: E) -> Result<Vec<String>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
     let rows = sqlx::query("SELECT DISTINCT worker_id FROM worker_versions ORDER BY worker_id")
         .fetch_all(executor)
         .await?;
-    rows.iter().map(|row| row.try_get(0)).collect()
+    Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
 }

@@ -16,7 +16,7 @@ pub use hasher::ResumableSha256;
 pub use manifest::{inspect_manifest, ManifestFacts};
 pub use name::{RepoName, Tag};
 pub use range::{parse_content_range, resolve_range, ByteRange, RangeRequest};
-pub use route::{parse_v2_path, Reference, V2Path};
+pub use route::{parse_v2_path, Endpoint, Reference, V2Path};
 
 /// Why a piece of client input is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

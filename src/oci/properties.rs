@@ -77,7 +77,6 @@ fn json_value() -> impl Strategy<Value = Value> {
 proptest! {
     #[test]
     fn v2_paths_never_panic_and_parsed_names_are_valid(rest in path_text()) {
-        let _ = route::endpoint_name(&rest);
         if let Ok(Some(path)) = parse_v2_path(&rest) {
             let name = match &path {
                 V2Path::Blob { name, .. } | V2Path::Uploads { name } | V2Path::Upload { name, .. }
@@ -102,7 +101,10 @@ proptest! {
             parse_v2_path(&format!("{name}/manifests/{tag}")).unwrap(),
             Some(V2Path::Manifest { name: RepoName::parse(&name).unwrap(), reference: Reference::Tag(Tag::parse(&tag).unwrap()) })
         );
-        prop_assert_eq!(route::endpoint_name(&format!("{name}/blobs/{digest}")), "blob");
+        prop_assert_eq!(
+            parse_v2_path(&format!("{name}/blobs/{digest}")).unwrap().map(|path| path.endpoint()),
+            Some(Endpoint::Blob)
+        );
     }
 
     #[test]

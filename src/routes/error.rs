@@ -9,9 +9,10 @@ use serde_json::json;
 
 use crate::oci::ParseError;
 use crate::services::RegistryError;
-use crate::storage::StorageError;
 
-/// The error codes of the distribution spec (plus `UNKNOWN` for server faults).
+/// The error codes of the distribution spec, plus `UNAVAILABLE` (503: the registry is shutting
+/// down or its database is busy; clients retry it, as they do distribution's code of that
+/// name) and `UNKNOWN` for server faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     BlobUnknown,
@@ -28,6 +29,7 @@ pub enum ErrorCode {
     Denied,
     Unsupported,
     TooManyRequests,
+    Unavailable,
     Unknown,
 }
 
@@ -48,6 +50,7 @@ impl ErrorCode {
             ErrorCode::Denied => "DENIED",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Unknown => "UNKNOWN",
         }
     }
@@ -147,8 +150,8 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::SizeInvalid, message)
                     .with_detail(json!({ "limit": limit }))
             }
-            RegistryError::Storage(error) if error.is_out_of_space() => {
-                tracing::error!(%error, "blob storage is full");
+            RegistryError::StorageFull(_) => {
+                tracing::error!(error = %message, "blob storage is full");
                 ApiError::new(
                     StatusCode::INSUFFICIENT_STORAGE,
                     ErrorCode::Unknown,
@@ -159,8 +162,13 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::ManifestInvalid, message)
             }
             RegistryError::NameUnknown(_) => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NameUnknown, message),
-            RegistryError::Storage(StorageError::NotFound(_)) => {
+            RegistryError::StoredObjectMissing(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, ErrorCode::BlobUnknown, message)
+            }
+            RegistryError::Unavailable(_) => {
+                tracing::warn!(error = %message, "request refused while the registry is unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, message)
+                    .with_header(header::RETRY_AFTER, "1".into())
             }
             RegistryError::Database(_) | RegistryError::Storage(_) | RegistryError::Corrupt(_) => {
                 tracing::error!(error = %message, "request failed on a server fault");
@@ -186,5 +194,18 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(name, value);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_is_a_retryable_server_answer() {
+        let error = ApiError::from(RegistryError::Unavailable("shutting down".into()));
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.code.as_str(), "UNAVAILABLE");
+        assert!(error.headers.iter().any(|(name, _)| name == header::RETRY_AFTER));
     }
 }

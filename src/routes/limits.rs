@@ -11,8 +11,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ErrorCode};
+use super::observe::{is_upload, route_name};
 use super::AppState;
-use crate::observability::{is_upload, record_rejected_upload, route_name};
+use crate::observability::record_rejected_upload;
 
 /// Counts running upload requests per client address.
 #[derive(Clone, Debug)]

@@ -7,18 +7,18 @@ pub mod catalog_error;
 pub mod catalog_wire;
 pub mod error;
 pub mod limits;
+pub mod observe;
 pub mod ops;
 pub mod responses;
 pub mod v2;
 
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::routing::{any, get};
+use axum::routing::{any, get, MethodRouter};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::{HttpLimits, ServeConfig};
-use crate::observability;
 use crate::services::Registry;
 
 /// State shared by every handler.
@@ -52,6 +52,58 @@ impl ApiSettings {
     }
 }
 
+/// A route outside `/v2`: its path, the fixed name metrics and logs label it with, and its
+/// handlers.
+struct NamedRoute {
+    path: &'static str,
+    name: &'static str,
+    handler: fn() -> MethodRouter<AppState>,
+}
+
+const fn named(path: &'static str, name: &'static str, handler: fn() -> MethodRouter<AppState>) -> NamedRoute {
+    NamedRoute { path, name, handler }
+}
+
+/// The catalog routes: the legacy catalog (LEGACY-API.md) and the v1 API (spec/openapi.yaml).
+/// One line per route (tests/it/openapi.rs reads them).
+#[rustfmt::skip]
+const CATALOG_ROUTES: &[NamedRoute] = &[
+    named("/health", "legacy_health", || get(catalog::get_health)),
+    named("/workers", "legacy_workers", || get(catalog::list_workers_legacy)),
+    named("/workers/{id}", "legacy_worker", || get(catalog::find_worker_legacy)),
+    named("/workers/{id}/PKGBUILD", "legacy_pkgbuild", || get(catalog::get_pkgbuild_legacy)),
+    named("/v1/workers", "v1_workers", || get(catalog::list_workers)),
+    named("/v1/workers/{id}", "v1_worker", || get(catalog::find_worker)),
+    named("/v1/workers/{id}/pkgbuild", "v1_pkgbuild", || get(catalog::get_pkgbuild)),
+    named("/v1/workers/{id}/versions", "v1_versions", || get(catalog::list_versions)),
+    named("/v1/workers/{id}/stats", "v1_stats", || get(catalog::get_stats)),
+    named("/v1/workers/{id}/{version}/download", "v1_download", || get(catalog::get_download)),
+];
+
+/// Operations: Prometheus metrics, liveness, readiness.
+#[rustfmt::skip]
+const OPERATION_ROUTES: &[NamedRoute] = &[
+    named("/metrics", "metrics", || get(ops::get_metrics)),
+    named("/healthz", "healthz", || get(ops::get_health)),
+    named("/readyz", "readyz", || get(ops::get_readiness)),
+];
+
+/// The name the route table gives a matched route path outside `/v2` (`/v2` requests are
+/// named by their parsed endpoint, `oci::Endpoint::name`).
+pub fn route_name_of(matched_path: &str) -> Option<&'static str> {
+    CATALOG_ROUTES
+        .iter()
+        .chain(OPERATION_ROUTES)
+        .find(|route| route.path == matched_path)
+        .map(|route| route.name)
+}
+
+fn add_routes(router: Router<AppState>, routes: &[NamedRoute]) -> Router<AppState> {
+    routes
+        .iter()
+        .fold(router, |router, route| router.route(route.path, (route.handler)()))
+}
+
 /// The one route table of the server. spec/openapi.yaml lists every route outside `/v2`
 /// (a test keeps the two in step).
 pub fn router(state: AppState, api: &ApiSettings) -> Router {
@@ -73,25 +125,8 @@ pub fn router(state: AppState, api: &ApiSettings) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS]);
-    let catalog = Router::new()
-        // The legacy catalog (LEGACY-API.md).
-        .route("/health", get(catalog::get_health))
-        .route("/workers", get(catalog::list_workers_legacy))
-        .route("/workers/{id}", get(catalog::find_worker_legacy))
-        .route("/workers/{id}/PKGBUILD", get(catalog::get_pkgbuild_legacy))
-        // The v1 API (spec/openapi.yaml).
-        .route("/v1/workers", get(catalog::list_workers))
-        .route("/v1/workers/{id}", get(catalog::find_worker))
-        .route("/v1/workers/{id}/pkgbuild", get(catalog::get_pkgbuild))
-        .route("/v1/workers/{id}/versions", get(catalog::list_versions))
-        .route("/v1/workers/{id}/stats", get(catalog::get_stats))
-        .route("/v1/workers/{id}/{version}/download", get(catalog::get_download))
-        .layer(cors);
-    // Operations: Prometheus metrics, liveness, readiness.
-    let operations = Router::new()
-        .route("/metrics", get(ops::get_metrics))
-        .route("/healthz", get(ops::get_health))
-        .route("/readyz", get(ops::get_readiness));
+    let catalog = add_routes(Router::new(), CATALOG_ROUTES).layer(cors);
+    let operations = add_routes(Router::new(), OPERATION_ROUTES);
     Router::new()
         .merge(distribution)
         .merge(catalog)
@@ -100,6 +135,6 @@ pub fn router(state: AppState, api: &ApiSettings) -> Router {
             state.clone(),
             limits::limit_uploads,
         ))
-        .layer(axum::middleware::from_fn(observability::observe))
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }

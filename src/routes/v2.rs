@@ -13,6 +13,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use super::error::ApiError;
+use super::observe::ParsedV2Path;
 use super::responses::*;
 use super::AppState;
 use crate::oci::{parse_content_range, parse_v2_path, Digest, Reference, RepoName, V2Path};
@@ -22,9 +23,11 @@ use crate::services::{BodyStream, Registry, RegistryError};
 
 type Handled = Result<Response, ApiError>;
 
-/// Entry point for every `/v2/…` request: parses the path once, then dispatches.
+/// Entry point for every `/v2/…` request: takes the path `observe` parsed (or parses it,
+/// when called without that layer), then dispatches.
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    let parsed = parts.extensions.remove::<ParsedV2Path>();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let peer = parts
         .extensions
@@ -33,7 +36,8 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
     let rest = uri.path().strip_prefix("/v2").unwrap_or("");
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     let query = Query::parse(uri.query());
-    let result = match parse_v2_path(rest) {
+    let parsed = parsed.map_or_else(|| parse_v2_path(rest), |ParsedV2Path(parsed)| parsed);
+    let result = match parsed {
         Ok(Some(path)) => route(&state.registry, method, path, &query, &headers, peer, body).await,
         Ok(None) => Err(ApiError::unsupported_endpoint()),
         Err(error) => Err(error.into()),

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use super::blobs::{BlobContent, BlobRead};
 use super::{Registry, RegistryError};
 use crate::artifact;
-use crate::db::{downloads, now_millis, workers, Database};
+use crate::db::{downloads, now_millis, workers, Database, DbError};
 use crate::oci::{Digest, RepoName};
 use crate::storage::ByteStream;
 
@@ -112,7 +112,7 @@ async fn write_downloads(db: Database, mut receiver: mpsc::Receiver<DownloadEven
     }
 }
 
-async fn write_batch(db: &Database, events: &[DownloadEvent]) -> Result<(), sqlx::Error> {
+async fn write_batch(db: &Database, events: &[DownloadEvent]) -> Result<(), DbError> {
     // Only package layers of indexed versions count; configs and metadata layers do not.
     // Events of one batch are mostly of a few blobs: each is resolved once.
     let mut owners: HashMap<(&str, &str), Option<(String, workers::WorkerPlatformRow)>> = HashMap::new();

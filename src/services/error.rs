@@ -35,20 +35,44 @@ pub enum RegistryError {
     /// The registry's own stored data is damaged (a server fault, never the client's).
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    /// The registry cannot serve the request now but may soon (it is shutting down, its
+    /// database is busy): not the client's fault, worth a retry.
+    #[error("the registry is unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
-    Database(#[from] DbError),
+    Database(DbError),
+    /// The blob store is out of space or over its quota.
+    #[error("blob storage is full: {0}")]
+    StorageFull(String),
+    /// An object the registry's records name is missing from the blob store.
+    #[error("{0}")]
+    StoredObjectMissing(String),
+    /// Any other failure of the blob store (a server fault).
     #[error(transparent)]
-    Storage(StorageError),
+    Storage(Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl From<sqlx::Error> for RegistryError {
-    fn from(error: sqlx::Error) -> Self {
-        RegistryError::Database(DbError::Query(error))
+/// A busy database is a temporary condition the client may retry; any other database
+/// failure is a server fault.
+impl From<DbError> for RegistryError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Busy(why) => RegistryError::Unavailable(format!("the database is busy: {why}")),
+            other => RegistryError::Database(other),
+        }
     }
 }
 
+/// Services decide here what a storage failure means to a caller; nothing above services
+/// sees a `StorageError`.
 impl From<StorageError> for RegistryError {
     fn from(error: StorageError) -> Self {
-        RegistryError::Storage(error)
+        if error.is_out_of_space() {
+            return RegistryError::StorageFull(error.to_string());
+        }
+        match error {
+            StorageError::NotFound(_) => RegistryError::StoredObjectMissing(error.to_string()),
+            other => RegistryError::Storage(Box::new(other)),
+        }
     }
 }

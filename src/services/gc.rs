@@ -30,6 +30,7 @@ use futures::StreamExt;
 
 use super::{Registry, RegistryError};
 use crate::db::{gc as queries, gc_runs, now_millis};
+use crate::observability::GcRunRecord;
 use crate::oci::Digest;
 use crate::storage::{StorageKey, StoredObject};
 
@@ -62,21 +63,6 @@ pub struct GcReport {
 
 /// Longest error text kept with a failed run.
 const MAX_RECORDED_ERROR_CHARS: usize = 1000;
-
-/// A recorded collection run (the latest one, for `/metrics`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GcRunRecord {
-    pub started_at: SystemTime,
-    pub finished_at: SystemTime,
-    pub succeeded: bool,
-    pub blobs_removed: u64,
-    pub links_removed: u64,
-    pub upload_sessions_removed: u64,
-    pub orphaned_upload_objects_removed: u64,
-    pub freed_bytes: u64,
-    /// When the latest successful run finished (this one, when it succeeded).
-    pub last_success_at: Option<SystemTime>,
-}
 
 fn time_of(millis: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64)
@@ -168,7 +154,7 @@ impl Registry {
                 .digest
                 .parse()
                 .map_err(|_| RegistryError::Corrupt(format!("blob digest {:?} is invalid", candidate.digest)))?;
-            let mut transaction = self.db.writer().begin().await?;
+            let mut transaction = self.db.begin().await?;
             if !queries::delete_blob_if_garbage(&mut transaction, &candidate.digest, blob_cutoff).await? {
                 transaction.rollback().await?;
                 continue;

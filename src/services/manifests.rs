@@ -68,7 +68,7 @@ impl Registry {
         };
 
         let now = now_millis();
-        let mut transaction = self.db.writer().begin().await?;
+        let mut transaction = self.db.begin().await?;
         let repository_id = repositories::ensure(&mut transaction, name.as_str(), now).await?;
         // Touching the links locks them against `gc` until this transaction ends.
         blobs::touch_links(&mut *transaction, repository_id, &blob_references, now).await?;
@@ -174,7 +174,7 @@ impl Registry {
         let Some(repository_id) = repositories::find(self.db.reader(), name.as_str()).await? else {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         };
-        let mut transaction = self.db.writer().begin().await?;
+        let mut transaction = self.db.begin().await?;
         let existed = match reference {
             Reference::Digest(digest) => {
                 manifests::delete(&mut transaction, repository_id, &digest.to_string()).await?

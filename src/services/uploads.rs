@@ -113,11 +113,12 @@ impl HashThread {
 }
 
 /// Why the hashing thread is gone while the body still streams: it panicked (a bug, passed
-/// on as the panic) or the runtime is shutting down and cancelled it.
+/// on as the panic) or the runtime is shutting down and cancelled it. The latter is the
+/// server going away, not a fault of the client's body: `Unavailable`, worth a retry.
 fn stopped(error: Option<tokio::task::JoinError>) -> RegistryError {
     match error {
         Some(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-        _ => RegistryError::UploadInvalid("the upload was interrupted: the server is shutting down".into()),
+        _ => RegistryError::Unavailable("the upload was interrupted: the server is shutting down".into()),
     }
 }
 
@@ -261,7 +262,7 @@ impl Registry {
             size: written as i64,
             storage_key: part_key.to_string(),
         };
-        let mut transaction = self.db.writer().begin().await?;
+        let mut transaction = self.db.begin().await?;
         let appended = uploads::append_part(
             &mut transaction,
             session_id,
@@ -560,7 +561,7 @@ impl Registry {
         if blobs::link_by_name(self.db.writer(), name.as_str(), &digest, now).await? {
             return Ok(());
         }
-        let mut transaction = self.db.writer().begin().await?;
+        let mut transaction = self.db.begin().await?;
         let repository_id = repositories::ensure(&mut transaction, name.as_str(), now).await?;
         blobs::link(&mut *transaction, repository_id, &digest, now).await?;
         transaction.commit().await?;
@@ -574,5 +575,26 @@ fn part_key_from_row(session_id: &str, storage_key: &str) -> StorageKey {
     StorageKey::UploadPart {
         session_id: session_id.to_string(),
         part_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runtime cancelling the hashing thread (a shutdown) is the server going away,
+    /// not a malformed body: it must not become `UploadInvalid` (a 400).
+    #[tokio::test]
+    async fn a_hashing_thread_cancelled_by_shutdown_is_no_client_error() {
+        let task = tokio::spawn(std::future::pending::<()>());
+        task.abort();
+        let cancelled = task.await.unwrap_err();
+        assert!(cancelled.is_cancelled());
+        let error = stopped(Some(cancelled));
+        assert!(
+            !matches!(error, RegistryError::UploadInvalid(_)),
+            "a shutdown answered as a client error: {error:?}"
+        );
+        assert!(matches!(error, RegistryError::Unavailable(_)), "{error:?}");
     }
 }

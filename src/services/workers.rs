@@ -11,14 +11,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::TryStreamExt;
-use sqlx::AnyConnection;
 
 use super::{Registry, RegistryError};
 use crate::artifact::{
     self, check_image_config, check_platform_manifest, check_worker_index, metadata::describe, Platform,
     WorkerMetadata, MAX_SMALL_BLOB_BYTES, PKGBUILD_ARTIFACT_TYPE, PKGBUILD_MEDIA_TYPE,
 };
-use crate::db::{blobs, downloads, manifests, now_millis, workers};
+use crate::db::{blobs, downloads, manifests, now_millis, workers, Connection, DbError};
 use crate::oci::{media_types, Digest, RepoName};
 use crate::storage::StorageKey;
 
@@ -55,8 +54,8 @@ pub enum WorkerError {
     Registry(#[from] RegistryError),
 }
 
-impl From<sqlx::Error> for WorkerError {
-    fn from(error: sqlx::Error) -> Self {
+impl From<DbError> for WorkerError {
+    fn from(error: DbError) -> Self {
         WorkerError::Registry(error.into())
     }
 }
@@ -247,7 +246,7 @@ impl Registry {
                 }
             };
             indexed += usize::from(prepared.is_some());
-            let mut transaction = self.db.writer().begin().await?;
+            let mut transaction = self.db.begin().await?;
             record_worker_tag(
                 &mut transaction,
                 repository_id,
@@ -415,13 +414,13 @@ pub fn platform_label(platform: &Platform) -> String {
 
 /// Records (or forgets) what a worker repository's tag indexes, inside the tag's transaction.
 pub(super) async fn record_worker_tag(
-    connection: &mut AnyConnection,
+    connection: &mut Connection,
     repository_id: i64,
     tag: &str,
     index_digest: &str,
     prepared: Option<&PreparedWorkerVersion>,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), DbError> {
     match prepared {
         Some(prepared) => {
             let version = workers::NewWorkerVersion {

@@ -8,6 +8,7 @@ mod blobs;
 mod discovery;
 mod gc;
 mod interop;
+mod layering;
 mod limits;
 mod load;
 mod manifests;

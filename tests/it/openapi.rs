@@ -37,15 +37,16 @@ fn spec_operations() -> BTreeSet<(String, String)> {
     operations
 }
 
-/// `.route("/path", get(handler))` declarations of the route table outside `/v2`.
+/// `named("/path", "name", || get(handler))` entries of the route table outside `/v2`.
 fn router_operations() -> BTreeSet<(String, String)> {
     let text = std::fs::read_to_string(root().join("src/routes/mod.rs")).unwrap();
     let mut operations = BTreeSet::new();
     for line in text.lines() {
-        let Some(rest) = line.trim().strip_prefix(".route(\"") else {
+        let Some(rest) = line.trim().strip_prefix("named(\"") else {
             continue;
         };
-        let (path, handler) = rest.split_once("\", ").unwrap();
+        let (path, rest) = rest.split_once("\", ").unwrap();
+        let (_name, handler) = rest.split_once(", || ").unwrap();
         if path.starts_with("/v2") {
             continue;
         }
