@@ -42,7 +42,7 @@ pub enum WorkerLayoutError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexEntry {
     pub platform: Platform,
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
 }
 
@@ -55,7 +55,7 @@ pub struct WorkerIndexFacts {
 /// A layer or config descriptor's facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobFacts {
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
     pub title: Option<String>,
 }
@@ -106,13 +106,13 @@ pub fn check_worker_index(bytes: &[u8]) -> Result<WorkerIndexFacts, WorkerLayout
             return Err(WorkerLayoutError::DuplicatePlatform(platform.to_string()));
         }
         // The installer reads indexes from any registry: the digest names a manifest to fetch.
-        let digest = entry["digest"].as_str().unwrap_or("");
-        if digest.parse::<Digest>().is_err() {
-            return Err(WorkerLayoutError::EntryDigest(position, digest.to_string()));
-        }
+        let text = entry["digest"].as_str().unwrap_or("");
+        let Ok(digest) = text.parse::<Digest>() else {
+            return Err(WorkerLayoutError::EntryDigest(position, text.to_string()));
+        };
         facts.push(IndexEntry {
             platform,
-            digest: digest.to_string(),
+            digest,
             size: entry["size"].as_u64().unwrap_or(0),
         });
     }
@@ -139,30 +139,25 @@ pub fn check_platform_manifest(platform: &Platform, bytes: &[u8]) -> Result<Plat
         return Err(problem(format!("config must be an {IMAGE_CONFIG_MEDIA_TYPE}")));
     }
     let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
-    let find = |media_type: &str| -> Result<BlobFacts, WorkerLayoutError> {
+    let find = |media_type: &str| -> Result<&Value, WorkerLayoutError> {
         let matching: Vec<&Value> = layers.iter().filter(|l| l["mediaType"] == media_type).collect();
         match matching.as_slice() {
-            [layer] => Ok(blob_facts(layer)),
+            [layer] => Ok(*layer),
             [] => Err(problem(format!("manifest has no {media_type} layer"))),
             _ => Err(problem(format!("manifest has more than one {media_type} layer"))),
         }
     };
-    let facts = PlatformManifestFacts {
-        config: blob_facts(config),
-        package: find(PACKAGE_MEDIA_TYPE)?,
-        metadata: find(METADATA_MEDIA_TYPE)?,
-    };
+    let (package, metadata) = (find(PACKAGE_MEDIA_TYPE)?, find(METADATA_MEDIA_TYPE)?);
     // The installer names its download file after the package digest and fetches the
     // others by digest, from whatever registry it was pointed at.
-    for (what, blob) in [
-        ("config", &facts.config),
-        ("package", &facts.package),
-        ("metadata", &facts.metadata),
-    ] {
-        if blob.digest.parse::<Digest>().is_err() {
-            return Err(problem(format!("the {what} digest {:?} is not a digest", blob.digest)));
-        }
-    }
+    let facts_of = |what: &str, descriptor: &Value| {
+        blob_facts(descriptor).map_err(|text| problem(format!("the {what} digest {text:?} is not a digest")))
+    };
+    let facts = PlatformManifestFacts {
+        config: facts_of("config", config)?,
+        package: facts_of("package", package)?,
+        metadata: facts_of("metadata", metadata)?,
+    };
     Ok(facts)
 }
 
@@ -186,21 +181,23 @@ pub fn check_image_config(platform: &Platform, bytes: &[u8]) -> Result<(), Worke
     Ok(())
 }
 
-fn blob_facts(descriptor: &Value) -> BlobFacts {
-    BlobFacts {
-        digest: descriptor["digest"].as_str().unwrap_or("").to_string(),
+/// A descriptor's facts, or the digest's text when it is no digest.
+fn blob_facts(descriptor: &Value) -> Result<BlobFacts, String> {
+    let text = descriptor["digest"].as_str().unwrap_or("");
+    Ok(BlobFacts {
+        digest: text.parse().map_err(|_| text.to_string())?,
         size: descriptor["size"].as_u64().unwrap_or(0),
         title: descriptor["annotations"][annotations::TITLE]
             .as_str()
             .map(str::to_string),
-    }
+    })
 }
 
 /// A blob already pushed (or about to be): its media type, digest and size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
     pub media_type: String,
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
 }
 
@@ -277,7 +274,7 @@ pub fn platform_manifest(parts: &PlatformParts<'_>) -> Vec<u8> {
 /// One entry of the index `publish` builds.
 pub struct IndexPart<'a> {
     pub platform: &'a Platform,
-    pub manifest_digest: &'a str,
+    pub manifest_digest: &'a Digest,
     pub manifest_size: u64,
     pub package: &'a Blob,
 }
@@ -349,7 +346,7 @@ mod tests {
     fn blob(media_type: &str, c: char, size: u64) -> Blob {
         Blob {
             media_type: media_type.into(),
-            digest: format!("sha256:{}", c.to_string().repeat(64)),
+            digest: format!("sha256:{}", c.to_string().repeat(64)).parse().unwrap(),
             size,
         }
     }
@@ -376,7 +373,7 @@ mod tests {
         check_image_config(&platform, &image_config(&platform)).unwrap();
         assert!(check_image_config(&Platform::parse("linux/amd64").unwrap(), &image_config(&platform)).is_err());
 
-        let manifest_digest = crate::oci::Digest::sha256_of(&manifest).to_string();
+        let manifest_digest = Digest::sha256_of(&manifest);
         let index = worker_index(
             "w",
             "1.0.0",

@@ -33,7 +33,7 @@ use crate::artifact::{
     MAX_SMALL_BLOB_BYTES,
 };
 use crate::oci::media_types::{OCI_INDEX, OCI_MANIFEST};
-use crate::oci::ResumableSha256;
+use crate::oci::{Digest, Reference, ResumableSha256, Tag};
 
 /// How many times a download is attempted (each attempt resumes where the last stopped).
 pub const DOWNLOAD_ATTEMPTS: usize = 4;
@@ -55,12 +55,12 @@ pub enum InstallError {
     Metadata(String),
     #[error("the download of {digest} failed after {attempts} attempts: {reason}")]
     Download {
-        digest: String,
+        digest: Digest,
         attempts: usize,
         reason: String,
     },
     #[error("checksum mismatch: expected {expected}, the download hashes to {computed}")]
-    ChecksumMismatch { expected: String, computed: String },
+    ChecksumMismatch { expected: Digest, computed: Digest },
     #[error("unsafe or broken package: {0}")]
     Unpack(#[from] UnpackError),
     #[error("the package has no bin/{0}")]
@@ -88,7 +88,7 @@ pub struct InstallReport {
     pub worker_id: String,
     pub version: String,
     pub platform: Platform,
-    pub package_digest: String,
+    pub package_digest: Digest,
     pub package_size: u64,
     /// The directory of this version.
     pub directory: PathBuf,
@@ -119,7 +119,9 @@ pub async fn install_worker(
             platform: wanted.to_string(),
             available: index.entries.iter().map(|e| e.platform.to_string()).collect(),
         })?;
-    let manifest = client.get_manifest(&repository, &entry.digest, &[OCI_MANIFEST]).await?;
+    let manifest = client
+        .get_manifest(&repository, &Reference::Digest(entry.digest.clone()), &[OCI_MANIFEST])
+        .await?;
     let facts = check_platform_manifest(&entry.platform, &manifest.content)
         .map_err(|error| InstallError::NotAWorkerVersion(error.to_string()))?;
     let metadata_bytes = client
@@ -133,7 +135,7 @@ pub async fn install_worker(
     let downloads = state.join("downloads");
     tokio::fs::create_dir_all(&downloads).await?;
     let digest = &facts.package.digest;
-    let hex = digest.split_once(':').map(|(_, hex)| hex).unwrap_or(digest);
+    let hex = digest.hex();
     let partial = downloads.join(format!("{hex}.partial"));
     let label = format!("{} {version} ({})", request.worker_id, entry.platform);
     let (attempts, resumed_from) = download(
@@ -240,7 +242,15 @@ async fn resolve_version(
     };
     let mut last_problem = None;
     for version in candidates {
-        let fetched = client.get_manifest(repository, &version, &[OCI_INDEX]).await;
+        let reference = match Tag::parse(&version) {
+            Ok(tag) => Reference::Tag(tag),
+            Err(error) if request.version.is_some() => return Err(InstallError::NotAWorkerVersion(error.to_string())),
+            Err(error) => {
+                last_problem = Some(error.to_string());
+                continue;
+            }
+        };
+        let fetched = client.get_manifest(repository, &reference, &[OCI_INDEX]).await;
         let index = match fetched {
             Ok(index) => index,
             Err(error) if request.version.is_some() => return Err(error.into()),
@@ -267,7 +277,7 @@ async fn resolve_version(
 async fn download(
     client: &RegistryClient,
     repository: &str,
-    digest: &str,
+    digest: &Digest,
     size: u64,
     partial: &Path,
     label: &str,
@@ -299,7 +309,7 @@ async fn download(
         }
     }
     Err(InstallError::Download {
-        digest: digest.to_string(),
+        digest: digest.clone(),
         attempts: DOWNLOAD_ATTEMPTS,
         reason: last_error,
     })
@@ -309,7 +319,7 @@ async fn download(
 async fn download_once(
     client: &RegistryClient,
     repository: &str,
-    digest: &str,
+    digest: &Digest,
     size: u64,
     partial: &Path,
     offset: u64,
@@ -368,14 +378,14 @@ async fn download_once(
     Ok(())
 }
 
-async fn hash_file(path: &Path) -> Result<String, std::io::Error> {
+async fn hash_file(path: &Path) -> Result<Digest, std::io::Error> {
     let mut file = tokio::fs::File::open(path).await?;
     let mut hasher = ResumableSha256::new();
     let mut buffer = vec![0u8; 256 * 1024];
     loop {
         let read = file.read(&mut buffer).await?;
         if read == 0 {
-            return Ok(hasher.finish().to_string());
+            return Ok(hasher.finish());
         }
         hasher.update(&buffer[..read]);
     }

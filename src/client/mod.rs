@@ -20,7 +20,7 @@ use reqwest::header::{
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
-use crate::oci::Digest;
+use crate::oci::{Digest, Reference};
 
 /// Errors of the Distribution client.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,7 @@ impl std::fmt::Debug for Credentials {
 #[derive(Debug, Clone)]
 pub struct FetchedManifest {
     pub media_type: String,
-    pub digest: String,
+    pub digest: Digest,
     pub content: Vec<u8>,
 }
 
@@ -217,7 +217,7 @@ impl RegistryClient {
     }
 
     /// Whether the repository has the blob.
-    pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool, ClientError> {
+    pub async fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool, ClientError> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let response = self.send(|| self.http.head(&url)).await?;
         match response.status() {
@@ -244,14 +244,14 @@ impl RegistryClient {
         Ok(location)
     }
 
-    fn with_digest(mut location: Url, digest: &str) -> Url {
-        location.query_pairs_mut().append_pair("digest", digest);
+    fn with_digest(mut location: Url, digest: &Digest) -> Url {
+        location.query_pairs_mut().append_pair("digest", &digest.to_string());
         location
     }
 
     /// Pushes a small blob held in memory (skipped when the repository has it).
-    pub async fn push_blob_bytes(&self, repository: &str, content: &[u8]) -> Result<String, ClientError> {
-        let digest = Digest::sha256_of(content).to_string();
+    pub async fn push_blob_bytes(&self, repository: &str, content: &[u8]) -> Result<Digest, ClientError> {
+        let digest = Digest::sha256_of(content);
         if self.has_blob(repository, &digest).await? {
             return Ok(digest);
         }
@@ -275,7 +275,7 @@ impl RegistryClient {
         &self,
         repository: &str,
         path: &Path,
-        digest: &str,
+        digest: &Digest,
         size: u64,
     ) -> Result<(), ClientError> {
         if self.has_blob(repository, digest).await? {
@@ -299,10 +299,10 @@ impl RegistryClient {
     pub async fn put_manifest(
         &self,
         repository: &str,
-        reference: &str,
+        reference: &Reference,
         media_type: &str,
         content: &[u8],
-    ) -> Result<String, ClientError> {
+    ) -> Result<Digest, ClientError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let content = content.to_vec();
         let response = self
@@ -314,14 +314,14 @@ impl RegistryClient {
             })
             .await?;
         Self::expect(response, "PUT", &[StatusCode::CREATED]).await?;
-        Ok(Digest::sha256_of(&content).to_string())
+        Ok(Digest::sha256_of(&content))
     }
 
     /// Fetches a manifest by tag or digest, accepting `accept` media types.
     pub async fn get_manifest(
         &self,
         repository: &str,
-        reference: &str,
+        reference: &Reference,
         accept: &[&str],
     ) -> Result<FetchedManifest, ClientError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
@@ -343,8 +343,11 @@ impl RegistryClient {
                 "manifest {reference} is larger than 4 MiB"
             )));
         }
-        let digest = Digest::sha256_of(&content).to_string();
-        if reference.contains(':') && reference != digest {
+        let digest = match reference {
+            Reference::Digest(expected) => expected.of_bytes_like(&content),
+            Reference::Tag(_) => Digest::sha256_of(&content),
+        };
+        if matches!(reference, Reference::Digest(expected) if *expected != digest) {
             return Err(ClientError::Protocol(format!(
                 "manifest {reference} has digest {digest}; the registry served other content"
             )));
@@ -357,7 +360,7 @@ impl RegistryClient {
     }
 
     /// A small blob, whole, checked against its digest.
-    pub async fn get_small_blob(&self, repository: &str, digest: &str, limit: u64) -> Result<Vec<u8>, ClientError> {
+    pub async fn get_small_blob(&self, repository: &str, digest: &Digest, limit: u64) -> Result<Vec<u8>, ClientError> {
         let response = self.get_blob(repository, digest, 0).await?;
         let response = Self::expect(response, "GET", &[StatusCode::OK]).await?;
         if response.content_length().is_some_and(|length| length > limit) {
@@ -369,7 +372,7 @@ impl RegistryClient {
             url: digest.to_string(),
             source,
         })?;
-        if Digest::sha256_of(&content).to_string() != digest {
+        if digest.of_bytes_like(&content) != *digest {
             return Err(ClientError::Protocol(format!(
                 "blob {digest} does not hash to its digest"
             )));
@@ -379,7 +382,7 @@ impl RegistryClient {
 
     /// Starts downloading a blob from byte `offset` (a `Range` request when above zero).
     /// The caller checks whether the answer is `206` (resumed) or `200` (whole).
-    pub async fn get_blob(&self, repository: &str, digest: &str, offset: u64) -> Result<Response, ClientError> {
+    pub async fn get_blob(&self, repository: &str, digest: &Digest, offset: u64) -> Result<Response, ClientError> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let mut headers = HeaderMap::new();
         if offset > 0 {

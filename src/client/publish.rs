@@ -13,7 +13,7 @@ use crate::artifact::layout::{self, Blob, IndexPart, PlatformParts};
 use crate::artifact::metadata::describe;
 use crate::artifact::{self, FieldError, Platform, WorkerMetadata};
 use crate::oci::media_types::{OCI_EMPTY_CONFIG, OCI_INDEX, OCI_MANIFEST};
-use crate::oci::ResumableSha256;
+use crate::oci::{Digest, Reference, ResumableSha256, Tag};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -42,10 +42,10 @@ pub struct PublishRequest {
 #[derive(Debug, Clone)]
 pub struct PublishReport {
     pub repository: String,
-    pub index_digest: String,
+    pub index_digest: Digest,
     /// (platform, manifest digest, package digest, package size)
-    pub platforms: Vec<(Platform, String, String, u64)>,
-    pub pkgbuild_digest: Option<String>,
+    pub platforms: Vec<(Platform, Digest, Digest, u64)>,
+    pub pkgbuild_digest: Option<Digest>,
 }
 
 /// Parses `linux/amd64=path.tar.gz` (either platform spelling).
@@ -65,7 +65,7 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
 }
 
 /// SHA-256 and size of a file, read in 256 KiB pieces.
-async fn digest_file(path: &Path) -> Result<(String, u64), PublishError> {
+async fn digest_file(path: &Path) -> Result<(Digest, u64), PublishError> {
     let mut file = tokio::fs::File::open(path).await.map_err(read_error(path))?;
     let mut hasher = ResumableSha256::new();
     let mut buffer = vec![0u8; 256 * 1024];
@@ -77,7 +77,7 @@ async fn digest_file(path: &Path) -> Result<(String, u64), PublishError> {
         hasher.update(&buffer[..read]);
     }
     let size = hasher.length();
-    Ok((hasher.finish().to_string(), size))
+    Ok((hasher.finish(), size))
 }
 
 /// Checks everything that can be checked before pushing; returns the metadata bytes.
@@ -130,6 +130,8 @@ async fn check_request(request: &PublishRequest) -> Result<Vec<u8>, PublishError
 /// Pushes a worker version. Nothing is tagged unless every platform was pushed.
 pub async fn publish(client: &RegistryClient, request: &PublishRequest) -> Result<PublishReport, PublishError> {
     let metadata = check_request(request).await?;
+    // A semantic version (checked above) is always a valid tag.
+    let version = Tag::parse(&request.version).map_err(|error| PublishError::Invalid(error.to_string()))?;
     let repository = artifact::worker_repository(&request.worker_id);
     let created = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -167,9 +169,14 @@ pub async fn publish(client: &RegistryClient, request: &PublishRequest) -> Resul
             package: &package_blob,
             metadata: &metadata_blob,
         });
-        let manifest_digest = crate::oci::Digest::sha256_of(&manifest).to_string();
+        let manifest_digest = Digest::sha256_of(&manifest);
         client
-            .put_manifest(&repository, &manifest_digest, OCI_MANIFEST, &manifest)
+            .put_manifest(
+                &repository,
+                &Reference::Digest(manifest_digest.clone()),
+                OCI_MANIFEST,
+                &manifest,
+            )
             .await?;
         pushed.push((platform.clone(), manifest_digest, manifest.len() as u64, package_blob));
     }
@@ -184,7 +191,7 @@ pub async fn publish(client: &RegistryClient, request: &PublishRequest) -> Resul
         .collect();
     let index = layout::worker_index(&request.worker_id, &request.version, &created, &parts);
     let index_digest = client
-        .put_manifest(&repository, &request.version, OCI_INDEX, &index)
+        .put_manifest(&repository, &Reference::Tag(version), OCI_INDEX, &index)
         .await?;
 
     let pkgbuild_digest = match &request.pkgbuild {
@@ -207,9 +214,9 @@ pub async fn publish(client: &RegistryClient, request: &PublishRequest) -> Resul
                 size: index.len() as u64,
             };
             let manifest = layout::pkgbuild_manifest(&subject, &empty_config, &pkgbuild, &created);
-            let digest = crate::oci::Digest::sha256_of(&manifest).to_string();
+            let digest = Digest::sha256_of(&manifest);
             client
-                .put_manifest(&repository, &digest, OCI_MANIFEST, &manifest)
+                .put_manifest(&repository, &Reference::Digest(digest.clone()), OCI_MANIFEST, &manifest)
                 .await?;
             Some(digest)
         }

@@ -2,6 +2,7 @@
 //! serve which blob).
 
 use super::DbError;
+use crate::oci::{Digest, RepoName};
 use sqlx::{Any, Executor, Row};
 
 /// Records a verified blob, or marks an existing one as touched now. Idempotent.
@@ -9,7 +10,7 @@ use sqlx::{Any, Executor, Row};
 /// Also the *claim* an upload makes before it puts verified bytes at the blob's key: once
 /// this committed, `gc` leaves the blob alone for its grace period; while `gc` is deleting
 /// the blob this waits for it (row lock), so the upload then writes the bytes anew.
-pub async fn insert<'c, E>(executor: E, digest: &str, size: i64, now: i64) -> Result<(), DbError>
+pub async fn insert<'c, E>(executor: E, digest: &Digest, size: i64, now: i64) -> Result<(), DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -17,7 +18,7 @@ where
         "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES ($1, $2, $3, $3) \
          ON CONFLICT (digest) DO UPDATE SET touched_at = excluded.touched_at",
     )
-    .bind(digest)
+    .bind(digest.to_string())
     .bind(size)
     .bind(now)
     .execute(executor)
@@ -26,13 +27,13 @@ where
 }
 
 /// Marks an existing blob as touched now; false when there is no such blob (any more).
-pub async fn touch<'c, E>(executor: E, digest: &str, now: i64) -> Result<bool, DbError>
+pub async fn touch<'c, E>(executor: E, digest: &Digest, now: i64) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
     let result = sqlx::query("UPDATE blobs SET touched_at = $1 WHERE digest = $2")
         .bind(now)
-        .bind(digest)
+        .bind(digest.to_string())
         .execute(executor)
         .await?;
     Ok(result.rows_affected() > 0)
@@ -61,7 +62,7 @@ where
 }
 
 /// Makes a stored blob servable from a repository. Idempotent.
-pub async fn link<'c, E>(executor: E, repository_id: i64, digest: &str, now: i64) -> Result<(), DbError>
+pub async fn link<'c, E>(executor: E, repository_id: i64, digest: &Digest, now: i64) -> Result<(), DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -70,7 +71,7 @@ where
          ON CONFLICT (repository_id, digest) DO UPDATE SET touched_at = excluded.touched_at",
     )
     .bind(repository_id)
-    .bind(digest)
+    .bind(digest.to_string())
     .bind(now)
     .execute(executor)
     .await?;
@@ -79,7 +80,7 @@ where
 
 /// Links a recorded blob to the repository called `repository`, in one statement; false when
 /// there is no such repository (yet). Idempotent.
-pub async fn link_by_name<'c, E>(executor: E, repository: &str, digest: &str, now: i64) -> Result<bool, DbError>
+pub async fn link_by_name<'c, E>(executor: E, repository: &RepoName, digest: &Digest, now: i64) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -88,8 +89,8 @@ where
          SELECT id, $2, $3, $3 FROM repositories WHERE name = $1 \
          ON CONFLICT (repository_id, digest) DO UPDATE SET touched_at = excluded.touched_at",
     )
-    .bind(repository)
-    .bind(digest)
+    .bind(repository.as_str())
+    .bind(digest.to_string())
     .bind(now)
     .execute(executor)
     .await?;
@@ -97,20 +98,20 @@ where
 }
 
 /// Removes a blob from a repository; returns whether it was linked.
-pub async fn unlink<'c, E>(executor: E, repository_id: i64, digest: &str) -> Result<bool, DbError>
+pub async fn unlink<'c, E>(executor: E, repository_id: i64, digest: &Digest) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
     let result = sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
         .bind(repository_id)
-        .bind(digest)
+        .bind(digest.to_string())
         .execute(executor)
         .await?;
     Ok(result.rows_affected() > 0)
 }
 
 /// Size of a blob linked to repository `name`, if it is.
-pub async fn linked_size<'c, E>(executor: E, repository: &str, digest: &str) -> Result<Option<i64>, DbError>
+pub async fn linked_size<'c, E>(executor: E, repository: &RepoName, digest: &Digest) -> Result<Option<i64>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -120,8 +121,8 @@ where
          JOIN blobs b ON b.digest = rb.digest \
          WHERE r.name = $1 AND rb.digest = $2",
     )
-    .bind(repository)
-    .bind(digest)
+    .bind(repository.as_str())
+    .bind(digest.to_string())
     .fetch_optional(executor)
     .await?;
     Ok(row.map(|row| row.try_get(0)).transpose()?)

@@ -35,7 +35,7 @@ pub enum BlobRead {
 impl Registry {
     /// Size of a blob of the repository (`HEAD`), without opening it.
     pub async fn stat_blob(&self, name: &RepoName, digest: &Digest) -> Result<u64, RegistryError> {
-        if let Some(size) = blobs::linked_size(self.db.reader(), name.as_str(), &digest.to_string()).await? {
+        if let Some(size) = blobs::linked_size(self.db.reader(), name, digest).await? {
             return Ok(size as u64);
         }
         // Manifests are content too; distribution serves them from the blob endpoint.
@@ -56,7 +56,7 @@ impl Registry {
         range_header: Option<&str>,
         open_body: bool,
     ) -> Result<BlobRead, RegistryError> {
-        let linked = blobs::linked_size(self.db.reader(), name.as_str(), &digest.to_string()).await?;
+        let linked = blobs::linked_size(self.db.reader(), name, digest).await?;
         let (size, manifest_content) = match linked {
             Some(size) => (size as u64, None),
             None => match manifests::find_by_digest(self.db.reader(), name.as_str(), &digest.to_string()).await? {
@@ -106,10 +106,10 @@ impl Registry {
     /// Removes a blob from a repository. The bytes stay until garbage collection finds no
     /// repository and no manifest using them.
     pub async fn delete_blob(&self, name: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
-        let Some(repository_id) = repositories::find(self.db.reader(), name.as_str()).await? else {
+        let Some(repository_id) = repositories::find(self.db.reader(), name).await? else {
             return Err(RegistryError::BlobUnknown(digest.clone()));
         };
-        if !blobs::unlink(self.db.writer(), repository_id, &digest.to_string()).await? {
+        if !blobs::unlink(self.db.writer(), repository_id, digest).await? {
             return Err(RegistryError::BlobUnknown(digest.clone()));
         }
         Ok(())

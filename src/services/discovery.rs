@@ -36,7 +36,7 @@ fn page_of(mut entries: Vec<String>, limit: u64) -> Page {
 impl Registry {
     /// Tags of a repository in byte order (`GET /v2/<name>/tags/list?n=&last=`).
     pub async fn list_tags(&self, name: &RepoName, n: Option<u64>, last: Option<&str>) -> Result<Page, RegistryError> {
-        let Some(repository_id) = repositories::find(self.db.reader(), name.as_str()).await? else {
+        let Some(repository_id) = repositories::find(self.db.reader(), name).await? else {
             return Err(RegistryError::NameUnknown(name.to_string()));
         };
         let limit = n.unwrap_or(DEFAULT_PAGE_SIZE).min(DEFAULT_PAGE_SIZE);

@@ -69,7 +69,7 @@ impl Registry {
 
         let now = now_millis();
         let mut transaction = self.db.begin().await?;
-        let repository_id = repositories::ensure(&mut transaction, name.as_str(), now).await?;
+        let repository_id = repositories::ensure(&mut transaction, name, now).await?;
         // Touching the links locks them against `gc` until this transaction ends.
         blobs::touch_links(&mut *transaction, repository_id, &blob_references, now).await?;
         let present_blobs = blobs::linked_among(&mut *transaction, repository_id, &blob_references).await?;
@@ -171,7 +171,7 @@ impl Registry {
 
     /// Deletes a manifest by digest (with the tags on it), or just a tag.
     pub async fn delete_manifest(&self, name: &RepoName, reference: &Reference) -> Result<(), RegistryError> {
-        let Some(repository_id) = repositories::find(self.db.reader(), name.as_str()).await? else {
+        let Some(repository_id) = repositories::find(self.db.reader(), name).await? else {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         };
         let mut transaction = self.db.begin().await?;

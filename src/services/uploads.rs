@@ -149,11 +149,11 @@ impl Registry {
         digest: &Digest,
         from: &RepoName,
     ) -> Result<Option<BlobInfo>, RegistryError> {
-        let Some(size) = blobs::linked_size(self.db.reader(), from.as_str(), &digest.to_string()).await? else {
+        let Some(size) = blobs::linked_size(self.db.reader(), from, digest).await? else {
             return Ok(None);
         };
         // Touching the blob keeps `gc` off it; when `gc` took it meanwhile, there is nothing to mount.
-        if !blobs::touch(self.db.writer(), &digest.to_string(), now_millis()).await? {
+        if !blobs::touch(self.db.writer(), digest, now_millis()).await? {
             return Ok(None);
         }
         self.link_blob(name, digest).await?;
@@ -189,7 +189,7 @@ impl Registry {
                 computed,
             });
         }
-        blobs::insert(self.db.writer(), &digest.to_string(), size as i64, now_millis()).await?;
+        blobs::insert(self.db.writer(), digest, size as i64, now_millis()).await?;
         let result = self.promote(digest, &[part], &directory).await;
         if result.is_err() {
             self.store.delete_prefix(&directory).await?;
@@ -340,7 +340,7 @@ impl Registry {
             });
         }
         // The claim: from here `gc` leaves the blob alone for its grace period.
-        blobs::insert(self.db.writer(), &digest.to_string(), size as i64, now_millis()).await?;
+        blobs::insert(self.db.writer(), digest, size as i64, now_millis()).await?;
         let directory = StorageKey::UploadDirectory {
             session_id: session_id.to_string(),
         };
@@ -557,13 +557,12 @@ impl Registry {
     /// repository if needed.
     pub(crate) async fn link_blob(&self, name: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
         let now = now_millis();
-        let digest = digest.to_string();
-        if blobs::link_by_name(self.db.writer(), name.as_str(), &digest, now).await? {
+        if blobs::link_by_name(self.db.writer(), name, digest, now).await? {
             return Ok(());
         }
         let mut transaction = self.db.begin().await?;
-        let repository_id = repositories::ensure(&mut transaction, name.as_str(), now).await?;
-        blobs::link(&mut *transaction, repository_id, &digest, now).await?;
+        let repository_id = repositories::ensure(&mut transaction, name, now).await?;
+        blobs::link(&mut *transaction, repository_id, digest, now).await?;
         transaction.commit().await?;
         Ok(())
     }

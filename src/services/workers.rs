@@ -165,10 +165,12 @@ impl Registry {
         let facts = check_worker_index(index).map_err(|e| invalid(e.to_string()))?;
         let mut platforms = Vec::with_capacity(facts.entries.len());
         let mut metadata_json = None;
-        let mut checked_metadata: BTreeSet<String> = BTreeSet::new();
+        let mut checked_metadata: BTreeSet<Digest> = BTreeSet::new();
         for entry in &facts.entries {
-            let Some(row) = manifests::find_by_digest(self.db.reader(), name.as_str(), &entry.digest).await? else {
-                return Err(RegistryError::ManifestBlobUnknown(entry.digest.parse()?));
+            let Some(row) =
+                manifests::find_by_digest(self.db.reader(), name.as_str(), &entry.digest.to_string()).await?
+            else {
+                return Err(RegistryError::ManifestBlobUnknown(entry.digest.clone()));
             };
             let manifest =
                 check_platform_manifest(&entry.platform, &row.content).map_err(|e| invalid(e.to_string()))?;
@@ -191,10 +193,10 @@ impl Registry {
             })?;
             platforms.push(workers::NewWorkerPlatform {
                 platform: entry.platform.to_string(),
-                manifest_digest: entry.digest.clone(),
-                package_digest: manifest.package.digest.clone(),
+                manifest_digest: entry.digest.to_string(),
+                package_digest: manifest.package.digest.to_string(),
                 package_size,
-                metadata_digest: manifest.metadata.digest.clone(),
+                metadata_digest: manifest.metadata.digest.to_string(),
             });
         }
         Ok(Some(PreparedWorkerVersion {
@@ -205,10 +207,9 @@ impl Registry {
     }
 
     /// Reads a small blob (config, metadata.json, PKGBUILD) of a repository whole.
-    async fn read_small_blob(&self, name: &RepoName, digest: &str) -> Result<Vec<u8>, RegistryError> {
-        let digest: Digest = digest.parse()?;
-        let Some(size) = blobs::linked_size(self.db.reader(), name.as_str(), &digest.to_string()).await? else {
-            return Err(RegistryError::ManifestBlobUnknown(digest));
+    async fn read_small_blob(&self, name: &RepoName, digest: &Digest) -> Result<Vec<u8>, RegistryError> {
+        let Some(size) = blobs::linked_size(self.db.reader(), name, digest).await? else {
+            return Err(RegistryError::ManifestBlobUnknown(digest.clone()));
         };
         if size as u64 > MAX_SMALL_BLOB_BYTES {
             return Err(RegistryError::WorkerVersionInvalid(format!(
@@ -217,7 +218,7 @@ impl Registry {
         }
         let chunks: Vec<bytes::Bytes> = self
             .store
-            .read(&StorageKey::Blob(digest), None)
+            .read(&StorageKey::Blob(digest.clone()), None)
             .await?
             .try_collect()
             .await?;
@@ -381,8 +382,9 @@ impl Registry {
             .as_array()
             .and_then(|layers| layers.iter().find(|l| l["mediaType"] == PKGBUILD_MEDIA_TYPE))
             .and_then(|layer| layer["digest"].as_str())
+            .and_then(|digest| digest.parse::<Digest>().ok())
             .ok_or_else(not_found)?;
-        let bytes = self.read_small_blob(&name, layer).await?;
+        let bytes = self.read_small_blob(&name, &layer).await?;
         String::from_utf8(bytes).map_err(|_| not_found())
     }
 

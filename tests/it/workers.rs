@@ -196,7 +196,7 @@ async fn workers_pkgbuild_attached_at_publish_is_served_by_both_endpoints() {
     );
     assert_eq!(
         referrers["manifests"][0]["digest"],
-        report.pkgbuild_digest.unwrap().as_str()
+        report.pkgbuild_digest.unwrap().to_string()
     );
 }
 
@@ -232,7 +232,7 @@ async fn workers_oras_python_sdk_pulls_one_platform_of_a_published_index() {
         json!([format!("{CPU}-0.1.0-linux-aarch64.tar.gz"), "metadata.json"])
     );
     let arm64 = report.platforms.iter().find(|p| p.0.architecture == "arm64").unwrap();
-    assert_eq!(pulled["sha256"], arm64.2.as_str());
+    assert_eq!(pulled["sha256"], arm64.2.to_string());
 }
 
 #[tokio::test]

@@ -443,7 +443,7 @@ async fn workers_install_resumes_a_download_cut_in_the_middle_and_verifies_it() 
         report.resumed_from > 0 && report.resumed_from <= cut_after as u64,
         "{report:?}"
     );
-    assert_eq!(report.package_digest, digest);
+    assert_eq!(report.package_digest.to_string(), digest);
     let ranges = proxy.ranges.lock().unwrap().clone();
     assert_eq!(ranges, vec![None, Some(format!("bytes={}-", report.resumed_from))]);
     let output = std::process::Command::new(&report.binary).output().unwrap();
