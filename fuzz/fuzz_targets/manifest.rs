@@ -87,7 +87,7 @@ fn check_worker(body: &[u8], referenced: &[Digest]) {
     let mut spellings = BTreeSet::new();
     for entry in &worker.entries {
         assert!(
-            referenced.contains(&digest_of(&entry.digest)),
+            referenced.contains(&entry.digest),
             "{} is not in the index",
             entry.digest
         );

@@ -16,7 +16,6 @@ use rbee_registry::artifact::{
     self, check_image_config, check_platform_manifest, check_worker_index, Platform, WorkerMetadata,
     METADATA_MEDIA_TYPE, PACKAGE_MEDIA_TYPE,
 };
-use rbee_registry::oci::Digest;
 use serde_json::Value;
 
 fn check_metadata(bytes: &[u8]) {
@@ -65,10 +64,11 @@ fn check_manifest(bytes: &[u8]) {
         ] {
             let matching: Vec<&Value> = layers.iter().filter(|l| l["mediaType"] == media_type).collect();
             assert_eq!(matching.len(), 1, "{media_type}");
-            assert!(
-                blob.digest.parse::<Digest>().is_ok(),
-                "{media_type} layer with digest {:?} accepted",
-                blob.digest
+            // The digest is typed (it parsed); it must be the layer's own, unchanged.
+            assert_eq!(
+                matching[0]["digest"].as_str(),
+                Some(blob.digest.to_string().as_str()),
+                "{media_type} layer reported with another digest"
             );
         }
     }
@@ -82,12 +82,14 @@ fn check_index(bytes: &[u8]) {
         return;
     };
     assert!(!index.entries.is_empty());
+    let json: Value = serde_json::from_slice(bytes).expect("accepted index is JSON");
     let mut spellings = BTreeSet::new();
-    for entry in &index.entries {
-        assert!(
-            entry.digest.parse::<Digest>().is_ok(),
-            "entry digest {:?} accepted",
-            entry.digest
+    for (position, entry) in index.entries.iter().enumerate() {
+        // The digest is typed (it parsed); it must be the entry's own, unchanged.
+        assert_eq!(
+            json["manifests"][position]["digest"].as_str(),
+            Some(entry.digest.to_string().as_str()),
+            "entry {position} reported with another digest"
         );
         let spelling = entry.platform.to_string();
         assert_eq!(Platform::parse(&spelling).as_ref(), Ok(&entry.platform), "{spelling:?}");
