@@ -18,6 +18,7 @@ mod redirects;
 mod restart;
 mod scale_out;
 mod storage;
+mod unavailable;
 mod uploads;
 mod worker_fixtures;
 mod workers;
