@@ -1,6 +1,8 @@
-//! HTTP: the route table and thin handlers. Handlers never touch sqlx or object_store;
-//! they call services and return typed responses. Errors become HTTP in `error` (the
-//! distribution API) and `catalog_error` (the JSON catalog API) only.
+//! HTTP: the route table, the request middleware (`observe`, `limits`) and thin handlers.
+//! Routes sit above services and below `server`: they name no store type (`db`, `storage`)
+//! and never touch sqlx or object_store; handlers call services and return typed responses.
+//! Errors become HTTP in `error` (the distribution API) and `catalog_error` (the JSON
+//! catalog API) only.
 
 pub mod catalog;
 pub mod catalog_error;
