@@ -43,6 +43,10 @@ pub fn short_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
 }
 
+/// A manifest reference that is neither a tag (`[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`: it may
+/// not start with a dot) nor a digest; the official OCI conformance suite reads it.
+pub const INVALID_REFERENCE: &str = ".INVALID_MANIFEST_NAME";
+
 /// A sha256 digest that (with overwhelming probability) no registry holds.
 pub fn unknown_digest() -> String {
     sha256_digest(&random_bytes(64))

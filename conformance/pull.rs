@@ -3,13 +3,13 @@
 
 use reqwest::Method;
 
-use crate::content::{sha256_digest, short_id, unknown_digest};
+use crate::content::{sha256_digest, short_id, unknown_digest, INVALID_REFERENCE};
 use crate::expect::{
     expect_body_eq, expect_content_type, expect_error, expect_header_eq, expect_spec_error_format_if_json,
     expect_status,
 };
 use crate::fixtures::{Env, Image};
-use crate::http::ReqBody;
+use crate::http::{ReqBody, Resp};
 use crate::media::OCI_MANIFEST;
 use crate::runner::{need, Report};
 
@@ -330,4 +330,37 @@ pub fn run(env: &Env, rep: &mut Report) {
             expect_spec_error_format_if_json(&r)
         }
     );
+
+    // "<reference> MUST be either (a) the digest of the manifest or (b) a tag": a reference
+    // that is neither names no manifest, and a manifest not found is a 404 (the official
+    // conformance suite reads exactly this).
+    check!(
+        rep,
+        wf,
+        &format!("GET manifest with a reference that is neither a tag nor a digest ({INVALID_REFERENCE}) returns 404 with error code MANIFEST_UNKNOWN"),
+        {
+            let r = reg.get_manifest(ns, INVALID_REFERENCE)?;
+            expect_error(&r, &[404], &["MANIFEST_UNKNOWN"]).map_err(|e| invalid_reference_hint(e, &r))
+        }
+    );
+
+    check!(
+        rep,
+        wf,
+        &format!("HEAD manifest with a reference that is neither a tag nor a digest ({INVALID_REFERENCE}) returns 404"),
+        {
+            let r = reg.head_manifest(ns, INVALID_REFERENCE)?;
+            expect_status(&r, &[404]).map_err(|e| invalid_reference_hint(e, &r))
+        }
+    );
+}
+
+/// Explains a 400 for a reference that names nothing: reads answer 404 as for any manifest
+/// that does not exist; only a PUT refuses the reference.
+fn invalid_reference_hint(e: String, r: &Resp) -> String {
+    if r.status == 400 {
+        format!("{e} (refused as invalid; a read of a reference that names no manifest is a 404 in the spec and the official conformance suite)")
+    } else {
+        e
+    }
 }

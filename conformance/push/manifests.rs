@@ -5,7 +5,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::content::{descriptor, oci_config, oci_manifest, random_bytes, sha256_digest, short_id, unknown_digest};
+use crate::content::{
+    descriptor, oci_config, oci_manifest, random_bytes, sha256_digest, short_id, unknown_digest, INVALID_REFERENCE,
+};
 use crate::expect::{
     expect_body_eq, expect_content_type, expect_error, expect_header_eq, expect_spec_error_format_if_json,
     expect_status, location_of,
@@ -293,6 +295,28 @@ pub fn run(env: &Env, rep: &mut Report) {
                 env.remember_manifest(ns, &sha256_digest(b"blablabla"));
             }
             expect_error(&r, &[400], &["MANIFEST_INVALID"])
+        }
+    );
+
+    // The reference of a PUT must be a tag or the digest: a valid manifest under a reference
+    // that is neither is refused. distribution answers TAG_INVALID (a legacy code the spec
+    // lists), and its tests also accept MANIFEST_INVALID and NAME_INVALID.
+    check!(
+        rep,
+        wf,
+        &format!("PUT manifest with a reference that is neither a tag nor a digest ({INVALID_REFERENCE}) returns 400 (TAG_INVALID, MANIFEST_INVALID or NAME_INVALID)"),
+        {
+            let i = need(img, "setup")?;
+            let bytes = oci_manifest(
+                descriptor(OCI_CONFIG, &i.config),
+                vec![descriptor(OCI_LAYER, &i.layer)],
+                json!({"annotations": {"rbee.conformance.by": "invalid-reference"}}),
+            );
+            let r = reg.put_manifest(ns, INVALID_REFERENCE, OCI_MANIFEST, &bytes)?;
+            if r.status == 201 {
+                env.remember_manifest(ns, &sha256_digest(&bytes));
+            }
+            expect_error(&r, &[400], &["TAG_INVALID", "MANIFEST_INVALID", "NAME_INVALID"])
         }
     );
 
