@@ -131,10 +131,13 @@ impl FromRequestParts<AppState> for BaseUrl {
 /// The size of a request head as `METHOD target VERSION\r\n`, `name: value\r\n` per field
 /// and the closing `\r\n`.
 pub fn head_size(request: &Request) -> usize {
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(request.uri().path().len(), |target| target.as_str().len());
+    let uri = request.uri();
+    // Origin form (`/v2/…?…`), or absolute form (`http://host/v2/…`).
+    let target = uri.scheme_str().map_or(0, |scheme| scheme.len() + "://".len())
+        + uri.authority().map_or(0, |authority| authority.as_str().len())
+        + uri
+            .path_and_query()
+            .map_or(uri.path().len(), |target| target.as_str().len());
     let request_line = request.method().as_str().len() + 1 + target + 1 + "HTTP/1.1".len() + 2;
     let fields: usize = request
         .headers()
