@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod catalog_error;
 pub mod catalog_wire;
+pub mod edge;
 pub mod error;
 pub mod limits;
 pub mod observe;
@@ -20,7 +21,6 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::config::{HttpLimits, ServeConfig};
 use crate::services::Registry;
 
 /// State shared by every handler.
@@ -28,13 +28,27 @@ use crate::services::Registry;
 pub struct AppState {
     pub registry: Registry,
     pub uploads: limits::UploadGate,
+    /// Where the registry's own URLs point (`edge::BaseUrl`).
+    pub public_base: edge::PublicBase,
+    /// Largest request head, bytes (`edge::check_request`).
+    pub max_header_bytes: usize,
+}
+
+/// Settings of the HTTP edge, from the configuration.
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    pub max_header_bytes: usize,
+    pub max_uploads_per_client: usize,
+    pub public_base: edge::PublicBase,
 }
 
 impl AppState {
-    pub fn new(registry: Registry, limits: &HttpLimits) -> Self {
+    pub fn new(registry: Registry, edge: EdgeSettings) -> Self {
         AppState {
             registry,
-            uploads: limits::UploadGate::new(limits.max_uploads_per_client),
+            uploads: limits::UploadGate::new(edge.max_uploads_per_client),
+            public_base: edge.public_base,
+            max_header_bytes: edge.max_header_bytes,
         }
     }
 }
@@ -44,14 +58,6 @@ impl AppState {
 pub struct ApiSettings {
     /// Origins allowed to call the catalog API from browsers.
     pub cors_origins: Vec<String>,
-}
-
-impl ApiSettings {
-    pub fn from_config(config: &ServeConfig) -> Self {
-        ApiSettings {
-            cors_origins: config.cors_origins.clone(),
-        }
-    }
 }
 
 /// A route outside `/v2`: its path, the fixed name metrics and logs label it with, and its
@@ -138,5 +144,7 @@ pub fn router(state: AppState, api: &ApiSettings) -> Router {
             limits::limit_uploads,
         ))
         .layer(axum::middleware::from_fn(observe::observe))
+        // Outermost: the request exactly as it arrived (`observe` adds a request id).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::check_request))
         .with_state(state)
 }
