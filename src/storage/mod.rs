@@ -328,33 +328,28 @@ impl BlobStore {
     }
 
     /// Moves `from` to `to` unless an object is already at `to` (same digest, same bytes:
-    /// `from` is dropped then), and afterwards removes every object under `leftovers`.
-    /// On the local filesystem this is one blocking call.
-    pub async fn move_into_place(
-        &self,
-        from: &StorageKey,
-        to: &StorageKey,
-        leftovers: &StorageKey,
-    ) -> Result<(), StorageError> {
+    /// `from` is left where it is then). Returns whether it moved `from`.
+    pub async fn move_into_place(&self, from: &StorageKey, to: &StorageKey) -> Result<bool, StorageError> {
         if let Some(root) = &self.local_root {
             let source = root.join(from.to_string());
             let target = root.join(to.to_string());
-            let leftover_directory = root.join(leftovers.to_string());
             let fsync = self.fsync;
             let shown = from.to_string();
-            return run_blocking(move || {
-                if std::fs::symlink_metadata(&target).is_err() {
-                    local::move_file(&source, &target, fsync)?;
+            let moved = tokio::task::spawn_blocking(move || {
+                if std::fs::symlink_metadata(&target).is_ok() {
+                    return Ok(false);
                 }
-                local::remove_directory(&leftover_directory)
+                local::move_file(&source, &target, fsync).map(|()| true)
             })
             .await
-            .map_err(|error| error.not_found_as(shown));
+            .map_err(std::io::Error::other)?;
+            return moved.map_err(|error| StorageError::from(error).not_found_as(shown));
         }
-        if self.size(to).await?.is_none() {
-            self.rename(from, to).await?;
+        if self.size(to).await?.is_some() {
+            return Ok(false);
         }
-        self.delete_prefix(leftovers).await
+        self.rename(from, to).await?;
+        Ok(true)
     }
 
     pub async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
