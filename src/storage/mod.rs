@@ -423,42 +423,70 @@ impl BlobStore {
 pub struct ObjectWriter {
     store: Arc<dyn Backend>,
     key: StorageKey,
-    /// What arrived before the object was known to need streaming. Buffers are kept as
-    /// they came (no copy) and handed on as they are.
+    /// What arrived since the last part was handed on. Buffers are kept as they came (no
+    /// copy) and handed on as they are.
     buffer: PutPayloadMut,
     /// The multipart upload, once the object is too large to buffer.
-    sink: Option<WriteMultipart>,
+    sink: Option<Sink>,
     written: u64,
+}
+
+/// A multipart upload in progress.
+enum Sink {
+    /// Several parts in flight: `WriteMultipart` runs each as a task of its own.
+    Concurrent(WriteMultipart),
+    /// One part at a time: each part's future is awaited in the writing task, in order
+    /// (no task per part; the local store's parts complete once its writer thread has them).
+    Sequential(Box<dyn object_store::MultipartUpload>),
 }
 
 impl ObjectWriter {
     pub async fn write(&mut self, data: Bytes) -> Result<(), StorageError> {
         self.written += data.len() as u64;
         let (part_size, in_flight) = self.store.part_shape();
-        if let Some(multipart) = &mut self.sink {
-            multipart
-                .wait_for_capacity(in_flight)
-                .await
-                .map_err(from_object_store)?;
-            multipart.put(data);
-            return Ok(());
+        match &mut self.sink {
+            Some(Sink::Concurrent(multipart)) => {
+                multipart
+                    .wait_for_capacity(in_flight)
+                    .await
+                    .map_err(from_object_store)?;
+                multipart.put(data);
+                return Ok(());
+            }
+            Some(Sink::Sequential(upload)) => {
+                self.buffer.push(data);
+                if self.buffer.content_length() >= part_size {
+                    let part = PutPayload::from(std::mem::take(&mut self.buffer));
+                    upload.put_part(part).await.map_err(from_object_store)?;
+                }
+                return Ok(());
+            }
+            None => {}
         }
         if self.buffer.content_length() + data.len() <= part_size {
             self.buffer.push(data);
             return Ok(());
         }
-        let buffered = PutPayload::from(std::mem::take(&mut self.buffer));
-        let upload = self
+        let mut upload = self
             .store
             .put_multipart(&self.key.path())
             .await
             .map_err(from_object_store)?;
+        if in_flight <= 1 {
+            self.buffer.push(data);
+            let part = PutPayload::from(std::mem::take(&mut self.buffer));
+            let sent = upload.put_part(part).await;
+            self.sink = Some(Sink::Sequential(upload));
+            sent.map_err(from_object_store)?;
+            return Ok(());
+        }
+        let buffered = PutPayload::from(std::mem::take(&mut self.buffer));
         let mut multipart = WriteMultipart::new_with_chunk_size(upload, part_size);
         for chunk in buffered.iter() {
             multipart.put(chunk.clone());
         }
         multipart.put(data);
-        self.sink = Some(multipart);
+        self.sink = Some(Sink::Concurrent(multipart));
         Ok(())
     }
 
@@ -470,9 +498,25 @@ impl ObjectWriter {
     /// Completes the object and makes it durable; returns its size.
     pub async fn finish(self) -> Result<u64, StorageError> {
         match self.sink {
-            // The local writer thread fsyncs, renames and fsyncs the directory itself.
-            Some(multipart) => {
+            Some(Sink::Concurrent(multipart)) => {
                 multipart.finish().await.map_err(from_object_store)?;
+            }
+            // The local writer thread fsyncs, renames and fsyncs the directory itself.
+            Some(Sink::Sequential(mut upload)) => {
+                let sent = if self.buffer.is_empty() {
+                    Ok(())
+                } else {
+                    upload.put_part(PutPayload::from(self.buffer)).await
+                };
+                match sent {
+                    Ok(()) => {
+                        upload.complete().await.map_err(from_object_store)?;
+                    }
+                    Err(error) => {
+                        let _ = upload.abort().await;
+                        return Err(from_object_store(error));
+                    }
+                }
             }
             None => {
                 let payload = PutPayload::from(self.buffer);
@@ -487,10 +531,13 @@ impl ObjectWriter {
 
     /// Abandons the object; nothing is left at its key.
     pub async fn abort(self) {
-        if let Some(multipart) = self.sink {
-            if let Err(error) = multipart.abort().await {
-                tracing::warn!(%error, key = %self.key, "could not abort a multipart write");
-            }
+        let aborted = match self.sink {
+            Some(Sink::Concurrent(multipart)) => multipart.abort().await,
+            Some(Sink::Sequential(mut upload)) => upload.abort().await,
+            None => Ok(()),
+        };
+        if let Err(error) = aborted {
+            tracing::warn!(%error, key = %self.key, "could not abort a multipart write");
         }
     }
 }
