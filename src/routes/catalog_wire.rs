@@ -1,7 +1,10 @@
 //! Wire types of the JSON catalog API: the legacy shapes old clients parse strictly
-//! (LEGACY-API.md: camelCase, lowercase enums) and the v1 shapes (spec/openapi.yaml).
-//! They are built from service values, never from database rows, and pinned by snapshot
-//! tests of whole responses (tests/it/workers_legacy.rs).
+//! (LEGACY-API.md: camelCase, lowercase enums) and the v1 shapes (spec/openapi.yaml), which
+//! keep the design document's fields as it names and types them (`downloads` a number,
+//! `stars`, `last_updated`; the metadata.json fields in worker records) and add the
+//! catalog's own beside them. They are built from service values, never from database
+//! rows, and pinned by snapshot tests of whole responses (tests/it/workers_legacy.rs,
+//! tests/it/workers_v1.rs).
 
 use std::collections::BTreeMap;
 
