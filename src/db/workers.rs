@@ -199,16 +199,17 @@ where
         .collect()
 }
 
-/// The version names of one worker (as stored; unordered).
-pub async fn version_names<'c, E>(executor: E, worker_id: &WorkerId) -> Result<Vec<String>, sqlx::Error>
+/// The versions of one worker with their index digests (unordered), without the metadata
+/// records.
+pub async fn version_indexes<'c, E>(executor: E, worker_id: &WorkerId) -> Result<Vec<(String, String)>, sqlx::Error>
 where
     E: Executor<'c, Database = Any>,
 {
-    let rows = sqlx::query("SELECT version FROM worker_versions WHERE worker_id = $1")
+    let rows = sqlx::query("SELECT version, index_digest FROM worker_versions WHERE worker_id = $1")
         .bind(worker_id.as_str())
         .fetch_all(executor)
         .await?;
-    rows.iter().map(|row| row.try_get(0)).collect()
+    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
 }
 
 /// When a version of the worker was last indexed; `None` when it has no version.

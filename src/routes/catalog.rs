@@ -219,10 +219,10 @@ pub async fn list_versions(
     State(state): State<AppState>,
     WorkerPath(worker_id, _): WorkerPath<V1Error>,
 ) -> Result<Cached<Json<V1Versions>>, V1Error> {
-    let worker = state.registry.find_worker(&worker_id).await?;
+    let list = state.registry.list_versions(&worker_id).await?;
     Ok(Cached(Json(V1Versions {
-        versions: worker.version_names(),
-        latest: worker.latest().version.to_string(),
+        versions: list.versions.iter().map(ToString::to_string).collect(),
+        latest: list.latest.to_string(),
     })))
 }
 

@@ -11,7 +11,8 @@
 //! Worker ids arrive as [`WorkerId`] (parsed by the catalog routes or from a pushed
 //! repository's name) and versions as `semver::Version`; `db::workers` turns them into text.
 //! One download answer is one service call, [`Registry::download_worker`], which reads only
-//! the rows of the one version it is asked about.
+//! the rows of the one version it is asked about; version lists, PKGBUILDs and stats read
+//! the version rows without their metadata records.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -113,6 +114,13 @@ impl Worker {
     pub fn version_names(&self) -> Vec<String> {
         self.versions.iter().map(|v| v.version.to_string()).collect()
     }
+}
+
+/// The versions of a worker in semver order, and the latest as [`Worker::latest`] picks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionList {
+    pub versions: Vec<semver::Version>,
+    pub latest: semver::Version,
 }
 
 /// Where one platform's package of a version is stored.
@@ -345,21 +353,43 @@ impl Registry {
     /// wrote it, which may not even be a version), listing the versions that do; or the
     /// worker's own not-found error when it has none.
     pub async fn version_not_found(&self, worker_id: &WorkerId, version: &str) -> WorkerError {
-        let names = match workers::version_names(self.db.reader(), worker_id).await {
-            Ok(names) => names,
-            Err(error) => return error.into(),
-        };
-        let mut versions: Vec<semver::Version> =
-            names.iter().filter_map(|name| artifact::parse_version(name)).collect();
+        match self.version_indexes(worker_id).await {
+            Ok(versions) => WorkerError::VersionNotFound {
+                worker_id: worker_id.to_string(),
+                version: version.to_string(),
+                available: versions.iter().map(|(version, _)| version.to_string()).collect(),
+            },
+            Err(error) => error,
+        }
+    }
+
+    /// The versions of a worker with their index digests, in semver order, from the version
+    /// rows alone (no metadata record is read); the worker's not-found error when it has none.
+    async fn version_indexes(&self, worker_id: &WorkerId) -> Result<Vec<(semver::Version, String)>, WorkerError> {
+        let mut versions: Vec<(semver::Version, String)> = workers::version_indexes(self.db.reader(), worker_id)
+            .await?
+            .into_iter()
+            .filter_map(|(name, index_digest)| Some((artifact::parse_version(&name)?, index_digest)))
+            .collect();
         if versions.is_empty() {
-            return self.worker_not_found(worker_id.as_str()).await;
+            return Err(self.worker_not_found(worker_id.as_str()).await);
         }
         versions.sort();
-        WorkerError::VersionNotFound {
-            worker_id: worker_id.to_string(),
-            version: version.to_string(),
-            available: versions.iter().map(ToString::to_string).collect(),
-        }
+        Ok(versions)
+    }
+
+    /// `GET /v1/workers/:id/versions`: the versions in semver order and the latest.
+    pub async fn list_versions(&self, worker_id: &WorkerId) -> Result<VersionList, WorkerError> {
+        let versions: Vec<semver::Version> = self
+            .version_indexes(worker_id)
+            .await?
+            .into_iter()
+            .map(|(version, _)| version)
+            .collect();
+        let latest = artifact::latest_version(&versions)
+            .cloned()
+            .expect("a worker with versions has a latest one");
+        Ok(VersionList { versions, latest })
     }
 
     /// Where the package of one platform of a version is. `platform` takes either spelling.
@@ -436,14 +466,19 @@ impl Registry {
 
     /// The PKGBUILD attached to a worker's latest version (a referrer of its index).
     pub async fn find_pkgbuild(&self, worker_id: &WorkerId) -> Result<String, WorkerError> {
-        let worker = self.find_worker(worker_id).await?;
-        let latest = worker.latest();
+        let versions = self.version_indexes(worker_id).await?;
+        let latest = artifact::latest_version(versions.iter().map(|(version, _)| version))
+            .expect("a worker with versions has a latest one");
+        let (_, latest_index_digest) = versions
+            .iter()
+            .find(|(version, _)| version == latest)
+            .expect("the latest is one of the versions");
         let name = worker_id.repository();
         let repository = name.as_str();
         let referrers = manifests::referrers(
             self.db.reader(),
             repository,
-            &latest.index_digest,
+            latest_index_digest,
             Some(PKGBUILD_ARTIFACT_TYPE),
         )
         .await?;
