@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::catalog_error::{LegacyError, V1Error};
 use super::catalog_wire::*;
+use super::edge::BaseUrl;
 use super::AppState;
 use crate::artifact::{self, WorkerId};
 use crate::services::analytics::DownloadClient;
@@ -232,10 +233,12 @@ pub struct DownloadQuery {
 }
 
 /// `GET /v1/workers/:id/:version/download?platform=`: where to fetch one platform's package.
+/// The registry's own URL is the package's blob URL under `/v2` of the public base URL.
 pub async fn get_download(
     State(state): State<AppState>,
     WorkerVersionPath(worker_id, version, _): WorkerVersionPath<V1Error>,
     Query(query): Query<DownloadQuery>,
+    BaseUrl(base_url): BaseUrl,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Json<V1Download>, V1Error> {
@@ -247,23 +250,17 @@ pub async fn get_download(
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip()),
     };
-    let base_url = request_base_url(&headers);
     let download = state
         .registry
-        .download_worker(&worker_id, &version, query.platform.as_deref(), &base_url, client)
+        .download_worker(
+            &worker_id,
+            &version,
+            query.platform.as_deref(),
+            base_url.as_url(),
+            client,
+        )
         .await?;
     Ok(Json(V1Download::of(download)))
-}
-
-/// The registry's address as the request named it.
-fn request_base_url(headers: &HeaderMap) -> url::Url {
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let host = header("x-forwarded-host")
-        .or_else(|| header("host"))
-        .unwrap_or("localhost");
-    let scheme = header("x-forwarded-proto").unwrap_or("http");
-    url::Url::parse(&format!("{scheme}://{host}/"))
-        .unwrap_or_else(|_| url::Url::parse("http://localhost/").expect("a valid URL"))
 }
 
 /// `GET /v1/workers/:id/stats`: the design's `{downloads, stars, last_updated}` and the

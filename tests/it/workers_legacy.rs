@@ -3,7 +3,7 @@
 //! a field-by-field check of every Entry against the documented contract, Cache-Control,
 //! CORS and the error bodies old clients expect.
 
-use rbee_registry::config::{ApiFileConfig, FileConfig};
+use rbee_registry::config::FileConfig;
 use serde_json::Value;
 
 use crate::support::*;
@@ -24,9 +24,7 @@ fn platforms_of(worker_id: &str) -> &'static [&'static str] {
 
 async fn start_with_four_workers() -> (TestApp, tempfile::TempDir) {
     let app = TestApp::start_with_file(FileConfig {
-        api: ApiFileConfig {
-            cors_origins: Some(vec![MARKETPLACE.to_string()]),
-        },
+        cors_origins: Some(vec![MARKETPLACE.to_string()]),
         ..FileConfig::default()
     })
     .await;
