@@ -145,8 +145,7 @@ async fn publish_bench_worker(server: &Server) -> Result<(), String> {
 }
 
 /// The worker's counted downloads, from `GET /v1/workers/:id/stats`: `downloads` as the
-/// design document has it (the total as a number), or the `{total, ...}` object served
-/// before issue 9.
+/// design document has it (the total as a number).
 async fn downloads_counted(client: &reqwest::Client, server: &Server, worker: &str) -> Result<u64, String> {
     let stats: serde_json::Value = client
         .get(server.url(&format!("/v1/workers/{worker}/stats")))
@@ -159,7 +158,6 @@ async fn downloads_counted(client: &reqwest::Client, server: &Server, worker: &s
         .map_err(|e| e.to_string())?;
     stats["downloads"]
         .as_u64()
-        .or_else(|| stats["downloads"]["total"].as_u64())
         .ok_or_else(|| format!("stats without a downloads count: {stats}"))
 }
 

@@ -17,6 +17,8 @@ pub use layout::{
 pub use metadata::{FieldError, WorkerMetadata};
 pub use platform::{Platform, PlatformError};
 
+use crate::oci::RepoName;
+
 /// `artifactType` of a worker version's index and of each of its platform manifests.
 pub const WORKER_ARTIFACT_TYPE: &str = "application/vnd.rbee.worker.v1+json";
 /// Media type of the package layer: a gzip-compressed tar with `bin/<binary>`, `LICENSE`,
@@ -47,6 +49,48 @@ pub mod annotations {
     pub const WORKER_PLATFORM: &str = "dev.rbee.worker.platform";
     pub const PACKAGE_DIGEST: &str = "dev.rbee.package.digest";
     pub const PACKAGE_SIZE: &str = "dev.rbee.package.size";
+}
+
+/// A worker id, checked once where it enters (a catalog route, a pushed repository's name)
+/// and carried typed from there to the database: lowercase letters, digits and single `-`
+/// between them, at most 128 characters, so `workers/<id>` is always a valid repository name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerId(String);
+
+/// Why a text is not a worker id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a valid worker id")]
+pub struct InvalidWorkerId(pub String);
+
+impl WorkerId {
+    pub fn parse(text: &str) -> Result<Self, InvalidWorkerId> {
+        if is_valid_worker_id(text) {
+            Ok(WorkerId(text.to_string()))
+        } else {
+            Err(InvalidWorkerId(text.to_string()))
+        }
+    }
+
+    /// The worker of a repository: `Ok(None)` when it is not a worker repository
+    /// (`workers/<one component>`), an error when it is one whose id is not valid.
+    pub fn of_repository(name: &RepoName) -> Result<Option<Self>, InvalidWorkerId> {
+        worker_id_of_repository(name.as_str()).map(Self::parse).transpose()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The repository that holds the worker: `workers/<id>`.
+    pub fn repository(&self) -> RepoName {
+        RepoName::parse(&worker_repository(&self.0)).expect("a worker id makes a valid repository name")
+    }
+}
+
+impl std::fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// The repository of a worker: `workers/<worker-id>`.
@@ -103,6 +147,29 @@ mod tests {
         assert_eq!(worker_id_of_repository("workers/abc"), Some("abc"));
         assert_eq!(worker_id_of_repository("workers/a/b"), None);
         assert_eq!(worker_id_of_repository("other/abc"), None);
+    }
+
+    #[test]
+    fn worker_id_values_are_checked_once_and_name_their_repository() {
+        let id = WorkerId::parse("llm-worker-rbee-cpu").unwrap();
+        assert_eq!(id.as_str(), "llm-worker-rbee-cpu");
+        assert_eq!(id.repository().as_str(), "workers/llm-worker-rbee-cpu");
+        for bad in ["", "A", "a--b", "a/b", &"a".repeat(129)] {
+            assert_eq!(WorkerId::parse(bad), Err(InvalidWorkerId(bad.to_string())), "{bad}");
+        }
+        let longest = WorkerId::parse(&"a".repeat(128)).unwrap();
+        assert_eq!(longest.repository().as_str().len(), 136);
+        let repository = |name: &str| RepoName::parse(name).unwrap();
+        assert_eq!(
+            WorkerId::of_repository(&repository("workers/abc")),
+            Ok(Some(WorkerId::parse("abc").unwrap()))
+        );
+        assert_eq!(WorkerId::of_repository(&repository("workers/a/b")), Ok(None));
+        assert_eq!(WorkerId::of_repository(&repository("library/abc")), Ok(None));
+        assert_eq!(
+            WorkerId::of_repository(&repository("workers/a__b")),
+            Err(InvalidWorkerId("a__b".into()))
+        );
     }
 
     #[test]

@@ -58,7 +58,10 @@ where
 }
 
 /// Download counts of one worker grouped by (version, platform), and the last download time.
-pub async fn counts_of<'c, E>(executor: E, worker_id: &str) -> Result<Vec<(String, String, i64, i64)>, DbError>
+pub async fn counts_of<'c, E>(
+    executor: E,
+    worker_id: &crate::artifact::WorkerId,
+) -> Result<Vec<(String, String, i64, i64)>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -66,7 +69,7 @@ where
         "SELECT version, platform, COUNT(*), MAX(downloaded_at) FROM worker_downloads WHERE worker_id = $1 \
          GROUP BY version, platform ORDER BY version, platform",
     )
-    .bind(worker_id)
+    .bind(worker_id.as_str())
     .fetch_all(executor)
     .await?;
     rows.iter()

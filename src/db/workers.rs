@@ -1,8 +1,11 @@
 //! Queries on `worker_versions` and `worker_platforms`: the derived index of worker versions
-//! (rebuildable from the manifests; written in the tag's transaction).
+//! (rebuildable from the manifests; written in the tag's transaction). Worker ids arrive as
+//! [`WorkerId`] and versions as `semver::Version`; they become text here, once.
 
 use super::DbError;
 use sqlx::{Any, AnyConnection, Executor, Row};
+
+use crate::artifact::WorkerId;
 
 /// One indexed worker version.
 #[derive(Debug, Clone)]
@@ -28,7 +31,7 @@ pub struct WorkerPlatformRow {
 pub struct NewWorkerVersion<'a> {
     pub repository_id: i64,
     pub tag: &'a str,
-    pub worker_id: &'a str,
+    pub worker_id: &'a WorkerId,
     pub index_digest: &'a str,
     pub metadata: &'a str,
     pub platforms: &'a [NewWorkerPlatform],
@@ -67,7 +70,7 @@ pub async fn replace(connection: &mut AnyConnection, version: &NewWorkerVersion<
     )
     .bind(version.repository_id)
     .bind(version.tag)
-    .bind(version.worker_id)
+    .bind(version.worker_id.as_str())
     .bind(version.tag)
     .bind(version.index_digest)
     .bind(version.metadata)
@@ -116,14 +119,14 @@ where
 }
 
 /// The indexed versions of one worker.
-pub async fn versions_of<'c, E>(executor: E, worker_id: &str) -> Result<Vec<WorkerVersionRow>, DbError>
+pub async fn versions_of<'c, E>(executor: E, worker_id: &WorkerId) -> Result<Vec<WorkerVersionRow>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
     let rows = sqlx::query(
         "SELECT worker_id, version, index_digest, metadata, indexed_at FROM worker_versions WHERE worker_id = $1 ORDER BY version",
     )
-    .bind(worker_id)
+    .bind(worker_id.as_str())
     .fetch_all(executor)
     .await?;
     rows.iter().map(version_row).collect()
@@ -140,7 +143,7 @@ fn platform_row(row: &sqlx::any::AnyRow) -> Result<WorkerPlatformRow, DbError> {
 }
 
 /// The platforms of every version of one worker, ordered by version and platform.
-pub async fn platforms_of<'c, E>(executor: E, worker_id: &str) -> Result<Vec<WorkerPlatformRow>, DbError>
+pub async fn platforms_of<'c, E>(executor: E, worker_id: &WorkerId) -> Result<Vec<WorkerPlatformRow>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -149,10 +152,73 @@ where
          JOIN worker_versions v ON v.repository_id = p.repository_id AND v.tag = p.tag \
          WHERE v.worker_id = $1 ORDER BY v.version, p.platform",
     )
-    .bind(worker_id)
+    .bind(worker_id.as_str())
     .fetch_all(executor)
     .await?;
     rows.iter().map(platform_row).collect()
+}
+
+/// One platform's package of one version, as a download needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionPackageRow {
+    pub platform: String,
+    pub package_digest: String,
+    pub package_size: i64,
+}
+
+/// The packages of one version of a worker, ordered by platform: the rows of that one
+/// version, without its metadata record. Empty when the worker has no such version.
+pub async fn packages_of_version<'c, E>(
+    executor: E,
+    worker_id: &WorkerId,
+    version: &semver::Version,
+) -> Result<Vec<VersionPackageRow>, DbError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT p.platform, p.package_digest, p.package_size FROM worker_versions v \
+         JOIN worker_platforms p ON p.repository_id = v.repository_id AND p.tag = v.tag \
+         WHERE v.worker_id = $1 AND v.version = $2 ORDER BY p.platform",
+    )
+    .bind(worker_id.as_str())
+    .bind(version.to_string())
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(VersionPackageRow {
+                platform: row.try_get(0)?,
+                package_digest: row.try_get(1)?,
+                package_size: row.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+/// The versions of one worker with their index digests (unordered), without the metadata
+/// records.
+pub async fn version_indexes<'c, E>(executor: E, worker_id: &WorkerId) -> Result<Vec<(String, String)>, DbError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query("SELECT version, index_digest FROM worker_versions WHERE worker_id = $1")
+        .bind(worker_id.as_str())
+        .fetch_all(executor)
+        .await?;
+    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+}
+
+/// When a version of the worker was last indexed; `None` when it has no version.
+pub async fn last_indexed<'c, E>(executor: E, worker_id: &WorkerId) -> Result<Option<i64>, DbError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let row = sqlx::query("SELECT MAX(indexed_at) FROM worker_versions WHERE worker_id = $1")
+        .bind(worker_id.as_str())
+        .fetch_one(executor)
+        .await?;
+    Ok(row.try_get(0)?)
 }
 
 /// The platforms of every version of every worker.

@@ -1,10 +1,15 @@
 //! Handlers of the JSON catalog API: the legacy endpoints old clients use (`/health`,
 //! `/workers…`, LEGACY-API.md) and the v1 API (`/v1/workers…`, spec/openapi.yaml). Each
-//! calls one service method and returns a wire type from `catalog_wire`.
+//! calls one service method and returns a wire type from `catalog_wire`. The path's worker
+//! id and version are parsed by the extractors here ([`WorkerPath`], [`WorkerVersionPath`])
+//! before the handler runs; a text that cannot name a worker or a version is answered as
+//! an unknown one, in the route's error shape.
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,15 +19,12 @@ use super::catalog_error::{LegacyError, V1Error};
 use super::catalog_wire::*;
 use super::edge::BaseUrl;
 use super::AppState;
-use crate::oci::Digest;
-use crate::services::analytics::{DownloadClient, DownloadLink};
+use crate::artifact::{self, WorkerId};
+use crate::services::analytics::DownloadClient;
 use crate::services::workers::{WorkerError, WorkerFilter};
 
 /// `Cache-Control` of catalog answers (LEGACY-API.md).
 pub const CATALOG_CACHE_CONTROL: &str = "public, max-age=3600";
-/// How long a download URL of the registry itself is promised to stay valid, in seconds
-/// (they do not expire). A presigned object-store URL reports its own expiry instead.
-pub const DOWNLOAD_URL_EXPIRES_IN: u64 = 3600;
 /// Page size of `GET /v1/workers` when the client does not ask for one, and its maximum.
 pub const DEFAULT_PER_PAGE: u64 = 50;
 pub const MAX_PER_PAGE: u64 = 200;
@@ -49,6 +51,62 @@ impl IntoResponse for PkgbuildText {
     }
 }
 
+// ---- path extractors ----
+
+/// The `{id}` of a catalog route as a [`WorkerId`]. A text that is no valid worker id is
+/// answered like a worker that does not exist, in the error shape `E` of the route.
+pub struct WorkerPath<E>(pub WorkerId, PhantomData<fn() -> E>);
+
+/// The `{id}` and `{version}` of a catalog route, parsed like [`WorkerPath`]; a version
+/// that is not a version tag (semver without build metadata) is answered like one the
+/// worker does not have.
+pub struct WorkerVersionPath<E>(pub WorkerId, pub semver::Version, PhantomData<fn() -> E>);
+
+async fn parse_worker_id(state: &AppState, text: &str) -> Result<WorkerId, WorkerError> {
+    match WorkerId::parse(text) {
+        Ok(worker_id) => Ok(worker_id),
+        Err(_) => Err(state.registry.worker_not_found(text).await),
+    }
+}
+
+impl<E> FromRequestParts<AppState> for WorkerPath<E>
+where
+    E: From<WorkerError> + IntoResponse,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match parse_worker_id(state, &text).await {
+            Ok(worker_id) => Ok(WorkerPath(worker_id, PhantomData)),
+            Err(error) => Err(E::from(error).into_response()),
+        }
+    }
+}
+
+impl<E> FromRequestParts<AppState> for WorkerVersionPath<E>
+where
+    E: From<WorkerError> + IntoResponse,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Path((worker_text, version_text)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let parsed = match parse_worker_id(state, &worker_text).await {
+            Ok(worker_id) => match artifact::parse_version(&version_text) {
+                Some(version) => Ok(WorkerVersionPath(worker_id, version, PhantomData)),
+                None => Err(state.registry.version_not_found(&worker_id, &version_text).await),
+            },
+            Err(error) => Err(error),
+        };
+        parsed.map_err(|error| E::from(error).into_response())
+    }
+}
+
 // ---- legacy ----
 
 /// `GET /health`
@@ -71,7 +129,7 @@ pub async fn list_workers_legacy(State(state): State<AppState>) -> Result<Cached
 /// `GET /workers/:id`
 pub async fn find_worker_legacy(
     State(state): State<AppState>,
-    Path(worker_id): Path<String>,
+    WorkerPath(worker_id, _): WorkerPath<LegacyError>,
 ) -> Result<Cached<Json<LegacyEntry>>, LegacyError> {
     let worker = state.registry.find_worker(&worker_id).await?;
     Ok(Cached(Json(LegacyEntry::of(&worker))))
@@ -80,7 +138,7 @@ pub async fn find_worker_legacy(
 /// `GET /workers/:id/PKGBUILD`
 pub async fn get_pkgbuild_legacy(
     State(state): State<AppState>,
-    Path(worker_id): Path<String>,
+    WorkerPath(worker_id, _): WorkerPath<LegacyError>,
 ) -> Result<PkgbuildText, LegacyError> {
     Ok(PkgbuildText(state.registry.find_pkgbuild(&worker_id).await?))
 }
@@ -139,7 +197,7 @@ pub async fn list_workers(
 /// `GET /v1/workers/:id`
 pub async fn find_worker(
     State(state): State<AppState>,
-    Path(worker_id): Path<String>,
+    WorkerPath(worker_id, _): WorkerPath<V1Error>,
 ) -> Result<Cached<Json<V1WorkerDetail>>, V1Error> {
     let worker = state.registry.find_worker(&worker_id).await?;
     Ok(Cached(Json(V1WorkerDetail {
@@ -152,7 +210,7 @@ pub async fn find_worker(
 /// `GET /v1/workers/:id/pkgbuild`
 pub async fn get_pkgbuild(
     State(state): State<AppState>,
-    Path(worker_id): Path<String>,
+    WorkerPath(worker_id, _): WorkerPath<V1Error>,
 ) -> Result<PkgbuildText, V1Error> {
     Ok(PkgbuildText(state.registry.find_pkgbuild(&worker_id).await?))
 }
@@ -160,12 +218,12 @@ pub async fn get_pkgbuild(
 /// `GET /v1/workers/:id/versions`
 pub async fn list_versions(
     State(state): State<AppState>,
-    Path(worker_id): Path<String>,
+    WorkerPath(worker_id, _): WorkerPath<V1Error>,
 ) -> Result<Cached<Json<V1Versions>>, V1Error> {
-    let worker = state.registry.find_worker(&worker_id).await?;
+    let list = state.registry.list_versions(&worker_id).await?;
     Ok(Cached(Json(V1Versions {
-        versions: worker.version_names(),
-        latest: worker.latest().version.to_string(),
+        versions: list.versions.iter().map(ToString::to_string).collect(),
+        latest: list.latest.to_string(),
     })))
 }
 
@@ -175,19 +233,15 @@ pub struct DownloadQuery {
 }
 
 /// `GET /v1/workers/:id/:version/download?platform=`: where to fetch one platform's package.
-/// The URL is the package's blob URL under `/v2`, under the registry's public base URL.
+/// The registry's own URL is the package's blob URL under `/v2` of the public base URL.
 pub async fn get_download(
     State(state): State<AppState>,
-    Path((worker_id, version)): Path<(String, String)>,
+    WorkerVersionPath(worker_id, version, _): WorkerVersionPath<V1Error>,
     Query(query): Query<DownloadQuery>,
     BaseUrl(base_url): BaseUrl,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Json<V1Download>, V1Error> {
-    let target = state
-        .registry
-        .find_download(&worker_id, &version, query.platform.as_deref())
-        .await?;
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     let client = DownloadClient {
         user_agent: header("user-agent").map(str::to_string),
@@ -196,32 +250,25 @@ pub async fn get_download(
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip()),
     };
-    let digest: Digest = target
-        .digest
-        .parse()
-        .map_err(|error: crate::oci::ParseError| WorkerError::Registry(error.into()))?;
-    let link = state
+    let download = state
         .registry
-        .download_link(&target.repository, &digest, client)
-        .await
-        .map_err(WorkerError::Registry)?;
-    let (download_url, expires_in) = match link {
-        DownloadLink::Presigned { url, expires_in } => (url, expires_in.as_secs()),
-        DownloadLink::Registry => {
-            let url = base_url.join(&format!("/v2/{}/blobs/{}", target.repository, target.digest));
-            (url, DOWNLOAD_URL_EXPIRES_IN)
-        }
-    };
-    Ok(Json(V1Download {
-        download_url,
-        checksum: target.digest,
-        size: target.size,
-        expires_in,
-    }))
+        .download_worker(
+            &worker_id,
+            &version,
+            query.platform.as_deref(),
+            base_url.as_url(),
+            client,
+        )
+        .await?;
+    Ok(Json(V1Download::of(download)))
 }
 
-/// `GET /v1/workers/:id/stats`
-pub async fn get_stats(State(state): State<AppState>, Path(worker_id): Path<String>) -> Result<Json<V1Stats>, V1Error> {
+/// `GET /v1/workers/:id/stats`: the design's `{downloads, stars, last_updated}` and the
+/// breakdowns beside them.
+pub async fn get_stats(
+    State(state): State<AppState>,
+    WorkerPath(worker_id, _): WorkerPath<V1Error>,
+) -> Result<Json<V1Stats>, V1Error> {
     let stats = state.registry.worker_stats(&worker_id).await?;
     Ok(Json(V1Stats::of(&worker_id, stats)))
 }

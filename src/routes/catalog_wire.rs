@@ -1,15 +1,19 @@
 //! Wire types of the JSON catalog API: the legacy shapes old clients parse strictly
-//! (LEGACY-API.md: camelCase, lowercase enums) and the v1 shapes (spec/openapi.yaml).
-//! They are built from service values, never from database rows, and pinned by snapshot
-//! tests of whole responses (tests/it/workers_legacy.rs).
+//! (LEGACY-API.md: camelCase, lowercase enums) and the v1 shapes (spec/openapi.yaml), which
+//! keep the design document's fields as it names and types them (`downloads` a number,
+//! `stars`, `last_updated`; the metadata.json fields in worker records) and add the
+//! catalog's own beside them. They are built from service values, never from database
+//! rows, and pinned by snapshot tests of whole responses (tests/it/workers_legacy.rs,
+//! tests/it/workers_v1.rs).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::artifact::metadata::{Build, Source};
+use crate::artifact::metadata::{Build, Dependencies, Distribution, Source};
+use crate::artifact::WorkerId;
 use crate::artifact::WorkerMetadata;
-use crate::services::workers::{platform_label, Worker, WorkerStats};
+use crate::services::workers::{platform_label, Worker, WorkerDownload, WorkerStats};
 
 /// `GET /health`.
 #[derive(Debug, Serialize)]
@@ -117,7 +121,7 @@ impl LegacyEntry {
                 .unzip()
         };
         LegacyEntry {
-            id: worker.id.clone(),
+            id: worker.id.to_string(),
             implementation: metadata.implementation.clone(),
             worker_type: metadata.worker_type.clone(),
             version: latest.version.to_string(),
@@ -164,28 +168,47 @@ impl From<&Build> for LegacyBuild {
     }
 }
 
-/// A platform in v1 answers: the old name and the OCI one.
+/// A platform stored for a version, in v1 answers: the design document's metadata.json
+/// platform (`os`, `arch`, `binary_size`, `checksum`), the old name and the OCI one.
 #[derive(Debug, Serialize)]
 pub struct V1Platform {
     /// `linux-x86_64` (the OCI spelling for platforms the old API had no name for).
     pub name: String,
     /// `linux/amd64`.
     pub oci: String,
+    /// The design's `os`: `linux`, `macos`, `windows` (the OCI os for others).
     pub os: String,
+    /// The design's `arch`: `x86_64`, `aarch64` (the OCI architecture for others).
+    pub arch: String,
+    /// The OCI architecture: `amd64`, `arm64`.
     pub architecture: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// The package's size in bytes.
+    pub binary_size: u64,
+    /// The package's digest.
+    pub checksum: String,
 }
 
-/// One worker in `GET /v1/workers`.
+/// One worker in `GET /v1/workers`: the design document's metadata.json fields of its latest
+/// version (`id` … `tags`, with `platforms` as stored), and the catalog's own.
 #[derive(Debug, Serialize)]
 pub struct V1WorkerSummary {
     pub id: String,
     pub name: String,
     pub description: String,
+    /// The latest version (the design's `version`; also `latest_version`).
+    pub version: String,
+    pub license: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub homepage: Option<String>,
+    pub distribution: Distribution,
+    pub dependencies: Dependencies,
+    pub features: Vec<String>,
     pub worker_type: String,
     pub implementation: String,
-    pub license: String,
     pub latest_version: String,
     pub platforms: Vec<V1Platform>,
     pub tags: Vec<String>,
@@ -199,12 +222,18 @@ impl V1WorkerSummary {
         let latest = worker.latest();
         let metadata = &latest.metadata;
         V1WorkerSummary {
-            id: worker.id.clone(),
+            id: worker.id.to_string(),
             name: metadata.name.clone(),
             description: metadata.description.clone(),
+            version: latest.version.to_string(),
+            license: metadata.license.clone(),
+            author: metadata.author.clone(),
+            homepage: metadata.homepage.clone(),
+            distribution: metadata.distribution.clone(),
+            dependencies: metadata.dependencies.clone(),
+            features: metadata.features.clone(),
             worker_type: metadata.worker_type.clone(),
             implementation: metadata.implementation.clone(),
-            license: metadata.license.clone(),
             latest_version: latest.version.to_string(),
             platforms: latest
                 .platforms
@@ -212,9 +241,16 @@ impl V1WorkerSummary {
                 .map(|p| V1Platform {
                     name: platform_label(&p.platform),
                     oci: p.platform.to_string(),
-                    os: p.platform.os.clone(),
+                    os: p.platform.legacy_os().unwrap_or(&p.platform.os).to_string(),
+                    arch: p
+                        .platform
+                        .legacy_architecture()
+                        .unwrap_or(&p.platform.architecture)
+                        .to_string(),
                     architecture: p.platform.architecture.clone(),
                     variant: p.platform.variant.clone(),
+                    binary_size: p.package_size,
+                    checksum: p.package_digest.clone(),
                 })
                 .collect(),
             tags: metadata.tags.clone(),
@@ -249,44 +285,57 @@ pub struct V1Versions {
     pub latest: String,
 }
 
-/// `GET /v1/workers/:id/:version/download`.
+/// `GET /v1/workers/:id/:version/download`: the design's `{download_url, checksum}`, the
+/// package's size, and `expires_in` only when the URL expires (a presigned object-store
+/// URL); the registry's own blob URLs do not, and then the field is absent.
 #[derive(Debug, Serialize)]
 pub struct V1Download {
     pub download_url: String,
     pub checksum: String,
     pub size: u64,
-    pub expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
 }
 
-/// `GET /v1/workers/:id/stats`.
+impl V1Download {
+    pub fn of(download: WorkerDownload) -> Self {
+        V1Download {
+            download_url: download.url,
+            checksum: download.checksum.to_string(),
+            size: download.size,
+            expires_in: download.expires_in.map(|lifetime| lifetime.as_secs()),
+        }
+    }
+}
+
+/// `GET /v1/workers/:id/stats`: the design's `{downloads, stars, last_updated}` as it names
+/// and types them, and beside them the breakdowns and the last download.
 #[derive(Debug, Serialize)]
 pub struct V1Stats {
     pub worker_id: String,
-    pub downloads: V1DownloadCounts,
+    /// Completed package downloads, all versions and platforms.
+    pub downloads: u64,
+    /// Always 0: there is no star feature yet.
+    pub stars: u64,
     /// RFC 3339 time the worker last got a version.
     pub last_updated: String,
     /// RFC 3339 time of the last counted download, null when there was none.
     pub last_download: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct V1DownloadCounts {
-    pub total: u64,
-    pub by_version: BTreeMap<String, u64>,
-    pub by_platform: BTreeMap<String, u64>,
+    pub downloads_by_version: BTreeMap<String, u64>,
+    /// Keyed by the old platform name (`linux-x86_64`) where there is one.
+    pub downloads_by_platform: BTreeMap<String, u64>,
 }
 
 impl V1Stats {
-    pub fn of(worker_id: &str, stats: WorkerStats) -> Self {
+    pub fn of(worker_id: &WorkerId, stats: WorkerStats) -> Self {
         V1Stats {
             worker_id: worker_id.to_string(),
-            downloads: V1DownloadCounts {
-                total: stats.total,
-                by_version: stats.by_version,
-                by_platform: stats.by_platform,
-            },
+            downloads: stats.total,
+            stars: 0,
             last_updated: rfc3339(stats.last_updated),
             last_download: stats.last_download.map(rfc3339),
+            downloads_by_version: stats.by_version,
+            downloads_by_platform: stats.by_platform,
         }
     }
 }

@@ -260,7 +260,7 @@ impl Registry {
     /// presigned object-store URL when the store redirects downloads, else the registry's.
     pub async fn download_link(
         &self,
-        repository: &str,
+        repository: &RepoName,
         digest: &Digest,
         client: DownloadClient,
     ) -> Result<DownloadLink, RegistryError> {
@@ -272,7 +272,7 @@ impl Registry {
             return Ok(DownloadLink::Registry);
         };
         if let Some(recorder) = &self.downloads {
-            recorder.record(repository, digest, &client);
+            recorder.record(repository.as_str(), digest, &client);
         }
         Ok(DownloadLink::Presigned {
             url: url.to_string(),

@@ -7,14 +7,22 @@
 //! tables in the tag's own transaction. Everything the catalog APIs answer is read from
 //! those rows, the manifests and the blobs; [`Registry::rebuild_worker_index`] recomputes
 //! the rows from the manifests alone.
+//!
+//! Worker ids arrive as [`WorkerId`] (parsed by the catalog routes or from a pushed
+//! repository's name) and versions as `semver::Version`; `db::workers` turns them into text.
+//! One download answer is one service call, [`Registry::download_worker`], which reads only
+//! the rows of the one version it is asked about; version lists, PKGBUILDs and stats read
+//! the version rows without their metadata records.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use futures::TryStreamExt;
 
+use super::analytics::{DownloadClient, DownloadLink};
 use super::{Registry, RegistryError};
 use crate::artifact::{
-    self, check_image_config, check_platform_manifest, check_worker_index, metadata::describe, Platform,
+    self, check_image_config, check_platform_manifest, check_worker_index, metadata::describe, Platform, WorkerId,
     WorkerMetadata, MAX_SMALL_BLOB_BYTES, PKGBUILD_ARTIFACT_TYPE, PKGBUILD_MEDIA_TYPE,
 };
 use crate::db::{blobs, downloads, manifests, now_millis, workers, Connection, DbError};
@@ -83,7 +91,7 @@ pub struct WorkerVersion {
 /// A worker with all its versions, oldest first (semver order).
 #[derive(Debug, Clone)]
 pub struct Worker {
-    pub id: String,
+    pub id: WorkerId,
     pub versions: Vec<WorkerVersion>,
 }
 
@@ -107,13 +115,31 @@ impl Worker {
     }
 }
 
-/// Where one platform's package of a version can be downloaded.
+/// The versions of a worker in semver order, and the latest as [`Worker::latest`] picks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionList {
+    pub versions: Vec<semver::Version>,
+    pub latest: semver::Version,
+}
+
+/// Where one platform's package of a version is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadTarget {
-    pub repository: String,
-    pub digest: String,
+    pub repository: RepoName,
+    pub digest: Digest,
     pub size: u64,
     pub platform: Platform,
+}
+
+/// The answer to "where do I download this package": a URL, what the bytes hash to, their
+/// size, and how long the URL stays valid when it expires at all (a presigned object-store
+/// URL); the registry's own blob URLs do not expire, and then `expires_in` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerDownload {
+    pub url: String,
+    pub checksum: Digest,
+    pub size: u64,
+    pub expires_in: Option<Duration>,
 }
 
 /// Download counts of a worker.
@@ -129,7 +155,7 @@ pub struct WorkerStats {
 /// A checked worker version, ready to be recorded with its tag.
 #[derive(Debug, Clone)]
 pub struct PreparedWorkerVersion {
-    pub worker_id: String,
+    pub worker_id: WorkerId,
     pub metadata_json: String,
     pub platforms: Vec<workers::NewWorkerPlatform>,
 }
@@ -152,16 +178,18 @@ impl Registry {
         media_type: &str,
         index: &[u8],
     ) -> Result<Option<PreparedWorkerVersion>, RegistryError> {
-        let Some(worker_id) = artifact::worker_id_of_repository(name.as_str()) else {
-            return Ok(None);
-        };
-        if artifact::parse_version(tag).is_none() || !media_types::is_index(media_type) {
+        if artifact::worker_id_of_repository(name.as_str()).is_none()
+            || artifact::parse_version(tag).is_none()
+            || !media_types::is_index(media_type)
+        {
             return Ok(None);
         }
         let invalid = |why: String| RegistryError::WorkerVersionInvalid(format!("{name}:{tag}: {why}"));
-        if !artifact::is_valid_worker_id(worker_id) {
-            return Err(invalid(format!("{worker_id:?} is not a valid worker id")));
-        }
+        let worker_id = match WorkerId::of_repository(name) {
+            Ok(Some(worker_id)) => worker_id,
+            Ok(None) => return Ok(None),
+            Err(error) => return Err(invalid(error.to_string())),
+        };
         let facts = check_worker_index(index).map_err(|e| invalid(e.to_string()))?;
         let mut platforms = Vec::with_capacity(facts.entries.len());
         let mut metadata_json = None;
@@ -179,7 +207,7 @@ impl Registry {
             if checked_metadata.insert(manifest.metadata.digest.clone()) {
                 let bytes = self.read_small_blob(name, &manifest.metadata.digest).await?;
                 let metadata = WorkerMetadata::parse(&bytes)
-                    .and_then(|metadata| metadata.check_identity(worker_id, tag).map(|()| metadata))
+                    .and_then(|metadata| metadata.check_identity(worker_id.as_str(), tag).map(|()| metadata))
                     .map_err(|errors| invalid(format!("{}: metadata.json: {}", entry.platform, describe(&errors))))?;
                 if metadata_json.is_none() {
                     metadata_json = Some(serde_json::to_string(&metadata).expect("metadata serializes"));
@@ -200,7 +228,7 @@ impl Registry {
             });
         }
         Ok(Some(PreparedWorkerVersion {
-            worker_id: worker_id.to_string(),
+            worker_id,
             metadata_json: metadata_json.expect("an index with platforms has metadata"),
             platforms,
         }))
@@ -277,6 +305,10 @@ impl Registry {
         let mut listed = Vec::new();
         for (worker_id, versions) in grouped {
             let platforms = by_worker.remove(&worker_id).unwrap_or_default();
+            let Ok(worker_id) = WorkerId::parse(&worker_id) else {
+                tracing::error!(%worker_id, "an indexed worker id is not valid; not listed");
+                continue;
+            };
             let worker = assemble_worker(worker_id, versions, &platforms);
             if worker.versions.is_empty() {
                 continue;
@@ -292,41 +324,91 @@ impl Registry {
     }
 
     /// One worker with all its versions.
-    pub async fn find_worker(&self, worker_id: &str) -> Result<Worker, WorkerError> {
+    pub async fn find_worker(&self, worker_id: &WorkerId) -> Result<Worker, WorkerError> {
         let versions = workers::versions_of(self.db.reader(), worker_id).await?;
         if versions.is_empty() {
-            return Err(WorkerError::WorkerNotFound {
-                worker_id: worker_id.to_string(),
-                known: workers::worker_ids(self.db.reader()).await?,
-            });
+            return Err(self.worker_not_found(worker_id.as_str()).await);
         }
         let platforms = workers::platforms_of(self.db.reader(), worker_id).await?;
-        let worker = assemble_worker(worker_id.to_string(), versions, &platforms);
+        let worker = assemble_worker(worker_id.clone(), versions, &platforms);
         if worker.versions.is_empty() {
-            return Err(WorkerError::WorkerNotFound {
-                worker_id: worker_id.to_string(),
-                known: workers::worker_ids(self.db.reader()).await?,
-            });
+            return Err(self.worker_not_found(worker_id.as_str()).await);
         }
         Ok(worker)
     }
 
-    /// Where the package of one platform of a version is. `platform` takes either spelling.
-    pub async fn find_download(
-        &self,
-        worker_id: &str,
-        version: &str,
-        platform: Option<&str>,
-    ) -> Result<DownloadTarget, WorkerError> {
-        let worker = self.find_worker(worker_id).await?;
-        let Some(found) = worker.versions.iter().find(|v| v.version.to_string() == version) else {
-            return Err(WorkerError::VersionNotFound {
+    /// The error for a worker that does not exist (`worker_id` as the client wrote it, which
+    /// may not even be a valid id), listing the workers that do.
+    pub async fn worker_not_found(&self, worker_id: &str) -> WorkerError {
+        match workers::worker_ids(self.db.reader()).await {
+            Ok(known) => WorkerError::WorkerNotFound {
+                worker_id: worker_id.to_string(),
+                known,
+            },
+            Err(error) => error.into(),
+        }
+    }
+
+    /// The error for a version of `worker_id` that does not exist (`version` as the client
+    /// wrote it, which may not even be a version), listing the versions that do; or the
+    /// worker's own not-found error when it has none.
+    pub async fn version_not_found(&self, worker_id: &WorkerId, version: &str) -> WorkerError {
+        match self.version_indexes(worker_id).await {
+            Ok(versions) => WorkerError::VersionNotFound {
                 worker_id: worker_id.to_string(),
                 version: version.to_string(),
-                available: worker.version_names(),
-            });
-        };
-        let available: Vec<String> = found.platforms.iter().map(|p| platform_label(&p.platform)).collect();
+                available: versions.iter().map(|(version, _)| version.to_string()).collect(),
+            },
+            Err(error) => error,
+        }
+    }
+
+    /// The versions of a worker with their index digests, in semver order, from the version
+    /// rows alone (no metadata record is read); the worker's not-found error when it has none.
+    async fn version_indexes(&self, worker_id: &WorkerId) -> Result<Vec<(semver::Version, String)>, WorkerError> {
+        let mut versions: Vec<(semver::Version, String)> = workers::version_indexes(self.db.reader(), worker_id)
+            .await?
+            .into_iter()
+            .filter_map(|(name, index_digest)| Some((artifact::parse_version(&name)?, index_digest)))
+            .collect();
+        if versions.is_empty() {
+            return Err(self.worker_not_found(worker_id.as_str()).await);
+        }
+        versions.sort();
+        Ok(versions)
+    }
+
+    /// `GET /v1/workers/:id/versions`: the versions in semver order and the latest.
+    pub async fn list_versions(&self, worker_id: &WorkerId) -> Result<VersionList, WorkerError> {
+        let versions: Vec<semver::Version> = self
+            .version_indexes(worker_id)
+            .await?
+            .into_iter()
+            .map(|(version, _)| version)
+            .collect();
+        let latest = artifact::latest_version(&versions)
+            .cloned()
+            .expect("a worker with versions has a latest one");
+        Ok(VersionList { versions, latest })
+    }
+
+    /// Where the package of one platform of a version is. `platform` takes either spelling.
+    /// Reads the platform rows of that one version only.
+    pub async fn find_download(
+        &self,
+        worker_id: &WorkerId,
+        version: &semver::Version,
+        platform: Option<&str>,
+    ) -> Result<DownloadTarget, WorkerError> {
+        let rows = workers::packages_of_version(self.db.reader(), worker_id, version).await?;
+        if rows.is_empty() {
+            return Err(self.version_not_found(worker_id, &version.to_string()).await);
+        }
+        let packages: Vec<(Platform, &workers::VersionPackageRow)> = rows
+            .iter()
+            .filter_map(|row| Some((Platform::parse(&row.platform).ok()?, row)))
+            .collect();
+        let available: Vec<String> = packages.iter().map(|(platform, _)| platform_label(platform)).collect();
         let Some(requested) = platform.filter(|p| !p.is_empty()) else {
             return Err(WorkerError::PlatformRequired {
                 worker_id: worker_id.to_string(),
@@ -341,29 +423,62 @@ impl Registry {
             available: available.clone(),
         };
         let wanted = Platform::parse(requested).map_err(|_| not_found())?;
-        let package = found
-            .platforms
+        let (platform, package) = packages
             .iter()
-            .find(|p| p.platform.satisfies(&wanted))
+            .find(|(platform, _)| platform.satisfies(&wanted))
             .ok_or_else(not_found)?;
         Ok(DownloadTarget {
-            repository: artifact::worker_repository(worker_id),
-            digest: package.package_digest.clone(),
-            size: package.package_size,
-            platform: package.platform.clone(),
+            repository: worker_id.repository(),
+            digest: package.package_digest.parse().map_err(RegistryError::from)?,
+            size: package.package_size as u64,
+            platform: platform.clone(),
+        })
+    }
+
+    /// `GET /v1/workers/:id/:version/download`: the package of one platform of a version and
+    /// where to fetch it. That is a presigned object-store URL when the store redirects
+    /// downloads (counted now, since its bytes never pass through the registry), else the
+    /// package's blob URL under `/v2` of `base_url` (counted when a fetch of it completes).
+    pub async fn download_worker(
+        &self,
+        worker_id: &WorkerId,
+        version: &semver::Version,
+        platform: Option<&str>,
+        base_url: &url::Url,
+        client: DownloadClient,
+    ) -> Result<WorkerDownload, WorkerError> {
+        let target = self.find_download(worker_id, version, platform).await?;
+        let link = self
+            .download_link(&target.repository, &target.digest, client)
+            .await
+            .map_err(WorkerError::Registry)?;
+        let (url, expires_in) = match link {
+            DownloadLink::Presigned { url, expires_in } => (url, Some(expires_in)),
+            DownloadLink::Registry => (blob_url(base_url, &target.repository, &target.digest), None),
+        };
+        Ok(WorkerDownload {
+            url,
+            checksum: target.digest,
+            size: target.size,
+            expires_in,
         })
     }
 
     /// The PKGBUILD attached to a worker's latest version (a referrer of its index).
-    pub async fn find_pkgbuild(&self, worker_id: &str) -> Result<String, WorkerError> {
-        let worker = self.find_worker(worker_id).await?;
-        let latest = worker.latest();
-        let repository = artifact::worker_repository(worker_id);
-        let name = RepoName::parse(&repository).map_err(RegistryError::from)?;
+    pub async fn find_pkgbuild(&self, worker_id: &WorkerId) -> Result<String, WorkerError> {
+        let versions = self.version_indexes(worker_id).await?;
+        let latest = artifact::latest_version(versions.iter().map(|(version, _)| version))
+            .expect("a worker with versions has a latest one");
+        let (_, latest_index_digest) = versions
+            .iter()
+            .find(|(version, _)| version == latest)
+            .expect("the latest is one of the versions");
+        let name = worker_id.repository();
+        let repository = name.as_str();
         let referrers = manifests::referrers(
             self.db.reader(),
-            &repository,
-            &latest.index_digest,
+            repository,
+            latest_index_digest,
             Some(PKGBUILD_ARTIFACT_TYPE),
         )
         .await?;
@@ -374,7 +489,7 @@ impl Registry {
         let Some(referrer) = referrers.last() else {
             return Err(not_found());
         };
-        let Some(row) = manifests::find_by_digest(self.db.reader(), &repository, &referrer.digest).await? else {
+        let Some(row) = manifests::find_by_digest(self.db.reader(), repository, &referrer.digest).await? else {
             return Err(not_found());
         };
         let manifest: serde_json::Value = serde_json::from_slice(&row.content).map_err(|_| not_found())?;
@@ -389,10 +504,12 @@ impl Registry {
     }
 
     /// Download counts of a worker, from the database (shared by every registry process).
-    pub async fn worker_stats(&self, worker_id: &str) -> Result<WorkerStats, WorkerError> {
-        let worker = self.find_worker(worker_id).await?;
+    pub async fn worker_stats(&self, worker_id: &WorkerId) -> Result<WorkerStats, WorkerError> {
+        let Some(last_updated) = workers::last_indexed(self.db.reader(), worker_id).await? else {
+            return Err(self.worker_not_found(worker_id.as_str()).await);
+        };
         let mut stats = WorkerStats {
-            last_updated: worker.updated_at(),
+            last_updated,
             ..WorkerStats::default()
         };
         for (version, platform, count, last) in downloads::counts_of(self.db.reader(), worker_id).await? {
@@ -407,6 +524,19 @@ impl Registry {
         }
         Ok(stats)
     }
+}
+
+/// The URL of a blob under `/v2` of the registry at `base_url` (which may carry a path).
+fn blob_url(base_url: &url::Url, repository: &RepoName, digest: &Digest) -> String {
+    let mut url = base_url.clone();
+    let path = format!(
+        "{}/v2/{repository}/blobs/{digest}",
+        base_url.path().trim_end_matches('/')
+    );
+    url.set_path(&path);
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
 }
 
 /// The old name of a platform when it has one (`linux-aarch64`), else the OCI one.
@@ -440,7 +570,7 @@ pub(super) async fn record_worker_tag(
 }
 
 fn assemble_worker(
-    worker_id: String,
+    worker_id: WorkerId,
     versions: Vec<workers::WorkerVersionRow>,
     platforms: &[workers::WorkerPlatformRow],
 ) -> Worker {
@@ -480,5 +610,32 @@ fn assemble_worker(
     Worker {
         id: worker_id,
         versions: assembled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_urls_keep_the_base_urls_path_and_drop_its_query() {
+        let repository = RepoName::parse("workers/abc").unwrap();
+        let digest: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
+        let expected_tail = format!("/v2/workers/abc/blobs/sha256:{}", "a".repeat(64));
+        for (base, prefix) in [
+            ("http://127.0.0.1:8787", "http://127.0.0.1:8787"),
+            ("http://127.0.0.1:8787/", "http://127.0.0.1:8787"),
+            ("https://registry.example/mirror/", "https://registry.example/mirror"),
+            (
+                "https://registry.example/mirror?x=1#top",
+                "https://registry.example/mirror",
+            ),
+        ] {
+            let base = url::Url::parse(base).unwrap();
+            assert_eq!(
+                blob_url(&base, &repository, &digest),
+                format!("{prefix}{expected_tail}")
+            );
+        }
     }
 }

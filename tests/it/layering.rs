@@ -17,7 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("observability", &[]),
     ("artifact", &["oci"]),
     // The two stores, below services; they know the OCI types, not each other.
-    ("db", &["oci"]),
+    ("db", &["oci", "artifact"]),
     ("storage", &["oci"]),
     // The rules.
     ("services", &["oci", "observability", "artifact", "db", "storage"]),

@@ -25,3 +25,4 @@ mod worker_fixtures;
 mod workers;
 mod workers_bad_input;
 mod workers_legacy;
+mod workers_v1;

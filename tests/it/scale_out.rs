@@ -46,13 +46,13 @@ async fn download_counts_from_both_processes_add_up_in_one_stats() {
     let stats_path = format!("/v1/workers/{worker}/stats");
     eventually("five downloads counted across both processes", || async {
         let stats: serde_json::Value = second.get(&stats_path).await.json().await.unwrap();
-        stats["downloads"]["total"] == 5
+        stats["downloads"] == 5
     })
     .await;
     let stats: serde_json::Value = first.get(&stats_path).await.json().await.unwrap();
-    assert_eq!(stats["downloads"]["total"], 5);
+    assert_eq!(stats["downloads"], 5);
     assert_eq!(
-        stats["downloads"]["by_platform"],
+        stats["downloads_by_platform"],
         serde_json::json!({"linux-aarch64": 3, "linux-x86_64": 2})
     );
 }

@@ -1,6 +1,7 @@
 //! Worker test data: the four known workers' metadata (tests/fixtures/workers), packages
 //! built on the fly (a runnable `bin/<worker>` shell script, LICENSE, README.md,
-//! metadata.json), and publishing them through the library's `publish`.
+//! metadata.json), publishing them through the library's `publish`, and the snapshot check
+//! of whole catalog responses (tests/it/snapshots/).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -129,4 +130,27 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+fn snapshot_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/snapshots")
+        .join(format!("{name}.json"))
+}
+
+/// Compares a whole response body with its snapshot.
+pub fn assert_snapshot(name: &str, actual: &Value) {
+    let path = snapshot_path(name);
+    let pretty = serde_json::to_string_pretty(actual).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &pretty).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}; run with UPDATE_SNAPSHOTS=1 and review it",
+            path.display()
+        )
+    });
+    assert_eq!(pretty, expected, "response differs from snapshot {}", path.display());
 }

@@ -182,6 +182,37 @@ async fn workers_unknown_worker_version_and_platform_get_json_errors_saying_what
     )
     .await;
     check("/v1/workers?page=0".into(), 400, json!({"code": "INVALID_QUERY"})).await;
+    // Texts that cannot be a worker id or a version tag are answered like unknown ones
+    // (the path extractors parse them before any handler runs).
+    for path in [
+        "/v1/workers/Not_A_Worker/versions",
+        "/v1/workers/a--b/stats",
+        "/v1/workers/a--b/0.1.0/download",
+    ] {
+        check(
+            path.into(),
+            404,
+            json!({"code": "WORKER_NOT_FOUND", "available_workers": [CPU]}),
+        )
+        .await;
+    }
+    for version in ["v0.1.0", "0.1.0+build", "latest"] {
+        check(
+            format!("/v1/workers/{CPU}/{version}/download?platform=linux-x86_64"),
+            404,
+            json!({"code": "VERSION_NOT_FOUND", "version": version, "available_versions": ["0.1.0"]}),
+        )
+        .await;
+    }
+    for path in ["/workers/Not_A_Worker", "/workers/a--b/PKGBUILD"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert_eq!(
+            response.text().await.unwrap(),
+            r#"{"error":"Worker not found"}"#,
+            "{path}"
+        );
+    }
     let prefix = work.path().join("prefix");
     let error = install_worker(&client(&app), &request(CPU, None, "darwin/arm64", &prefix), &mut Silent)
         .await

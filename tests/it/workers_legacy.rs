@@ -3,8 +3,6 @@
 //! a field-by-field check of every Entry against the documented contract, Cache-Control,
 //! CORS and the error bodies old clients expect.
 
-use std::path::PathBuf;
-
 use rbee_registry::config::FileConfig;
 use serde_json::Value;
 
@@ -55,29 +53,6 @@ async fn start_with_four_workers() -> (TestApp, tempfile::TempDir) {
         .await;
     }
     (app, work)
-}
-
-fn snapshot_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/it/snapshots")
-        .join(format!("{name}.json"))
-}
-
-/// Compares a whole response body with its snapshot.
-fn assert_snapshot(name: &str, actual: &Value) {
-    let path = snapshot_path(name);
-    let pretty = serde_json::to_string_pretty(actual).unwrap() + "\n";
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, &pretty).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "no snapshot {}; run with UPDATE_SNAPSHOTS=1 and review it",
-            path.display()
-        )
-    });
-    assert_eq!(pretty, expected, "response differs from snapshot {}", path.display());
 }
 
 /// The Entry contract of LEGACY-API.md: every field, its JSON type, and for enums the
