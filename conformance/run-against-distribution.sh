@@ -129,7 +129,9 @@ fi
 # Checks on which distribution 2.8 deviates from the spec (not v1.1 features).
 cat >"$WORK/known.txt" <<'EOF'
 FAIL pull: GET manifest with a malformed reference (sha256:totallywrong) returns 400 or 404 with spec error codes:
+FAIL pull: GET manifest with a reference that is neither a tag nor a digest (.INVALID_MANIFEST_NAME) returns 404 with error code MANIFEST_UNKNOWN:
 FAIL push: chunked: out-of-order PATCH (gap after the last byte) returns 416 and the upload keeps its offset:
+FAIL push: PUT manifest with a reference that is neither a tag nor a digest (.INVALID_MANIFEST_NAME) returns 400 (TAG_INVALID, MANIFEST_INVALID or NAME_INVALID):
 FAIL discovery: tags are listed in lexical order:
 FAIL discovery: tags/list?n=2 returns the first 2 tags of the list:
 FAIL discovery: tags/list?n=2&last=<tag> returns the 2 tags that follow <tag>:

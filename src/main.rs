@@ -1,12 +1,14 @@
-//! The `rbee-registry` command line: `serve`, `publish`, `install`.
+//! The `rbee-registry` command line: `serve` (run the registry), `gc` (collect garbage),
+//! `publish` and `install` (the client side). The settings of `serve` and `gc` are declared
+//! once in `rbee_registry::config`; this file only names the subcommands.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rbee_registry::artifact::Platform;
 use rbee_registry::client::{install, progress, publish, Credentials, RegistryClient};
-use rbee_registry::config::{FileConfig, GcOverrides, Overrides, S3Overrides, ServeConfig};
+use rbee_registry::config::{FileConfig, GcFlags, Overrides, ServeConfig, ServeFlags};
 use rbee_registry::server;
 use rbee_registry::services::gc::GcOptions;
 
@@ -108,45 +110,12 @@ struct InstallArgs {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8787].
-    #[arg(long, env = "RBEE_LISTEN")]
-    listen: Option<String>,
-    /// Largest manifest accepted, bytes [default: 4194304].
-    #[arg(long, env = "RBEE_MAX_MANIFEST_BYTES")]
-    max_manifest_bytes: Option<usize>,
-    /// Largest blob accepted, bytes [default: 64 GiB].
-    #[arg(long, env = "RBEE_MAX_BLOB_BYTES")]
-    max_blob_bytes: Option<u64>,
-    /// Largest request head (request line and headers), bytes [default: 65536].
-    #[arg(long, env = "RBEE_MAX_HEADER_BYTES")]
-    max_header_bytes: Option<usize>,
-    /// Blob upload requests one client address may run at once [default: 16].
-    #[arg(long, env = "RBEE_MAX_UPLOADS_PER_CLIENT")]
-    max_uploads_per_client: Option<usize>,
-    /// Seconds an upload session may stay idle before it expires [default: 86400].
-    #[arg(long, env = "RBEE_UPLOAD_SESSION_TTL_SECS")]
-    upload_session_ttl_secs: Option<u64>,
-    /// Seconds running requests get to finish after SIGTERM or Ctrl-C [default: 30].
-    #[arg(long, env = "RBEE_SHUTDOWN_GRACE_SECS")]
-    shutdown_grace_secs: Option<u64>,
-    /// Comma-separated origins allowed to call the catalog API from browsers (CORS).
-    #[arg(long, env = "RBEE_CORS_ORIGINS")]
-    cors_origins: Option<String>,
-    /// Salt of the hashed client addresses in download analytics [default: a random salt
-    /// kept in <data-dir>/analytics-salt]. Processes sharing one database must share it.
-    #[arg(long, env = "RBEE_ANALYTICS_SALT", hide_env_values = true)]
-    analytics_salt: Option<String>,
-    /// Collect garbage every so often while serving (6h; off) [default: off].
-    #[arg(long, env = "RBEE_GC_INTERVAL")]
-    gc_interval: Option<String>,
-    /// Grace period of the periodic collection (30m, 24h, 7d) [default: 24h].
-    #[arg(long, env = "RBEE_GC_GRACE_PERIOD")]
-    gc_grace_period: Option<String>,
-    /// Upload-session age past which the periodic collection removes a session [default: 7d].
-    #[arg(long, env = "RBEE_GC_UPLOAD_MAX_AGE")]
-    gc_upload_max_age: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "RBEE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Every other setting (declared once in `rbee_registry::config`).
     #[command(flatten)]
-    store: StoreArgs,
+    settings: ServeFlags,
 }
 
 #[derive(clap::Args)]
@@ -154,87 +123,21 @@ struct GcArgs {
     /// Report what would be removed without removing anything.
     #[arg(long)]
     dry_run: bool,
-    /// Keep blobs and links touched more recently than this (30m, 24h, 7d) [default: 24h].
-    #[arg(long, env = "RBEE_GC_GRACE_PERIOD")]
-    grace_period: Option<String>,
-    /// Remove upload sessions untouched for longer than this [default: 7d].
-    #[arg(long, env = "RBEE_GC_UPLOAD_MAX_AGE")]
-    upload_max_age: Option<String>,
-    #[command(flatten)]
-    store: StoreArgs,
-}
-
-/// Where the registry keeps its data: the same options for every command.
-#[derive(clap::Args)]
-struct StoreArgs {
     /// TOML configuration file.
     #[arg(long, env = "RBEE_CONFIG")]
     config: Option<PathBuf>,
-    /// Data directory for the SQLite database and blobs [default: ./data].
-    #[arg(long, env = "RBEE_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Metadata database URL, sqlite://… or postgres://… [default: SQLite in the data directory].
-    #[arg(long, env = "RBEE_DATABASE_URL")]
-    database_url: Option<String>,
-    /// Blob storage backend: filesystem or s3 [default: filesystem].
-    #[arg(long, env = "RBEE_STORAGE_BACKEND")]
-    storage_backend: Option<String>,
-    /// Directory for blobs [default: <data-dir>/blobs].
-    #[arg(long, env = "RBEE_STORAGE_PATH")]
-    storage_path: Option<PathBuf>,
-    /// S3 endpoint URL [default: AWS].
-    #[arg(long, env = "RBEE_S3_ENDPOINT")]
-    s3_endpoint: Option<String>,
-    /// S3 region [default: us-east-1].
-    #[arg(long, env = "RBEE_S3_REGION")]
-    s3_region: Option<String>,
-    /// S3 bucket.
-    #[arg(long, env = "RBEE_S3_BUCKET")]
-    s3_bucket: Option<String>,
-    /// Key prefix inside the bucket.
-    #[arg(long, env = "RBEE_S3_PREFIX")]
-    s3_prefix: Option<String>,
-    /// S3 access key id.
-    #[arg(long, env = "RBEE_S3_ACCESS_KEY_ID")]
-    s3_access_key_id: Option<String>,
-    /// S3 secret access key (prefer the environment or the file).
-    #[arg(long, env = "RBEE_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
-    s3_secret_access_key: Option<String>,
-    /// Allow an http:// S3 endpoint.
-    #[arg(long, env = "RBEE_S3_ALLOW_HTTP")]
-    s3_allow_http: Option<bool>,
-    /// Answer blob downloads with 307 redirects to presigned URLs.
-    #[arg(long, env = "RBEE_S3_REDIRECT_DOWNLOADS")]
-    s3_redirect_downloads: Option<bool>,
+    /// The database, storage and collection settings (declared in `rbee_registry::config`).
+    #[command(flatten)]
+    settings: GcFlags,
 }
 
-impl StoreArgs {
-    /// Reads the file the arguments name and the overrides they give.
-    fn load(self, listen: Option<String>) -> Result<(Overrides, FileConfig), String> {
-        let file = match &self.config {
-            Some(path) => FileConfig::load(path).map_err(|e| e.to_string())?,
-            None => FileConfig::default(),
-        };
-        let overrides = Overrides {
-            listen,
-            data_dir: self.data_dir,
-            database_url: self.database_url,
-            storage_path: self.storage_path,
-            storage_backend: self.storage_backend,
-            s3: S3Overrides {
-                endpoint: self.s3_endpoint,
-                region: self.s3_region,
-                bucket: self.s3_bucket,
-                prefix: self.s3_prefix,
-                access_key_id: self.s3_access_key_id,
-                secret_access_key: self.s3_secret_access_key,
-                allow_http: self.s3_allow_http,
-                redirect_downloads: self.s3_redirect_downloads,
-            },
-            ..Overrides::default()
-        };
-        Ok((overrides, file))
-    }
+/// The configuration: flags and environment over the file named by `--config` over defaults.
+fn assemble(config: Option<&Path>, flags: Overrides) -> Result<ServeConfig, String> {
+    let file = match config {
+        Some(path) => FileConfig::load(path).map_err(|e| e.to_string())?,
+        None => FileConfig::default(),
+    };
+    ServeConfig::assemble(flags, file).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -285,24 +188,7 @@ async fn run() -> ExitCode {
 }
 
 async fn run_serve(args: ServeArgs) -> Result<(), String> {
-    let (store_overrides, file) = args.store.load(args.listen)?;
-    let overrides = Overrides {
-        max_manifest_bytes: args.max_manifest_bytes,
-        max_blob_bytes: args.max_blob_bytes,
-        max_header_bytes: args.max_header_bytes,
-        max_uploads_per_client: args.max_uploads_per_client,
-        upload_session_ttl_secs: args.upload_session_ttl_secs,
-        shutdown_grace_secs: args.shutdown_grace_secs,
-        cors_origins: args.cors_origins,
-        analytics_salt: args.analytics_salt,
-        gc: GcOverrides {
-            grace_period: args.gc_grace_period,
-            upload_max_age: args.gc_upload_max_age,
-            interval: args.gc_interval,
-        },
-        ..store_overrides
-    };
-    let config = ServeConfig::assemble(overrides, file).map_err(|e| e.to_string())?;
+    let config = assemble(args.config.as_deref(), args.settings.0)?;
     let registry = server::open_registry(&config).await.map_err(|e| e.to_string())?;
     let listener = server::bind(&config).await.map_err(|e| e.to_string())?;
     tracing::info!(listen = %config.listen, data_dir = %config.data_dir.display(), "rbee-registry serving");
@@ -312,16 +198,7 @@ async fn run_serve(args: ServeArgs) -> Result<(), String> {
 }
 
 async fn run_gc(args: GcArgs) -> Result<(), String> {
-    let (overrides, file) = args.store.load(None)?;
-    let overrides = Overrides {
-        gc: GcOverrides {
-            grace_period: args.grace_period,
-            upload_max_age: args.upload_max_age,
-            interval: None,
-        },
-        ..overrides
-    };
-    let config = ServeConfig::assemble(overrides, file).map_err(|e| e.to_string())?;
+    let config = assemble(args.config.as_deref(), args.settings.0)?;
     let registry = server::open_registry(&config).await.map_err(|e| e.to_string())?;
     let options = GcOptions {
         dry_run: args.dry_run,

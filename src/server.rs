@@ -1,8 +1,10 @@
 //! Wiring: opens the database and blob store named by the configuration and serves HTTP.
 //!
 //! The accept loop is ours (hyper's HTTP/1 connection builder) rather than `axum::serve`, so
-//! that the request-head size limit, `TCP_NODELAY`, the client's address and a shutdown
-//! deadline are under our control. On shutdown the listener closes at once, running requests
+//! that hyper's read-buffer bound, `TCP_NODELAY`, the client's address and a shutdown
+//! deadline are under our control (the exact request-head limit and the `Host` rule are
+//! `routes::edge::check_request`). The public base URL defaults to `http://` and the bound
+//! address. On shutdown the listener closes at once, running requests
 //! (uploads and downloads included) get `shutdown_grace` to finish, then connections are cut.
 //!
 //! Next to the connections run the upload-session sweeper and, when `gc.interval` is set,
@@ -24,10 +26,11 @@ use tower::ServiceExt;
 
 use crate::config::{GcConfig, HttpLimits, ServeConfig, StorageConfig};
 use crate::db::{Database, DbError};
-use crate::routes::{router, ApiSettings, AppState};
+use crate::routes::edge::PublicBase;
+use crate::routes::{router, ApiSettings, AppState, EdgeSettings};
 use crate::services::analytics::DownloadRecorder;
 use crate::services::gc::GcOptions;
-use crate::services::Registry;
+use crate::services::{PublicUrl, Registry};
 use crate::storage::{BlobStore, StorageError};
 
 /// Time a client gets to send a complete request head.
@@ -98,10 +101,22 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let limits: HttpLimits = config.http.clone();
     crate::observability::metrics_handle();
-    let app = router(
-        AppState::new(registry.clone(), &limits),
-        &ApiSettings::from_config(config),
-    );
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => PublicUrl::for_address(listener.local_addr().map_err(ServerError::Serve)?),
+    };
+    let edge = EdgeSettings {
+        max_header_bytes: limits.max_header_bytes,
+        max_uploads_per_client: limits.max_uploads_per_client,
+        public_base: PublicBase {
+            url: public_url,
+            trusted_proxies: config.trusted_proxies.clone(),
+        },
+    };
+    let api = ApiSettings {
+        cors_origins: config.cors_origins.clone(),
+    };
+    let app = router(AppState::new(registry.clone(), edge), &api);
     let gc_stop = CancellationToken::new();
     let gc_job = config.gc.interval.map(|interval| {
         tracing::info!(
@@ -120,6 +135,8 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let cut = CancellationToken::new();
     let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper's own bound on a request head it is still reading (how much it buffers before
+    // refusing with 431); the exact limit on a parsed head is `routes::edge::check_request`.
     http.max_buf_size(limits.max_header_bytes)
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);

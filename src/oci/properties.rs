@@ -1,9 +1,11 @@
 //! Property tests (proptest) of every parser that reads client input: `/v2/` paths, names,
 //! tags, references and digests, `Range` and `Content-Range`, manifests and indexes, and the
-//! saved hash state. cargo-fuzz needs a nightly toolchain, which this project does not use;
-//! these run on stable with the unit tests (`PROPTEST_CASES` raises the count). Failing
-//! inputs are kept in `proptest-regressions/oci/properties.txt` and replayed first. Tar
-//! extraction has its own property in `client::unpack` (nothing escapes the destination).
+//! saved hash state. They run on stable with the unit tests (`PROPTEST_CASES` raises the
+//! count), from generated inputs shaped by each grammar; the coverage-guided fuzzing of the
+//! same parsers is in `fuzz/` (cargo-fuzz targets, built with nightly by `scripts/fuzz.sh`).
+//! Failing inputs are kept in `proptest-regressions/oci/properties.txt` and replayed first.
+//! Tar extraction has its own property in `client::unpack` (nothing escapes the destination)
+//! and its own fuzz target.
 
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::catalog_error::{LegacyError, V1Error};
 use super::catalog_wire::*;
+use super::edge::BaseUrl;
 use super::AppState;
 use crate::oci::Digest;
 use crate::services::analytics::{DownloadClient, DownloadLink};
@@ -174,11 +175,12 @@ pub struct DownloadQuery {
 }
 
 /// `GET /v1/workers/:id/:version/download?platform=`: where to fetch one platform's package.
-/// The URL is the package's blob URL under `/v2`, on the host the client called.
+/// The URL is the package's blob URL under `/v2`, under the registry's public base URL.
 pub async fn get_download(
     State(state): State<AppState>,
     Path((worker_id, version)): Path<(String, String)>,
     Query(query): Query<DownloadQuery>,
+    BaseUrl(base_url): BaseUrl,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Json<V1Download>, V1Error> {
@@ -206,11 +208,7 @@ pub async fn get_download(
     let (download_url, expires_in) = match link {
         DownloadLink::Presigned { url, expires_in } => (url, expires_in.as_secs()),
         DownloadLink::Registry => {
-            let host = header("x-forwarded-host")
-                .or_else(|| header("host"))
-                .unwrap_or("localhost");
-            let scheme = header("x-forwarded-proto").unwrap_or("http");
-            let url = format!("{scheme}://{host}/v2/{}/blobs/{}", target.repository, target.digest);
+            let url = base_url.join(&format!("/v2/{}/blobs/{}", target.repository, target.digest));
             (url, DOWNLOAD_URL_EXPIRES_IN)
         }
     };

@@ -1,5 +1,7 @@
-//! Per-client limits applied before a request reaches a handler: how many blob upload
-//! requests one client address may run at once (`429 TOOMANYREQUESTS` past that).
+//! Limits applied to blob uploads before a request reaches a handler: a declared body
+//! (`Content-Length`) larger than the largest blob is refused at once (`413 SIZE_INVALID`,
+//! without reading it), and one client address may run only so many upload requests at once
+//! (`429 TOOMANYREQUESTS` past that).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -71,6 +73,17 @@ pub async fn limit_uploads(State(state): State<AppState>, request: Request, next
     if !is_upload(route_name(&request), request.method()) {
         return next.run(request).await;
     }
+    let limit = state.registry.limits().max_blob_bytes;
+    if let Some(declared) = declared_length(&request).filter(|&declared| declared > limit) {
+        record_rejected_upload("too_large");
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::SizeInvalid,
+            format!("the request declares {declared} bytes, more than the largest blob accepted"),
+        )
+        .with_detail(serde_json::json!({ "limit": limit }))
+        .into_response();
+    }
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -89,6 +102,15 @@ pub async fn limit_uploads(State(state): State<AppState>, request: Request, next
             .into_response()
         }
     }
+}
+
+/// The body length a request declares (`Content-Length`), if it declares a valid one.
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse().ok())
 }
 
 #[cfg(test)]

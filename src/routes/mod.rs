@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod catalog_error;
 pub mod catalog_wire;
+pub mod edge;
 pub mod error;
 pub mod limits;
 pub mod ops;
@@ -17,7 +18,6 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::config::{HttpLimits, ServeConfig};
 use crate::observability;
 use crate::services::Registry;
 
@@ -26,13 +26,27 @@ use crate::services::Registry;
 pub struct AppState {
     pub registry: Registry,
     pub uploads: limits::UploadGate,
+    /// Where the registry's own URLs point (`edge::BaseUrl`).
+    pub public_base: edge::PublicBase,
+    /// Largest request head, bytes (`edge::check_request`).
+    pub max_header_bytes: usize,
+}
+
+/// Settings of the HTTP edge, from the configuration.
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    pub max_header_bytes: usize,
+    pub max_uploads_per_client: usize,
+    pub public_base: edge::PublicBase,
 }
 
 impl AppState {
-    pub fn new(registry: Registry, limits: &HttpLimits) -> Self {
+    pub fn new(registry: Registry, edge: EdgeSettings) -> Self {
         AppState {
             registry,
-            uploads: limits::UploadGate::new(limits.max_uploads_per_client),
+            uploads: limits::UploadGate::new(edge.max_uploads_per_client),
+            public_base: edge.public_base,
+            max_header_bytes: edge.max_header_bytes,
         }
     }
 }
@@ -42,14 +56,6 @@ impl AppState {
 pub struct ApiSettings {
     /// Origins allowed to call the catalog API from browsers.
     pub cors_origins: Vec<String>,
-}
-
-impl ApiSettings {
-    pub fn from_config(config: &ServeConfig) -> Self {
-        ApiSettings {
-            cors_origins: config.cors_origins.clone(),
-        }
-    }
 }
 
 /// The one route table of the server. spec/openapi.yaml lists every route outside `/v2`
@@ -101,5 +107,7 @@ pub fn router(state: AppState, api: &ApiSettings) -> Router {
             limits::limit_uploads,
         ))
         .layer(axum::middleware::from_fn(observability::observe))
+        // Outermost: the request exactly as it arrived (`observe` adds a request id).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::check_request))
         .with_state(state)
 }

@@ -12,10 +12,12 @@ pub mod error;
 pub mod gc;
 pub mod health;
 pub mod manifests;
+pub mod public_url;
 pub mod uploads;
 pub mod workers;
 
 pub use error::RegistryError;
+pub use public_url::PublicUrl;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;

@@ -37,10 +37,12 @@ use object_store::prefix::PrefixStore;
 use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, PutPayloadMut, WriteMultipart};
 
-use crate::config::S3Config;
 use crate::oci::{ByteRange, Digest};
 
 mod local;
+mod s3_config;
+
+pub use s3_config::S3Config;
 
 /// Bytes buffered before an object is written as a multipart upload (S3's minimum part size).
 const PART_SIZE: usize = 5 * 1024 * 1024;

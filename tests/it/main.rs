@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod blobs;
 mod discovery;
+mod edge;
 mod gc;
 mod interop;
 mod limits;

@@ -12,7 +12,7 @@ use crate::support::*;
 async fn redirecting_site() -> Option<std::sync::Arc<TestSite>> {
     let s3 = test_s3_config(&format!("redirect-{}", uuid::Uuid::new_v4().simple()))?;
     let site = TestSite::with_backend(TestBackend::from_env(), move |storage| {
-        *storage = StorageConfig::S3(rbee_registry::config::S3Config {
+        *storage = StorageConfig::S3(rbee_registry::storage::S3Config {
             redirect_downloads: Some(Duration::from_secs(300)),
             ..s3
         });

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use rbee_registry::config::{FileConfig, S3Config, ServeConfig, StorageConfig};
+use rbee_registry::config::{FileConfig, ServeConfig, StorageConfig};
 use rbee_registry::server;
 use rbee_registry::services::Registry;
-use rbee_registry::storage::{BlobStore, StorageKey};
+use rbee_registry::storage::{BlobStore, S3Config, StorageKey};
 use serde_json::{json, Value};
 use sha2::Digest as _;
 
@@ -123,7 +123,7 @@ impl TestSite {
     /// The configuration of a server on this site, with a configuration file's other settings.
     pub fn config_with_file(&self, file: FileConfig) -> ServeConfig {
         let overrides = rbee_registry::config::Overrides {
-            listen: Some("127.0.0.1:0".into()),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
             data_dir: Some(self.data_dir.clone()),
             database_url: Some(self.database_url.clone()),
             ..Default::default()

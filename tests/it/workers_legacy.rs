@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use rbee_registry::config::{ApiFileConfig, FileConfig};
+use rbee_registry::config::FileConfig;
 use serde_json::Value;
 
 use crate::support::*;
@@ -26,9 +26,7 @@ fn platforms_of(worker_id: &str) -> &'static [&'static str] {
 
 async fn start_with_four_workers() -> (TestApp, tempfile::TempDir) {
     let app = TestApp::start_with_file(FileConfig {
-        api: ApiFileConfig {
-            cors_origins: Some(vec![MARKETPLACE.to_string()]),
-        },
+        cors_origins: Some(vec![MARKETPLACE.to_string()]),
         ..FileConfig::default()
     })
     .await;
