@@ -1,4 +1,5 @@
-//! Queries on `manifests` and `manifest_references`.
+//! Queries on `manifests` and `manifest_references`, and what a manifest push asks of
+//! `repository_blobs` (touching and checking the links it relies on).
 
 use std::collections::BTreeSet;
 
