@@ -10,8 +10,10 @@ pub struct UploadRow {
     pub size: i64,
     pub hash_state: Vec<u8>,
     pub created_at: i64,
-    /// Last time a chunk was appended (or the session was opened), milliseconds.
+    /// Last time a chunk was appended (or the session was opened or claimed), milliseconds.
     pub updated_at: i64,
+    /// When a finish claimed the session ([`claim`]); `None` while it is open.
+    pub finishing_since: Option<i64>,
 }
 
 /// One stored piece of an upload, in order of `start_offset`.
@@ -49,7 +51,7 @@ where
     E: Executor<'c, Database = Any>,
 {
     let row = sqlx::query(
-        "SELECT id, repository_name, size, hash_state, created_at, updated_at FROM upload_sessions WHERE id = $1",
+        "SELECT id, repository_name, size, hash_state, created_at, updated_at, finishing_since FROM upload_sessions WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(executor)
@@ -62,6 +64,7 @@ where
             hash_state: row.try_get(3)?,
             created_at: row.try_get(4)?,
             updated_at: row.try_get(5)?,
+            finishing_since: row.try_get(6)?,
         })
     })
     .transpose()
@@ -88,8 +91,9 @@ where
         .collect()
 }
 
-/// Appends a stored part if the session still has `expected_size` bytes (no other request
-/// appended meanwhile). Returns false when it lost that race or the session is gone.
+/// Appends a stored part if the session is open and still has `expected_size` bytes (no other
+/// request appended or claimed it meanwhile). Returns false when it lost that race or the
+/// session is gone.
 pub async fn append_part(
     connection: &mut AnyConnection,
     id: &str,
@@ -99,7 +103,8 @@ pub async fn append_part(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query(
-        "UPDATE upload_sessions SET size = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND size = $5",
+        "UPDATE upload_sessions SET size = $1, hash_state = $2, updated_at = $3 \
+         WHERE id = $4 AND size = $5 AND finishing_since IS NULL",
     )
     .bind(expected_size + part.size)
     .bind(hash_state)
@@ -119,6 +124,51 @@ pub async fn append_part(
         .execute(&mut *connection)
         .await?;
     Ok(true)
+}
+
+/// Claims an open session for the one finish that may complete it: only if it still has
+/// `expected_size` bytes and no other finish claimed it. At most one caller gets true; the
+/// claim also counts as activity (`updated_at`), so the idle sweep leaves a running finish
+/// alone, and removes a claim whose process died once it is idle for the session lifetime.
+pub async fn claim<'c, E>(executor: E, id: &str, expected_size: i64, now: i64) -> Result<bool, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let result = sqlx::query(
+        "UPDATE upload_sessions SET finishing_since = $1, updated_at = $1 \
+         WHERE id = $2 AND size = $3 AND finishing_since IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(expected_size)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Gives a claimed session back (its finish failed with its parts untouched): open again,
+/// as it was before the claim.
+pub async fn release<'c, E>(executor: E, id: &str) -> Result<(), sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    sqlx::query("UPDATE upload_sessions SET finishing_since = NULL WHERE id = $1")
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a session that no finish has claimed (cancel, expiry); true when it did.
+pub async fn delete_open<'c, E>(executor: E, id: &str) -> Result<bool, sqlx::Error>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let result = sqlx::query("DELETE FROM upload_sessions WHERE id = $1 AND finishing_since IS NULL")
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected() > 0)
 }
 
 /// Deletes a session and (by `ON DELETE CASCADE`) its part rows; returns whether it existed.

@@ -189,10 +189,8 @@ impl Registry {
             });
         }
         blobs::insert(self.db.writer(), &digest.to_string(), size as i64, now_millis()).await?;
-        let result = self.promote(digest, &[part], &directory).await;
-        if result.is_err() {
-            self.store.delete_prefix(&directory).await?;
-        }
+        let result = self.promote(digest, &[part], &mut false).await;
+        self.store.delete_prefix(&directory).await?;
         result?;
         self.link_blob(name, digest).await?;
         Ok(BlobInfo {
@@ -236,7 +234,11 @@ impl Registry {
             session_id: session_id.to_string(),
             part_id: new_id(),
         };
-        let written = self.write_part(&part_key, body, &mut hasher, start).await?;
+        let written = match self.write_part(&part_key, body, &mut hasher, start).await {
+            Ok(written) => written,
+            // A finish or cancel that took the session meanwhile removed its directory.
+            Err(error) => return Err(self.unless_lost(&session, error).await),
+        };
         if let Some(range) = content_range {
             if written != range.len() {
                 self.store.delete(&part_key).await?;
@@ -288,6 +290,13 @@ impl Registry {
 
     /// Completes an upload (`PUT ?digest=`), with an optional last chunk in `body`.
     /// On a digest mismatch the session is left as it was before this request.
+    ///
+    /// Several finishes of one session may race: each writes its own last chunk as a part,
+    /// but only the one that *claims* the session (`uploads::claim`, a conditional update on
+    /// the size it read) moves bytes or removes anything; the others remove their own part
+    /// and answer `BLOB_UPLOAD_UNKNOWN` (claimed or gone) or `BLOB_UPLOAD_INVALID` (a chunk
+    /// arrived meanwhile). A claimed finish that fails before its parts were moved gives the
+    /// session back untouched (`uploads::release`).
     pub async fn finish_upload(
         &self,
         name: &RepoName,
@@ -296,6 +305,67 @@ impl Registry {
         body: Option<BodyStream>,
     ) -> Result<BlobInfo, RegistryError> {
         let session = self.find_session(name, session_id).await?;
+        let mut last_part = None;
+        let prepared = self.prepare_finish(&session, digest, body, &mut last_part).await;
+        let (part_keys, size) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                if let Some(key) = &last_part {
+                    self.delete_own_part(key).await;
+                }
+                // A finish that failed because another one completed (or cancelled) the
+                // session meanwhile, which removed the upload's files, lost that race.
+                return Err(self.unless_lost(&session, error).await);
+            }
+        };
+        if !uploads::claim(self.db.writer(), session_id, session.size, now_millis()).await? {
+            if let Some(key) = &last_part {
+                self.delete_own_part(key).await;
+            }
+            return Err(self.lost_race(&session).await.unwrap_or(RegistryError::UploadUnknown));
+        }
+        // The session is ours alone: no chunk, cancel or other finish touches it now.
+        let mut parts_moved = false;
+        let completed = self
+            .complete_claimed(name, session_id, digest, size, &part_keys, &mut parts_moved)
+            .await;
+        if let Err(error) = completed {
+            // Its parts are all still there: the session goes back to what it acknowledged.
+            // A moved single part is the blob now; the session stays claimed (answering
+            // `BLOB_UPLOAD_UNKNOWN`) until the idle sweep removes it.
+            if !parts_moved {
+                if let Some(key) = &last_part {
+                    self.delete_own_part(key).await;
+                }
+                uploads::release(self.db.writer(), session_id).await?;
+            }
+            return Err(error);
+        }
+        // The session is gone, so its directory belongs to nobody: what this cannot remove
+        // (a losing finish writing its part right now) the sweeper removes later.
+        let directory = StorageKey::UploadDirectory {
+            session_id: session_id.to_string(),
+        };
+        if let Err(error) = self.store.delete_prefix(&directory).await {
+            tracing::warn!(%error, session_id, "could not remove a finished upload's files; the sweeper will");
+        }
+        Ok(BlobInfo {
+            digest: digest.clone(),
+            size,
+        })
+    }
+
+    /// The part of a finish before the claim: lists the session's parts, stores the last
+    /// chunk (its key goes to `last_part`) and checks the digest. Touches nothing the session
+    /// owns. Returns every part in order and the blob's size.
+    async fn prepare_finish(
+        &self,
+        session: &uploads::UploadRow,
+        digest: &Digest,
+        body: Option<BodyStream>,
+        last_part: &mut Option<StorageKey>,
+    ) -> Result<(Vec<StorageKey>, u64), RegistryError> {
+        let session_id = session.id.as_str();
         let state = ResumableSha256::from_bytes(&session.hash_state)
             .ok_or_else(|| RegistryError::UploadInvalid("the upload's saved state is damaged".into()))?;
         let mut hasher = StreamHasher::Sha256(state);
@@ -309,7 +379,6 @@ impl Registry {
                 .map(|part| part_key_from_row(session_id, &part.storage_key))
                 .collect()
         };
-        let mut last_part = None;
         let mut size = session.size as u64;
         if let Some(body) = body {
             let key = StorageKey::UploadPart {
@@ -320,7 +389,7 @@ impl Registry {
             size += written;
             if written > 0 {
                 part_keys.push(key.clone());
-                last_part = Some(key);
+                *last_part = Some(key);
             } else {
                 self.store.delete(&key).await?;
             }
@@ -330,43 +399,85 @@ impl Registry {
             DigestAlgorithm::Sha512 => self.digest_parts_sha512(&part_keys).await?,
         };
         if &computed != digest {
-            if let Some(key) = last_part {
-                self.store.delete(&key).await?;
-            }
             return Err(RegistryError::DigestMismatch {
                 declared: digest.clone(),
                 computed,
             });
         }
-        // The claim: from here `gc` leaves the blob alone for its grace period.
+        Ok((part_keys, size))
+    }
+
+    /// The part of a finish after the claim: records the blob, puts the bytes at its key,
+    /// links it and deletes the session (its part rows cascade). `parts_moved` is set once
+    /// a single part was moved to the blob's key (the session no longer holds it).
+    async fn complete_claimed(
+        &self,
+        name: &RepoName,
+        session_id: &str,
+        digest: &Digest,
+        size: u64,
+        parts: &[StorageKey],
+        parts_moved: &mut bool,
+    ) -> Result<(), RegistryError> {
+        // The blob's claim: from here `gc` leaves the blob alone for its grace period.
         blobs::insert(self.db.writer(), &digest.to_string(), size as i64, now_millis()).await?;
-        let directory = StorageKey::UploadDirectory {
-            session_id: session_id.to_string(),
-        };
-        self.promote(digest, &part_keys, &directory).await?;
-        // Linked before the session goes: a crash in between leaves a session that a retried
-        // `PUT` completes (the blob is already in place) or the sweeper removes.
+        self.promote(digest, parts, parts_moved).await?;
+        // Linked before the session goes: a crash in between leaves a claimed session
+        // (answering `BLOB_UPLOAD_UNKNOWN`) that the idle sweep removes, and a linked blob.
         self.link_blob(name, digest).await?;
         uploads::delete(self.db.writer(), session_id).await?;
-        Ok(BlobInfo {
-            digest: digest.clone(),
-            size,
-        })
+        Ok(())
+    }
+
+    /// When a finish or chunk of `session` failed or lost: the answer to give if the session
+    /// changed meanwhile (`BLOB_UPLOAD_UNKNOWN` when it is gone or claimed by a finish,
+    /// `BLOB_UPLOAD_INVALID` when a chunk was appended), `None` when it is as it was.
+    async fn lost_race(&self, session: &uploads::UploadRow) -> Option<RegistryError> {
+        match uploads::find(self.db.reader(), &session.id).await {
+            Ok(Some(now)) if now.finishing_since.is_none() && now.size == session.size => None,
+            Ok(Some(now)) if now.finishing_since.is_none() => Some(RegistryError::UploadInvalid(format!(
+                "the upload changed while this request ran: it now has {} bytes",
+                now.size
+            ))),
+            Ok(_) => Some(RegistryError::UploadUnknown),
+            Err(_) => None,
+        }
+    }
+
+    /// A storage failure of a request on `session` reported as the race it lost, when the
+    /// session changed meanwhile (see [`Registry::lost_race`]); any other error as it is.
+    async fn unless_lost(&self, session: &uploads::UploadRow, error: RegistryError) -> RegistryError {
+        if !matches!(error, RegistryError::Storage(_)) {
+            return error;
+        }
+        self.lost_race(session).await.unwrap_or(error)
+    }
+
+    /// Removes a part this request stored and the session never acknowledged.
+    async fn delete_own_part(&self, key: &StorageKey) {
+        if let Err(error) = self.store.delete(key).await {
+            tracing::warn!(%error, %key, "could not remove an unused upload part; the sweeper will");
+        }
     }
 
     /// Abandons an upload (`DELETE /v2/<name>/blobs/uploads/<id>`).
     pub async fn cancel_upload(&self, name: &RepoName, session_id: &str) -> Result<(), RegistryError> {
         self.find_session(name, session_id).await?;
-        self.remove_session(session_id).await
+        // A finish that claimed the session meanwhile keeps it (and its files).
+        if !self.remove_open_session(session_id).await? {
+            return Err(RegistryError::UploadUnknown);
+        }
+        Ok(())
     }
 
-    /// The session, if it exists for this repository and has not outlived its lifetime.
-    /// An expired session is removed on the spot and reported unknown.
+    /// The session, if it exists for this repository, is open (no finish claimed it) and
+    /// has not outlived its lifetime. An expired session is removed on the spot and
+    /// reported unknown.
     async fn find_session(&self, name: &RepoName, session_id: &str) -> Result<uploads::UploadRow, RegistryError> {
         match uploads::find(self.db.reader(), session_id).await? {
-            Some(session) if session.repository_name == name.as_str() => {
+            Some(session) if session.repository_name == name.as_str() && session.finishing_since.is_none() => {
                 if now_millis() - session.updated_at > self.session_ttl_millis() {
-                    self.remove_session(session_id).await?;
+                    self.remove_open_session(session_id).await?;
                     crate::observability::record_expired_sessions(1);
                     return Err(RegistryError::UploadUnknown);
                 }
@@ -380,15 +491,18 @@ impl Registry {
         i64::try_from(self.limits.upload_session_ttl.as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Deletes a session's rows, then its stored parts.
-    async fn remove_session(&self, session_id: &str) -> Result<(), RegistryError> {
-        uploads::delete(self.db.writer(), session_id).await?;
+    /// Deletes a session's rows, then its stored parts, unless a finish claimed it (which
+    /// then owns its files); true when it removed the session.
+    async fn remove_open_session(&self, session_id: &str) -> Result<bool, RegistryError> {
+        if !uploads::delete_open(self.db.writer(), session_id).await? {
+            return Ok(false);
+        }
         self.store
             .delete_prefix(&StorageKey::UploadDirectory {
                 session_id: session_id.to_string(),
             })
             .await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Removes a session not appended to since `cutoff` (milliseconds), re-checked in the
@@ -506,19 +620,14 @@ impl Registry {
         Ok(writer.finish().await?)
     }
 
-    /// Puts verified bytes at the blob's key (moves a single part, concatenates several;
-    /// skipped when the blob is already stored), then removes the upload's `directory`.
-    /// The caller has claimed the blob (`blobs::insert`) first, so `gc` cannot remove bytes
-    /// this relies on.
-    async fn promote(
-        &self,
-        digest: &Digest,
-        parts: &[StorageKey],
-        directory: &StorageKey,
-    ) -> Result<(), RegistryError> {
+    /// Puts verified bytes at the blob's key: moves a single part (setting `moved`),
+    /// concatenates several; skipped when the blob is already stored. The parts left behind
+    /// go with the upload's directory, which the caller removes. The caller has claimed the
+    /// blob (`blobs::insert`) first, so `gc` cannot remove bytes this relies on.
+    async fn promote(&self, digest: &Digest, parts: &[StorageKey], moved: &mut bool) -> Result<(), RegistryError> {
         let blob_key = StorageKey::Blob(digest.clone());
         if let [single] = parts {
-            self.store.move_into_place(single, &blob_key, directory).await?;
+            *moved = self.store.move_into_place(single, &blob_key).await?;
             return Ok(());
         }
         if self.store.size(&blob_key).await?.is_none() {
@@ -537,7 +646,6 @@ impl Registry {
             }
             writer.finish().await?;
         }
-        self.store.delete_prefix(directory).await?;
         Ok(())
     }
 

@@ -1,173 +1,263 @@
-//! Streaming writes to the local filesystem on one dedicated blocking thread.
+//! `LocalStore`: the local filesystem as an `object_store::ObjectStore`, with the fast paths
+//! the registry relies on, so that `BlobStore` drives it like any other backend.
 //!
-//! A large object arrives as many small buffers (a request body comes in frames of at most
-//! the server's read buffer). Handing each to the blocking pool would cost a thread hand-off
-//! per frame, and object_store's multipart writer copies them into 5 MiB parts first. Here the
-//! async side groups buffers (by reference, no copy) into batches of about [`BATCH_BYTES`] and
-//! passes them through a bounded channel to one thread that owns the file and writes each batch
-//! with vectored writes. Receiving and writing overlap, and memory stays bounded: at most
-//! [`QUEUED_BATCHES`] batches wait in the channel, one is being written, one is being filled.
+//! - **Whole writes** (`put`): a staging file next to the target (`<name>#<id>`, the pattern
+//!   object_store's `LocalFileSystem` uses, so listings skip it), fsynced, renamed onto the
+//!   target, the directory fsynced; one blocking call.
+//! - **Streamed writes** (`put_multipart`): one dedicated blocking thread per object owns a
+//!   staging file. Each part (a `PutPayload`: the request's buffers by reference, no copy)
+//!   goes to it through a bounded channel with its offset in the object, and the thread
+//!   writes it there with vectored writes; the part's future completes once the thread has
+//!   it queued (at most [`QUEUED_PARTS`] wait), and the thread's errors are reported by the
+//!   next part and by `complete`. Receiving and writing overlap, memory stays bounded. With
+//!   `fsync` the thread asks the kernel to start writing back every [`WRITEBACK_STEP`] bytes
+//!   (`sync_file_range`, Linux), so the final fsync waits for the tail only. `complete`:
+//!   fsync, rename onto the target, fsync the directory. An abandoned, failed or dropped
+//!   upload removes the staging file; a crash leaves only the staging file, which is never
+//!   served and goes with its upload directory.
+//! - **Reads** (`get_opts`): the file is mapped in windows of [`READ_WINDOW`] bytes (`mmap`
+//!   with `MAP_POPULATE`, on a blocking thread, one window ahead of the one being sent), each
+//!   window handed on as one buffer: no copy into a user-space buffer, one thread hand-off
+//!   per window. A window is unmapped when its last reference is dropped. Mapping is safe
+//!   because files under the root are never truncated or rewritten in place (staged and
+//!   renamed; deleting a mapped file keeps its pages until unmapped); truncating one from
+//!   outside while it is served would fault the server.
+//! - **`rename`, `copy`**: one blocking call each, fsyncing what they create.
+//! - `list`, `head`, `delete`, `copy_if_not_exists` and conditional requests are
+//!   `LocalFileSystem`'s own.
 //!
-//! The thread writes a staging file next to the target (`<name>#<id>`, the pattern
-//! object_store's local backend uses, so listings skip it). When `fsync` is on it asks the
-//! kernel to start writing back every [`WRITEBACK_STEP`] bytes as they arrive
-//! (`sync_file_range`, Linux), so the final `fsync` waits for the tail only instead of the
-//! whole object. On finish: fsync the file, rename it onto the target, fsync the directory.
-//! Anything else (an abandoned or failed write, a dropped writer) removes the staging file, and
-//! a crash leaves only the staging file, which is never served and is removed with its upload
-//! directory.
-//!
-//! Reads map the file in windows of [`READ_WINDOW`] bytes (`mmap` with `MAP_POPULATE`, on a
-//! blocking thread, one window ahead of the one being sent) and hand each window to the HTTP
-//! layer as one buffer, which it writes to the socket from there: no copy into a user-space
-//! buffer and one thread hand-off per window instead of per 256 KiB read. A window is unmapped
-//! when its last reference is dropped, so memory stays bounded by about two windows per
-//! download. Mapping is safe here because files under the storage root are never truncated or
-//! rewritten in place (they are written to a staging file and renamed; deleting a mapped file
-//! keeps its pages until they are unmapped); truncating one from outside while it is being
-//! served would fault the server.
+//! The [`Backend`](super::Backend) extension adds what the trait has no word for: removing a
+//! prefix takes the directory with its staging files in one call, and upload directories are
+//! listed with staging files and empty directories counted.
 
 use std::io::{IoSlice, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
+use async_trait::async_trait;
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::StreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    GetOptions, GetRange, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMode,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{ByteStream, StorageError};
-
-/// Bytes gathered on the async side before they are handed to the writer thread.
-pub(super) const BATCH_BYTES: usize = 1024 * 1024;
-/// Batches that may wait for the writer thread; the sender waits beyond that.
-const QUEUED_BATCHES: usize = 4;
+/// Bytes per part of a streamed write (the request's buffers are grouped into parts of this
+/// size before they go to the writer thread).
+pub(super) const PART_BYTES: usize = 1024 * 1024;
+/// Parts that may wait for the writer thread; a part's future waits beyond that.
+const QUEUED_PARTS: usize = 4;
 /// With `fsync`, write-back of the file is started after every this many bytes.
 const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 /// Buffers passed to one `writev` (Linux's `IOV_MAX` is 1024).
 const MAX_IOVECS: usize = 256;
 
-enum Message {
-    Data(Vec<Bytes>),
-    /// Everything was sent: make the file durable and visible.
-    Finish,
+/// The local filesystem under `root`; see the module documentation.
+#[derive(Debug)]
+pub(super) struct LocalStore {
+    root: PathBuf,
+    fsync: bool,
+    /// object_store's own local backend, for what needs no fast path.
+    plain: LocalFileSystem,
 }
 
-/// Streams one file to `target` through a writer thread; see the module documentation.
-pub(super) struct FileWriter {
-    sender: mpsc::Sender<Message>,
-    /// The writer thread; `None` once its result was taken.
-    worker: Option<JoinHandle<std::io::Result<()>>>,
-    batch: Vec<Bytes>,
-    batch_bytes: usize,
+impl std::fmt::Display for LocalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LocalStore({})", self.root.display())
+    }
 }
 
-impl FileWriter {
-    /// Starts the writer thread. The staging file is created by the thread.
-    pub(super) fn start(target: PathBuf, fsync: bool) -> Self {
-        let (sender, receiver) = mpsc::channel(QUEUED_BATCHES);
-        let worker = tokio::task::spawn_blocking(move || write_file(&target, fsync, receiver));
-        FileWriter {
-            sender,
-            worker: Some(worker),
-            batch: Vec::new(),
-            batch_bytes: 0,
-        }
-    }
+const STORE: &str = "LocalStore";
 
-    pub(super) async fn write(&mut self, data: Bytes) -> Result<(), StorageError> {
-        if data.is_empty() {
-            return Ok(());
+/// An I/O error as object_store reports it: not found as `NotFound` of `location`.
+fn io_error(location: &ObjectPath, error: std::io::Error) -> object_store::Error {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        object_store::Error::NotFound {
+            path: location.to_string(),
+            source: Box::new(error),
         }
-        self.batch_bytes += data.len();
-        self.batch.push(data);
-        if self.batch_bytes >= BATCH_BYTES {
-            self.send_batch().await?;
-        }
-        Ok(())
-    }
-
-    async fn send_batch(&mut self) -> Result<(), StorageError> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::take(&mut self.batch);
-        self.batch_bytes = 0;
-        if self.sender.send(Message::Data(batch)).await.is_err() {
-            // The thread stopped: it failed, and its error says why.
-            return Err(self.stopped_error().await);
-        }
-        Ok(())
-    }
-
-    /// The error the writer thread stopped with.
-    async fn stopped_error(&mut self) -> StorageError {
-        let Some(worker) = self.worker.take() else {
-            return StorageError::Io(std::io::Error::other("the file writer stopped"));
-        };
-        match worker.await {
-            Ok(Err(error)) => StorageError::Io(error),
-            Ok(Ok(())) => StorageError::Io(std::io::Error::other("the file writer stopped early")),
-            Err(join) => StorageError::Io(std::io::Error::other(join)),
-        }
-    }
-
-    /// Writes what is left, makes the file durable and moves it onto the target.
-    pub(super) async fn finish(mut self) -> Result<(), StorageError> {
-        self.send_batch().await?;
-        if self.sender.send(Message::Finish).await.is_err() {
-            return Err(self.stopped_error().await);
-        }
-        match self.worker.take() {
-            Some(worker) => worker.await.map_err(std::io::Error::other)??,
-            None => return Err(self.stopped_error().await),
-        }
-        Ok(())
-    }
-
-    /// Abandons the file; returns once the staging file is gone.
-    pub(super) async fn abort(self) {
-        let FileWriter { sender, worker, .. } = self;
-        drop(sender);
-        if let Some(worker) = worker {
-            let _ = worker.await;
+    } else {
+        object_store::Error::Generic {
+            store: STORE,
+            source: Box::new(error),
         }
     }
 }
 
-/// The writer thread: receives batches until `Finish` (or until the sender goes away, which
-/// abandons the file).
-fn write_file(target: &Path, fsync: bool, mut receiver: mpsc::Receiver<Message>) -> std::io::Result<()> {
-    write_atomically(target, fsync, |file| {
-        let mut position = 0u64;
-        let mut written_back = 0u64;
-        loop {
-            match receiver.blocking_recv() {
-                Some(Message::Data(batch)) => {
-                    position += write_all_vectored(file, &batch)?;
-                    drop(batch);
-                    if fsync && position - written_back >= WRITEBACK_STEP {
-                        start_writeback(file, written_back, position - written_back);
-                        written_back = position;
+/// Runs blocking filesystem work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    location: &ObjectPath,
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> object_store::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|join| io_error(location, std::io::Error::other(join)))?
+        .map_err(|error| io_error(location, error))
+}
+
+impl LocalStore {
+    /// The store under `root` (created if missing).
+    pub(super) fn new(root: PathBuf, fsync: bool) -> std::io::Result<LocalStore> {
+        std::fs::create_dir_all(&root)?;
+        let root = root.canonicalize()?;
+        let plain = LocalFileSystem::new_with_prefix(&root).map_err(std::io::Error::other)?;
+        Ok(LocalStore { root, fsync, plain })
+    }
+
+    /// The file of an object path (paths come from `StorageKey`, which never yields `..`).
+    fn file(&self, location: &ObjectPath) -> PathBuf {
+        self.root.join(location.as_ref())
+    }
+
+    /// Whether the root directory is there.
+    pub(super) async fn check(&self) -> std::io::Result<()> {
+        let meta = tokio::fs::metadata(&self.root).await?;
+        if !meta.is_dir() {
+            return Err(std::io::Error::other("the storage root is not a directory"));
+        }
+        Ok(())
+    }
+
+    /// Removes the directory of `prefix` and everything in it (staging files of interrupted
+    /// writes too, which listing does not show); a missing directory is fine.
+    pub(super) async fn remove_directory(&self, prefix: &ObjectPath) -> object_store::Result<()> {
+        let directory = self.file(prefix);
+        blocking(prefix, move || match std::fs::remove_dir_all(&directory) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    /// The directories directly under `prefix`, each with the time its newest file (staging
+    /// files included) or the directory itself was last changed.
+    pub(super) async fn directories_by_newest(
+        &self,
+        prefix: &ObjectPath,
+    ) -> object_store::Result<Vec<(String, SystemTime)>> {
+        let parent = self.file(prefix);
+        blocking(prefix, move || {
+            let mut found = Vec::new();
+            let entries = match std::fs::read_dir(&parent) {
+                Ok(entries) => entries,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+                Err(error) => return Err(error),
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let mut time = entry.metadata()?.modified()?;
+                if let Ok(files) = std::fs::read_dir(entry.path()) {
+                    for file in files.flatten() {
+                        if let Ok(modified) = file.metadata().and_then(|m| m.modified()) {
+                            time = time.max(modified);
+                        }
                     }
                 }
-                Some(Message::Finish) => return Ok(()),
-                None => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::Interrupted,
-                        "the write was abandoned",
-                    ))
-                }
+                found.push((name, time));
             }
+            Ok(found)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalStore {
+    async fn put_opts(
+        &self,
+        location: &ObjectPath,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        if !matches!(opts.mode, PutMode::Overwrite) {
+            return self.plain.put_opts(location, payload, opts).await;
         }
-    })
+        let (target, fsync) = (self.file(location), self.fsync);
+        blocking(location, move || {
+            write_atomically(&target, fsync, |file| {
+                payload.iter().try_for_each(|chunk| file.write_all(chunk))
+            })
+        })
+        .await?;
+        Ok(PutResult {
+            e_tag: None,
+            version: None,
+        })
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjectPath,
+        _opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        Ok(Box::new(FileUpload::start(
+            self.file(location),
+            location.clone(),
+            self.fsync,
+        )))
+    }
+
+    async fn get_opts(&self, location: &ObjectPath, options: GetOptions) -> object_store::Result<GetResult> {
+        let conditional = options.if_match.is_some()
+            || options.if_none_match.is_some()
+            || options.if_modified_since.is_some()
+            || options.if_unmodified_since.is_some()
+            || options.version.is_some();
+        if options.head || conditional {
+            return self.plain.get_opts(location, options).await;
+        }
+        read(self.file(location), location.clone(), options.range).await
+    }
+
+    async fn head(&self, location: &ObjectPath) -> object_store::Result<ObjectMeta> {
+        self.plain.head(location).await
+    }
+
+    async fn delete(&self, location: &ObjectPath) -> object_store::Result<()> {
+        self.plain.delete(location).await
+    }
+
+    fn list(&self, prefix: Option<&ObjectPath>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.plain.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&ObjectPath>) -> object_store::Result<ListResult> {
+        self.plain.list_with_delimiter(prefix).await
+    }
+
+    /// Copies through a staging file, fsynced like a write.
+    async fn copy(&self, from: &ObjectPath, to: &ObjectPath) -> object_store::Result<()> {
+        let (source, target, fsync) = (self.file(from), self.file(to), self.fsync);
+        blocking(from, move || {
+            let mut source = std::fs::File::open(&source)?;
+            write_atomically(&target, fsync, |file| std::io::copy(&mut source, file).map(drop))
+        })
+        .await
+    }
+
+    async fn copy_if_not_exists(&self, from: &ObjectPath, to: &ObjectPath) -> object_store::Result<()> {
+        self.plain.copy_if_not_exists(from, to).await
+    }
+
+    /// Moves the file (atomic), creating the target's directory, and fsyncs that directory.
+    async fn rename(&self, from: &ObjectPath, to: &ObjectPath) -> object_store::Result<()> {
+        let (source, target, fsync) = (self.file(from), self.file(to), self.fsync);
+        blocking(from, move || move_file(&source, &target, fsync)).await
+    }
 }
 
 /// Writes `target` atomically (blocking): `fill` writes a fresh staging file next to it
 /// (`<name>#<id>`), which is then fsynced (with `fsync`), renamed onto `target`, and its
 /// directory fsynced. When anything fails the staging file is removed and nothing is left
 /// at `target`.
-pub(super) fn write_atomically(
+fn write_atomically(
     target: &Path,
     fsync: bool,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
@@ -206,7 +296,7 @@ fn staging_path(target: &Path) -> PathBuf {
 
 /// Moves `source` to `target` (blocking), creating `target`'s directory, and fsyncs that
 /// directory when `fsync` is on.
-pub(super) fn move_file(source: &Path, target: &Path, fsync: bool) -> std::io::Result<()> {
+fn move_file(source: &Path, target: &Path, fsync: bool) -> std::io::Result<()> {
     let directory = target.parent().expect("object paths have a parent");
     std::fs::create_dir_all(directory)?;
     std::fs::rename(source, target)?;
@@ -216,12 +306,221 @@ pub(super) fn move_file(source: &Path, target: &Path, fsync: bool) -> std::io::R
     Ok(())
 }
 
-/// Removes a directory and everything in it (blocking); a missing directory is fine.
-pub(super) fn remove_directory(directory: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(directory) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
-        _ => Ok(()),
+enum Message {
+    /// A part's buffers and where in the object they go.
+    Part { offset: u64, buffers: Vec<Bytes> },
+    /// Every part was sent (`length` bytes in all): make the file durable and visible.
+    Finish { length: u64 },
+}
+
+/// The error the writer thread stopped with, kept for the parts and `complete` that find the
+/// thread gone (an `io::Error` is not `Clone`: its kind, OS code and text are kept).
+type StoppedWith = Arc<Mutex<Option<(std::io::ErrorKind, Option<i32>, String)>>>;
+
+fn stopped_error(stopped: &StoppedWith) -> std::io::Error {
+    match stopped.lock().ok().and_then(|slot| slot.clone()) {
+        Some((_, Some(code), _)) => std::io::Error::from_raw_os_error(code),
+        Some((kind, None, text)) => std::io::Error::new(kind, text),
+        None => std::io::Error::other("the file writer stopped"),
     }
+}
+
+/// A streamed write to one file through its writer thread; see the module documentation.
+#[derive(Debug)]
+struct FileUpload {
+    location: ObjectPath,
+    /// `None` once completed or aborted.
+    sender: Option<mpsc::Sender<Message>>,
+    /// The writer thread; `None` once its result was taken.
+    worker: Option<JoinHandle<std::io::Result<()>>>,
+    stopped: StoppedWith,
+    /// Bytes handed out to parts so far: the next part's offset.
+    length: u64,
+}
+
+impl FileUpload {
+    /// Starts the writer thread. The staging file is created by the thread.
+    fn start(target: PathBuf, location: ObjectPath, fsync: bool) -> FileUpload {
+        let (sender, receiver) = mpsc::channel(QUEUED_PARTS);
+        let stopped = StoppedWith::default();
+        let record = stopped.clone();
+        let worker = tokio::task::spawn_blocking(move || {
+            let mut receiver = receiver;
+            let result = write_file(&target, fsync, &mut receiver);
+            if let Err(error) = &result {
+                if let Ok(mut slot) = record.lock() {
+                    *slot = Some((error.kind(), error.raw_os_error(), error.to_string()));
+                }
+            }
+            // Closed only now, so a part that finds the thread gone finds its error recorded.
+            drop(receiver);
+            result
+        });
+        FileUpload {
+            location,
+            sender: Some(sender),
+            worker: Some(worker),
+            stopped,
+            length: 0,
+        }
+    }
+
+    /// Waits for the writer thread and returns how it ended.
+    async fn join(&mut self) -> std::io::Result<()> {
+        match self.worker.take() {
+            Some(worker) => worker.await.map_err(std::io::Error::other)?,
+            None => Err(stopped_error(&self.stopped)),
+        }
+    }
+}
+
+#[async_trait]
+impl MultipartUpload for FileUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        let offset = self.length;
+        self.length += data.content_length() as u64;
+        let sender = self.sender.clone();
+        let (stopped, location) = (self.stopped.clone(), self.location.clone());
+        Box::pin(async move {
+            let buffers: Vec<Bytes> = data.into_iter().filter(|buffer| !buffer.is_empty()).collect();
+            if buffers.is_empty() {
+                return Ok(());
+            }
+            let sent = match sender {
+                Some(sender) => sender.send(Message::Part { offset, buffers }).await.is_ok(),
+                None => false,
+            };
+            if sent {
+                Ok(())
+            } else {
+                // The thread stopped: it failed, and its error says why.
+                Err(io_error(&location, stopped_error(&stopped)))
+            }
+        })
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        let sender = self.sender.take();
+        let sent = match &sender {
+            Some(sender) => sender.send(Message::Finish { length: self.length }).await.is_ok(),
+            None => false,
+        };
+        drop(sender);
+        let ended = self.join().await;
+        let ended = if sent {
+            ended
+        } else {
+            ended.and(Err(stopped_error(&self.stopped)))
+        };
+        ended.map_err(|error| io_error(&self.location, error))?;
+        Ok(PutResult {
+            e_tag: None,
+            version: None,
+        })
+    }
+
+    /// Returns once the staging file is gone.
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.sender = None;
+        let _ = self.join().await;
+        Ok(())
+    }
+}
+
+/// The writer thread: writes parts until `Finish` (or until the sender goes away, which
+/// abandons the file).
+fn write_file(target: &Path, fsync: bool, receiver: &mut mpsc::Receiver<Message>) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    write_atomically(target, fsync, |file| {
+        // Where the file's cursor is, how many bytes were written, and up to where
+        // write-back was started.
+        let (mut position, mut written, mut written_back) = (0u64, 0u64, 0u64);
+        loop {
+            match receiver.blocking_recv() {
+                Some(Message::Part { offset, buffers }) => {
+                    if offset != position {
+                        file.seek(SeekFrom::Start(offset))?;
+                    }
+                    let length = write_all_vectored(file, &buffers)?;
+                    drop(buffers);
+                    position = offset + length;
+                    written += length;
+                    if fsync && position > written_back && position - written_back >= WRITEBACK_STEP {
+                        start_writeback(file, written_back, position - written_back);
+                        written_back = position;
+                    }
+                }
+                Some(Message::Finish { length }) if length == written => return Ok(()),
+                Some(Message::Finish { length }) => {
+                    return Err(std::io::Error::other(format!(
+                        "{written} bytes written of the {length} the parts announced"
+                    )))
+                }
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "the write was abandoned",
+                    ))
+                }
+            }
+        }
+    })
+}
+
+/// Bytes mapped and handed on at once when reading a file.
+const READ_WINDOW: u64 = 4 * 1024 * 1024;
+/// Windows being mapped or waiting ahead of the one being sent.
+const WINDOWS_AHEAD: usize = 2;
+
+/// Streams `range` of the file at `path` (all of it when `None`; a bounded range's end past
+/// the file is cut to its size) in mapped windows.
+async fn read(path: PathBuf, location: ObjectPath, range: Option<GetRange>) -> object_store::Result<GetResult> {
+    let (file, meta) = blocking(&location, move || {
+        let file = std::fs::File::open(&path)?;
+        let meta = file.metadata()?;
+        advise_sequential(&file);
+        Ok((file, meta))
+    })
+    .await?;
+    let size = meta.len();
+    let Range { start, end } = match range {
+        None => 0..size,
+        Some(GetRange::Bounded(range)) => range.start..range.end.min(size),
+        Some(GetRange::Offset(start)) => start..size,
+        Some(GetRange::Suffix(length)) => size.saturating_sub(length)..size,
+    };
+    if start > end {
+        return Err(io_error(
+            &location,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("range starts at {start}, past the end of {location} ({size} bytes)"),
+            ),
+        ));
+    }
+    let meta = ObjectMeta {
+        location: location.clone(),
+        last_modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH).into(),
+        size,
+        e_tag: None,
+        version: None,
+    };
+    let file = Arc::new(file);
+    let windows = (start..end)
+        .step_by(READ_WINDOW as usize)
+        .map(move |from| (from, (from + READ_WINDOW).min(end)));
+    let stream = futures::stream::iter(windows)
+        .map(move |(from, to)| {
+            let (file, location) = (file.clone(), location.clone());
+            async move { blocking(&location, move || map_window(&file, from, to)).await }
+        })
+        .buffered(WINDOWS_AHEAD);
+    Ok(GetResult {
+        payload: GetResultPayload::Stream(stream.boxed()),
+        meta,
+        range: start..end,
+        attributes: Default::default(),
+    })
 }
 
 /// Writes every buffer, in order, with as few `writev` calls as the kernel allows.
@@ -270,56 +569,6 @@ fn start_writeback(file: &std::fs::File, offset: u64, length: u64) {
 
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &std::fs::File, _offset: u64, _length: u64) {}
-
-/// Bytes mapped and handed on at once when reading a file.
-const READ_WINDOW: u64 = 4 * 1024 * 1024;
-/// Windows being mapped or waiting ahead of the one being sent.
-const WINDOWS_AHEAD: usize = 2;
-
-/// Streams the half-open byte range `start..end` of the file at `path` (the whole file when
-/// `range` is `None`; an `end` past the file is cut to its size). `shown` names the object in
-/// a not-found error.
-pub(super) async fn read(path: PathBuf, range: Option<(u64, u64)>, shown: String) -> Result<ByteStream, StorageError> {
-    let opened = tokio::task::spawn_blocking(move || -> std::io::Result<(std::fs::File, u64)> {
-        let file = std::fs::File::open(&path)?;
-        let size = file.metadata()?.len();
-        advise_sequential(&file);
-        Ok((file, size))
-    })
-    .await
-    .map_err(std::io::Error::other)?;
-    let (file, size) = match opened {
-        Ok(opened) => opened,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(StorageError::NotFound(shown)),
-        Err(error) => return Err(error.into()),
-    };
-    let (start, end) = match range {
-        Some((start, end)) => (start, end.min(size)),
-        None => (0, size),
-    };
-    if start > end {
-        return Err(StorageError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("range starts at {start}, past the end of {shown} ({size} bytes)"),
-        )));
-    }
-    let file = Arc::new(file);
-    let windows = (start..end)
-        .step_by(READ_WINDOW as usize)
-        .map(move |from| (from, (from + READ_WINDOW).min(end)));
-    let stream = futures::stream::iter(windows)
-        .map(move |(from, to)| {
-            let file = file.clone();
-            async move {
-                tokio::task::spawn_blocking(move || map_window(&file, from, to))
-                    .await
-                    .map_err(std::io::Error::other)?
-                    .map_err(StorageError::Io)
-            }
-        })
-        .buffered(WINDOWS_AHEAD);
-    Ok(stream.boxed())
-}
 
 /// A read-only mapping of part of a file, unmapped on drop.
 struct Mapping {
@@ -417,6 +666,28 @@ mod tests {
             assert_eq!(map_window(&file, start, end).unwrap().as_ref(), &data[from..to]);
             assert_eq!(read_window(&file, start, end).unwrap().as_ref(), &data[from..to]);
         }
+    }
+
+    #[tokio::test]
+    async fn parts_polled_out_of_order_land_at_their_offsets() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(directory.path().to_path_buf(), true).unwrap();
+        let location = ObjectPath::from("uploads/s/p");
+        let pieces: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 1000 + usize::from(i) * 333]).collect();
+        let mut upload = store.put_multipart(&location).await.unwrap();
+        let parts: Vec<UploadPart> = pieces
+            .iter()
+            .map(|piece| upload.put_part(PutPayload::from(piece.clone())))
+            .collect();
+        // The last part first, as a caller polling them concurrently may.
+        for part in parts.into_iter().rev() {
+            part.await.unwrap();
+        }
+        upload.complete().await.unwrap();
+        let read = store.get(&location).await.unwrap().bytes().await.unwrap();
+        assert_eq!(read.as_ref(), pieces.concat().as_slice());
+        let listed: Vec<ObjectMeta> = futures::TryStreamExt::try_collect(store.list(None)).await.unwrap();
+        assert_eq!(listed.len(), 1, "no staging file is left or listed");
     }
 
     #[test]

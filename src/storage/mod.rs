@@ -14,24 +14,36 @@
 //! ```
 //!
 //! A blob key is only ever written by moving or copying parts whose digest was already
-//! verified, so nothing under `blobs/` is partial. The local backend additionally fsyncs
-//! files before they become visible.
+//! verified, so nothing under `blobs/` is partial.
 //!
-//! Backends: the local filesystem (default) and any S3-compatible store through
-//! `object_store`'s AWS client (path-style addressing by default, an optional key prefix so
-//! several registries can share a bucket, presigned download URLs). The local-file fast paths
-//! (a writer thread per large object, fsync, mapped reads, removing directories; see
-//! `local.rs` for the streaming ones) apply only to the filesystem.
+//! Every backend is an `object_store::ObjectStore`, and [`BlobStore`] drives all of them
+//! through that one interface (plus the small [`Backend`] extension below), with no branch
+//! on which backend it is:
+//!
+//! - the local filesystem (default): [`local::LocalStore`], the project's own implementation
+//!   of the trait, carrying the fast paths (a writer thread per streamed object with
+//!   vectored writes and early write-back, mapped reads, fsync of files and directories
+//!   before they become visible; see `local.rs`);
+//! - any S3-compatible store through `object_store`'s AWS client (path-style addressing by
+//!   default, an optional key prefix via `PrefixStore` so several registries can share a
+//!   bucket, presigned download URLs through its `Signer`).
+//!
+//! [`Backend`] adds three operations the trait has no word for, each with a default written
+//! over the trait (what S3 uses) and a local override: removing everything under a prefix
+//! (local: one directory removal, which also takes staging files of interrupted writes that
+//! listings never show), the directories under a prefix with the time of their newest file
+//! (local: staging files and empty directories count, so the sweeper finds them), and a
+//! health check. A new operation is written once in `BlobStore`, over these.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
 use object_store::signer::Signer;
@@ -119,14 +131,6 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    /// The error, with an I/O "not found" reported as [`StorageError::NotFound`] of `key`.
-    fn not_found_as(self, key: String) -> StorageError {
-        match self {
-            StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => StorageError::NotFound(key),
-            other => other,
-        }
-    }
-
     /// Whether the backend ran out of space (`ENOSPC`, `EDQUOT`), anywhere in the cause chain.
     pub fn is_out_of_space(&self) -> bool {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
@@ -148,6 +152,11 @@ impl StorageError {
 fn from_object_store(error: object_store::Error) -> StorageError {
     match error {
         object_store::Error::NotFound { path, .. } => StorageError::NotFound(path),
+        // The local store's I/O errors, reported as such (a full disk is found in the chain).
+        object_store::Error::Generic { store, source } => match source.downcast::<std::io::Error>() {
+            Ok(io) => StorageError::Io(*io),
+            Err(source) => StorageError::Backend(object_store::Error::Generic { store, source }),
+        },
         other => StorageError::Backend(other),
     }
 }
@@ -155,13 +164,83 @@ fn from_object_store(error: object_store::Error) -> StorageError {
 /// A stream of an object's bytes.
 pub type ByteStream = BoxStream<'static, Result<Bytes, StorageError>>;
 
-/// The blob store: an `object_store` backend plus what the registry needs on top.
+/// What the registry needs of a backend beyond `ObjectStore`. The defaults are written over
+/// the trait (S3 uses them); the local store overrides them with its fast paths.
+#[async_trait]
+pub(crate) trait Backend: ObjectStore {
+    /// Bytes per part of a streamed write, and parts in flight at once.
+    fn part_shape(&self) -> (usize, usize) {
+        (PART_SIZE, PART_CONCURRENCY)
+    }
+
+    /// Removes every object under `prefix` (and anything else the backend keeps there).
+    async fn delete_prefix(&self, prefix: &ObjectPath) -> object_store::Result<()> {
+        let mut listing = self.list(Some(prefix));
+        while let Some(meta) = listing.next().await {
+            match self.delete(&meta?.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    /// The names directly under `prefix`, each with the time its newest object was written.
+    async fn children_by_newest(&self, prefix: &ObjectPath) -> object_store::Result<Vec<(String, SystemTime)>> {
+        let mut newest: std::collections::HashMap<String, SystemTime> = std::collections::HashMap::new();
+        let depth = prefix.parts().count();
+        let mut listing = self.list(Some(prefix));
+        while let Some(meta) = listing.next().await {
+            let meta = meta?;
+            let Some(child) = meta.location.parts().nth(depth).map(|part| part.as_ref().to_string()) else {
+                continue;
+            };
+            let time: SystemTime = meta.last_modified.into();
+            let entry = newest.entry(child).or_insert(time);
+            *entry = (*entry).max(time);
+        }
+        Ok(newest.into_iter().collect())
+    }
+
+    /// Whether the backend answers.
+    async fn check(&self) -> object_store::Result<()> {
+        self.list_with_delimiter(Some(&ObjectPath::from("uploads"))).await?;
+        Ok(())
+    }
+}
+
+impl Backend for AmazonS3 {}
+impl Backend for PrefixStore<AmazonS3> {}
+
+#[async_trait]
+impl Backend for local::LocalStore {
+    fn part_shape(&self) -> (usize, usize) {
+        // Parts go to the writer thread in order, one at a time (its queue holds a few).
+        (local::PART_BYTES, 1)
+    }
+
+    async fn delete_prefix(&self, prefix: &ObjectPath) -> object_store::Result<()> {
+        self.remove_directory(prefix).await
+    }
+
+    async fn children_by_newest(&self, prefix: &ObjectPath) -> object_store::Result<Vec<(String, SystemTime)>> {
+        self.directories_by_newest(prefix).await
+    }
+
+    async fn check(&self) -> object_store::Result<()> {
+        local::LocalStore::check(self)
+            .await
+            .map_err(|source| object_store::Error::Generic {
+                store: "LocalStore",
+                source: Box::new(source),
+            })
+    }
+}
+
+/// The blob store: one [`Backend`] plus what the registry needs on top.
 #[derive(Clone, Debug)]
 pub struct BlobStore {
-    store: Arc<dyn ObjectStore>,
-    /// The root directory when the backend is the local filesystem (for fsync and fast reads).
-    local_root: Option<PathBuf>,
-    fsync: bool,
+    store: Arc<dyn Backend>,
     /// Set when downloads are redirected to presigned URLs.
     presigner: Option<Presigner>,
 }
@@ -176,16 +255,11 @@ struct Presigner {
 }
 
 impl BlobStore {
-    /// A store on the local filesystem under `root` (created if missing).
+    /// A store on the local filesystem under `root` (created if missing); with `fsync`,
+    /// files and their directories are fsynced before they become visible.
     pub fn local(root: impl Into<PathBuf>, fsync: bool) -> Result<Self, StorageError> {
-        let root = root.into();
-        std::fs::create_dir_all(&root)?;
-        let root = root.canonicalize()?;
-        let store = LocalFileSystem::new_with_prefix(&root)?;
         Ok(BlobStore {
-            store: Arc::new(store),
-            local_root: Some(root),
-            fsync,
+            store: Arc::new(local::LocalStore::new(root.into(), fsync)?),
             presigner: None,
         })
     }
@@ -206,26 +280,18 @@ impl BlobStore {
         if let Some(secret) = &config.secret_access_key {
             builder = builder.with_secret_access_key(secret);
         }
-        let s3 = Arc::new(builder.build().map_err(StorageError::Config)?);
+        let s3 = builder.build().map_err(StorageError::Config)?;
         let prefix = config.prefix.as_ref().map(|prefix| ObjectPath::from(prefix.as_str()));
-        let store: Arc<dyn ObjectStore> = match &prefix {
-            Some(prefix) => {
-                let shared: Arc<dyn ObjectStore> = s3.clone();
-                Arc::new(PrefixStore::new(shared, prefix.clone()))
-            }
-            None => s3.clone(),
+        let store: Arc<dyn Backend> = match &prefix {
+            Some(prefix) => Arc::new(PrefixStore::new(s3.clone(), prefix.clone())),
+            None => Arc::new(s3.clone()),
         };
         let presigner = config.redirect_downloads.map(|expires_in| Presigner {
-            signer: s3,
+            signer: Arc::new(s3),
             prefix,
             expires_in,
         });
-        Ok(BlobStore {
-            store,
-            local_root: None,
-            fsync: false,
-            presigner,
-        })
+        Ok(BlobStore { store, presigner })
     }
 
     /// A presigned `GET` URL of the object, when this store redirects downloads.
@@ -263,24 +329,16 @@ impl BlobStore {
 
     /// Deletes an object by the path [`BlobStore::list`] reported.
     pub async fn delete_listed(&self, object: &StoredObject) -> Result<(), StorageError> {
-        match self.store.delete(&ObjectPath::from(object.path.as_str())).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(error) => Err(StorageError::Backend(error)),
-        }
-    }
-
-    /// Whether this store is on the local filesystem.
-    pub fn is_local(&self) -> bool {
-        self.local_root.is_some()
+        self.delete_path(&ObjectPath::from(object.path.as_str())).await
     }
 
     /// Starts writing an object. Nothing is visible at `key` until [`ObjectWriter::finish`].
     pub fn writer(&self, key: StorageKey) -> ObjectWriter {
         ObjectWriter {
-            store: self.clone(),
+            store: self.store.clone(),
             key,
             buffer: PutPayloadMut::new(),
-            sink: Sink::Buffer,
+            sink: None,
             written: 0,
         }
     }
@@ -290,16 +348,12 @@ impl BlobStore {
         match self.store.head(&key.path()).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(error) => Err(StorageError::Backend(error)),
+            Err(error) => Err(from_object_store(error)),
         }
     }
 
     /// Streams an object, or the inclusive `range` of it.
     pub async fn read(&self, key: &StorageKey, range: Option<ByteRange>) -> Result<ByteStream, StorageError> {
-        if let Some(root) = &self.local_root {
-            let range = range.map(|r| (r.start, r.end + 1));
-            return local::read(root.join(key.to_string()), range, key.to_string()).await;
-        }
         let options = GetOptions {
             range: range.map(|r| GetRange::Bounded(r.start..r.end + 1)),
             ..GetOptions::default()
@@ -312,253 +366,129 @@ impl BlobStore {
         Ok(result.into_stream().map_err(from_object_store).boxed())
     }
 
-    /// Moves an object (atomic on the local filesystem).
+    /// Moves an object (atomic on the local filesystem, which also fsyncs its directory).
     pub async fn rename(&self, from: &StorageKey, to: &StorageKey) -> Result<(), StorageError> {
-        if let Some(root) = &self.local_root {
-            // One blocking call instead of object_store's rename plus a directory fsync.
-            let (source, target, fsync) = (root.join(from.to_string()), root.join(to.to_string()), self.fsync);
-            let shown = from.to_string();
-            return run_blocking(move || local::move_file(&source, &target, fsync))
-                .await
-                .map_err(|error| error.not_found_as(shown));
-        }
         self.store
             .rename(&from.path(), &to.path())
             .await
-            .map_err(from_object_store)?;
-        self.sync_directory_of(to).await
+            .map_err(from_object_store)
     }
 
     /// Moves `from` to `to` unless an object is already at `to` (same digest, same bytes:
-    /// `from` is dropped then), and afterwards removes every object under `leftovers`.
-    /// On the local filesystem this is one blocking call.
-    pub async fn move_into_place(
-        &self,
-        from: &StorageKey,
-        to: &StorageKey,
-        leftovers: &StorageKey,
-    ) -> Result<(), StorageError> {
-        if let Some(root) = &self.local_root {
-            let source = root.join(from.to_string());
-            let target = root.join(to.to_string());
-            let leftover_directory = root.join(leftovers.to_string());
-            let fsync = self.fsync;
-            let shown = from.to_string();
-            return run_blocking(move || {
-                if std::fs::symlink_metadata(&target).is_err() {
-                    local::move_file(&source, &target, fsync)?;
-                }
-                local::remove_directory(&leftover_directory)
-            })
-            .await
-            .map_err(|error| error.not_found_as(shown));
+    /// `from` is left where it is then). Returns whether it moved `from`.
+    pub async fn move_into_place(&self, from: &StorageKey, to: &StorageKey) -> Result<bool, StorageError> {
+        if self.size(to).await?.is_some() {
+            return Ok(false);
         }
-        if self.size(to).await?.is_none() {
-            self.rename(from, to).await?;
-        }
-        self.delete_prefix(leftovers).await
+        self.rename(from, to).await?;
+        Ok(true)
     }
 
     pub async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
-        match self.store.delete(&key.path()).await {
+        self.delete_path(&key.path()).await
+    }
+
+    async fn delete_path(&self, path: &ObjectPath) -> Result<(), StorageError> {
+        match self.store.delete(path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(error) => Err(StorageError::Backend(error)),
+            Err(error) => Err(from_object_store(error)),
         }
     }
 
     /// Deletes every object under a key prefix (for example an upload's directory).
     pub async fn delete_prefix(&self, prefix: &StorageKey) -> Result<(), StorageError> {
-        if let Some(root) = &self.local_root {
-            // The directory is the prefix: one removal takes every object, the directories
-            // the local backend leaves behind, and staging files (`<name>#<n>`) of writes
-            // that a crash interrupted, which listing does not show.
-            let directory = root.join(prefix.to_string());
-            return run_blocking(move || local::remove_directory(&directory)).await;
-        }
-        let path = prefix.path();
-        let mut listing = self.store.list(Some(&path));
-        while let Some(meta) = listing.next().await {
-            let meta = meta.map_err(from_object_store)?;
-            self.store
-                .delete(&meta.location)
-                .await
-                .map_err(from_object_store)
-                .or_else(|error| match error {
-                    StorageError::NotFound(_) => Ok(()),
-                    other => Err(other),
-                })?;
-        }
-        Ok(())
+        self.store
+            .delete_prefix(&prefix.path())
+            .await
+            .map_err(from_object_store)
     }
 
     /// Whether the store answers: the root directory exists (local) or a listing works.
     pub async fn check(&self) -> Result<(), StorageError> {
-        if let Some(root) = &self.local_root {
-            let meta = tokio::fs::metadata(root).await?;
-            if !meta.is_dir() {
-                return Err(StorageError::Io(std::io::Error::other(
-                    "the storage root is not a directory",
-                )));
-            }
-            return Ok(());
-        }
-        self.store
-            .list_with_delimiter(Some(&ObjectPath::from("uploads")))
-            .await
-            .map_err(from_object_store)?;
-        Ok(())
+        self.store.check().await.map_err(from_object_store)
     }
 
     /// Upload directories present in storage, each with its session id and the time its
     /// newest file was written; the sweeper removes those no session owns.
-    pub async fn upload_directories(&self) -> Result<Vec<(String, std::time::SystemTime)>, StorageError> {
-        use std::collections::HashMap;
-        let mut newest: HashMap<String, std::time::SystemTime> = HashMap::new();
-        if let Some(root) = &self.local_root {
-            // Walk the files themselves: staging files of interrupted writes count too.
-            let uploads = root.join("uploads");
-            let found =
-                tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(String, std::time::SystemTime)>> {
-                    let mut found = Vec::new();
-                    let entries = match std::fs::read_dir(&uploads) {
-                        Ok(entries) => entries,
-                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(found),
-                        Err(error) => return Err(error),
-                    };
-                    for entry in entries.flatten() {
-                        let session = entry.file_name().to_string_lossy().to_string();
-                        let mut time = entry.metadata()?.modified()?;
-                        if let Ok(files) = std::fs::read_dir(entry.path()) {
-                            for file in files.flatten() {
-                                if let Ok(modified) = file.metadata().and_then(|m| m.modified()) {
-                                    time = time.max(modified);
-                                }
-                            }
-                        }
-                        found.push((session, time));
-                    }
-                    Ok(found)
-                })
-                .await
-                .map_err(std::io::Error::other)??;
-            return Ok(found);
-        }
-        let mut listing = self.store.list(Some(&ObjectPath::from("uploads")));
-        while let Some(meta) = listing.next().await {
-            let meta = meta.map_err(from_object_store)?;
-            let Some(session) = meta.location.parts().nth(1).map(|part| part.as_ref().to_string()) else {
-                continue;
-            };
-            let time: std::time::SystemTime = meta.last_modified.into();
-            let entry = newest.entry(session).or_insert(time);
-            *entry = (*entry).max(time);
-        }
-        Ok(newest.into_iter().collect())
-    }
-
-    async fn sync_directory_of(&self, key: &StorageKey) -> Result<(), StorageError> {
-        let (Some(root), true) = (&self.local_root, self.fsync) else {
-            return Ok(());
-        };
-        let path = root.join(key.to_string());
-        let Some(directory) = path.parent().map(|p| p.to_path_buf()) else {
-            return Ok(());
-        };
-        tokio::task::spawn_blocking(move || std::fs::File::open(directory)?.sync_all())
+    pub async fn upload_directories(&self) -> Result<Vec<(String, SystemTime)>, StorageError> {
+        self.store
+            .children_by_newest(&StorageKey::AllUploads.path())
             .await
-            .map_err(std::io::Error::other)??;
-        Ok(())
+            .map_err(from_object_store)
     }
 }
 
-/// Runs blocking filesystem work on the blocking pool.
-async fn run_blocking(work: impl FnOnce() -> std::io::Result<()> + Send + 'static) -> Result<(), StorageError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(std::io::Error::other)??;
-    Ok(())
-}
-
-/// Writes a whole local file atomically (see [`local::write_atomically`]) in one blocking call.
-async fn write_local_file(target: PathBuf, payload: PutPayload, fsync: bool) -> Result<(), StorageError> {
-    run_blocking(move || {
-        local::write_atomically(&target, fsync, |file| {
-            use std::io::Write;
-            payload.iter().try_for_each(|chunk| file.write_all(chunk))
-        })
-    })
-    .await
-}
-
-/// Writes one object from a stream of buffers with bounded memory. Small objects are kept
-/// until [`ObjectWriter::finish`] and written in one call; larger ones stream: on the local
-/// filesystem through a dedicated writer thread (`local::FileWriter`), elsewhere as a
-/// multipart upload of [`PART_SIZE`] parts.
+/// Writes one object from a stream of buffers with bounded memory. Small objects (up to one
+/// part of the backend's [`Backend::part_shape`]) are kept until [`ObjectWriter::finish`] and
+/// written with one `put`; larger ones stream as a multipart upload (on the local
+/// filesystem: parts of 1 MiB to its writer thread; on S3: parts of [`PART_SIZE`]).
 pub struct ObjectWriter {
-    store: BlobStore,
+    store: Arc<dyn Backend>,
     key: StorageKey,
-    /// What arrived before the object was known to need streaming. Buffers are kept as
-    /// they came (no copy) and handed on as they are.
+    /// What arrived since the last part was handed on. Buffers are kept as they came (no
+    /// copy) and handed on as they are.
     buffer: PutPayloadMut,
-    sink: Sink,
+    /// The multipart upload, once the object is too large to buffer.
+    sink: Option<Sink>,
     written: u64,
 }
 
-/// Where an [`ObjectWriter`] sends its bytes once the object is too large to buffer.
+/// A multipart upload in progress.
 enum Sink {
-    Buffer,
-    LocalFile(local::FileWriter),
-    Multipart(WriteMultipart),
+    /// Several parts in flight: `WriteMultipart` runs each as a task of its own.
+    Concurrent(WriteMultipart),
+    /// One part at a time: each part's future is awaited in the writing task, in order
+    /// (no task per part; the local store's parts complete once its writer thread has them).
+    Sequential(Box<dyn object_store::MultipartUpload>),
 }
 
 impl ObjectWriter {
     pub async fn write(&mut self, data: Bytes) -> Result<(), StorageError> {
         self.written += data.len() as u64;
+        let (part_size, in_flight) = self.store.part_shape();
         match &mut self.sink {
-            Sink::LocalFile(file) => return file.write(data).await,
-            Sink::Multipart(multipart) => {
+            Some(Sink::Concurrent(multipart)) => {
                 multipart
-                    .wait_for_capacity(PART_CONCURRENCY)
+                    .wait_for_capacity(in_flight)
                     .await
                     .map_err(from_object_store)?;
                 multipart.put(data);
                 return Ok(());
             }
-            Sink::Buffer => {}
+            Some(Sink::Sequential(upload)) => {
+                self.buffer.push(data);
+                if self.buffer.content_length() >= part_size {
+                    let part = PutPayload::from(std::mem::take(&mut self.buffer));
+                    upload.put_part(part).await.map_err(from_object_store)?;
+                }
+                return Ok(());
+            }
+            None => {}
         }
-        let threshold = if self.store.is_local() {
-            local::BATCH_BYTES
-        } else {
-            PART_SIZE
-        };
-        if self.buffer.content_length() + data.len() <= threshold {
+        if self.buffer.content_length() + data.len() <= part_size {
             self.buffer.push(data);
             return Ok(());
         }
-        let buffered = PutPayload::from(std::mem::take(&mut self.buffer));
-        if let Some(root) = &self.store.local_root {
-            let mut file = local::FileWriter::start(root.join(self.key.to_string()), self.store.fsync);
-            for chunk in buffered.iter().cloned().chain(std::iter::once(data)) {
-                if let Err(error) = file.write(chunk).await {
-                    file.abort().await;
-                    return Err(error);
-                }
-            }
-            self.sink = Sink::LocalFile(file);
-            return Ok(());
-        }
-        let upload = self
-            .store
+        let mut upload = self
             .store
             .put_multipart(&self.key.path())
             .await
             .map_err(from_object_store)?;
-        let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        if in_flight <= 1 {
+            self.buffer.push(data);
+            let part = PutPayload::from(std::mem::take(&mut self.buffer));
+            let sent = upload.put_part(part).await;
+            self.sink = Some(Sink::Sequential(upload));
+            sent.map_err(from_object_store)?;
+            return Ok(());
+        }
+        let buffered = PutPayload::from(std::mem::take(&mut self.buffer));
+        let mut multipart = WriteMultipart::new_with_chunk_size(upload, part_size);
         for chunk in buffered.iter() {
             multipart.put(chunk.clone());
         }
         multipart.put(data);
-        self.sink = Sink::Multipart(multipart);
+        self.sink = Some(Sink::Concurrent(multipart));
         Ok(())
     }
 
@@ -570,25 +500,32 @@ impl ObjectWriter {
     /// Completes the object and makes it durable; returns its size.
     pub async fn finish(self) -> Result<u64, StorageError> {
         match self.sink {
-            // The writer thread fsyncs, renames and fsyncs the directory itself.
-            Sink::LocalFile(file) => file.finish().await?,
-            Sink::Multipart(multipart) => {
+            Some(Sink::Concurrent(multipart)) => {
                 multipart.finish().await.map_err(from_object_store)?;
             }
-            Sink::Buffer => {
-                let payload = PutPayload::from(self.buffer);
-                if let Some(root) = &self.store.local_root {
-                    // Small object on the local filesystem: stage, fsync, rename and fsync
-                    // the directory in one blocking call (each call is a thread hand-off).
-                    let target = root.join(self.key.to_string());
-                    write_local_file(target, payload, self.store.fsync).await?;
+            // The local writer thread fsyncs, renames and fsyncs the directory itself.
+            Some(Sink::Sequential(mut upload)) => {
+                let sent = if self.buffer.is_empty() {
+                    Ok(())
                 } else {
-                    self.store
-                        .store
-                        .put(&self.key.path(), payload)
-                        .await
-                        .map_err(from_object_store)?;
+                    upload.put_part(PutPayload::from(self.buffer)).await
+                };
+                match sent {
+                    Ok(()) => {
+                        upload.complete().await.map_err(from_object_store)?;
+                    }
+                    Err(error) => {
+                        let _ = upload.abort().await;
+                        return Err(from_object_store(error));
+                    }
                 }
+            }
+            None => {
+                let payload = PutPayload::from(self.buffer);
+                self.store
+                    .put(&self.key.path(), payload)
+                    .await
+                    .map_err(from_object_store)?;
             }
         }
         Ok(self.written)
@@ -596,14 +533,13 @@ impl ObjectWriter {
 
     /// Abandons the object; nothing is left at its key.
     pub async fn abort(self) {
-        match self.sink {
-            Sink::LocalFile(file) => file.abort().await,
-            Sink::Multipart(multipart) => {
-                if let Err(error) = multipart.abort().await {
-                    tracing::warn!(%error, key = %self.key, "could not abort a multipart write");
-                }
-            }
-            Sink::Buffer => {}
+        let aborted = match self.sink {
+            Some(Sink::Concurrent(multipart)) => multipart.abort().await,
+            Some(Sink::Sequential(mut upload)) => upload.abort().await,
+            None => Ok(()),
+        };
+        if let Err(error) = aborted {
+            tracing::warn!(%error, key = %self.key, "could not abort a multipart write");
         }
     }
 }

@@ -188,3 +188,98 @@ async fn upload_session_belongs_to_its_repository() {
     assert_eq!(response.status(), 404);
     assert_eq!(error_code(response).await, "BLOB_UPLOAD_UNKNOWN");
 }
+
+/// Several `PUT ?digest=` closing one session at the same moment, each with a different last
+/// chunk after a 2 MiB `PATCH`: the session completes at most once, every other finish gets a
+/// clean `4xx`, the blob served is the winner's, and a session nobody completed still holds
+/// every byte it acknowledged (and can be completed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_finishes_of_one_session_complete_it_at_most_once() {
+    let app = std::sync::Arc::new(TestApp::start().await);
+    let first = bytes_of(2 * 1024 * 1024, 7);
+    for round in 0..8u8 {
+        let location = app.start_upload("race/finish").await;
+        let patched = app
+            .client
+            .patch(app.url(&location))
+            .header("content-type", "application/octet-stream")
+            .header("content-range", format!("0-{}", first.len() - 1))
+            .body(first.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patched.status(), 202);
+        let location = patched.headers()["location"].to_str().unwrap().to_string();
+        let finishers: Vec<_> = (0..12u8)
+            .map(|i| {
+                let app = app.clone();
+                let location = location.clone();
+                let last = bytes_of(1000 + usize::from(i) * 7, round.wrapping_mul(16).wrapping_add(i + 1));
+                let whole = [first.as_slice(), last.as_slice()].concat();
+                tokio::spawn(async move {
+                    let digest = sha256(&whole);
+                    let response = app
+                        .client
+                        .put(format!("{}?digest={digest}", app.url(&location)))
+                        .header("content-type", "application/octet-stream")
+                        .body(last)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status().as_u16();
+                    let code = if status == 201 {
+                        String::new()
+                    } else {
+                        response.text().await.unwrap()
+                    };
+                    (status, code, digest, whole)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for finisher in finishers {
+            let (status, body, digest, whole) = finisher.await.unwrap();
+            match status {
+                201 => winners.push((digest, whole)),
+                400..=499 => assert!(
+                    body.contains("BLOB_UPLOAD_UNKNOWN") || body.contains("BLOB_UPLOAD_INVALID"),
+                    "round {round}: a losing finish answered {status} {body}"
+                ),
+                _ => panic!("round {round}: a finish answered {status} {body}"),
+            }
+        }
+        assert!(
+            winners.len() <= 1,
+            "round {round}: the session completed {} times",
+            winners.len()
+        );
+        let session_id = location
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        match winners.pop() {
+            Some((digest, whole)) => {
+                let fetched = app.get(&format!("/v2/race/finish/blobs/{digest}")).await;
+                assert_eq!(fetched.status(), 200);
+                assert_eq!(fetched.bytes().await.unwrap().as_ref(), &whole[..]);
+                assert_eq!(app.get(&location).await.status(), 404);
+            }
+            None => {
+                // Nobody completed it: it still has the first chunk, all of it.
+                let status = app.get(&location).await;
+                assert_eq!(status.status(), 204);
+                assert_eq!(status.headers()["range"], format!("0-{}", first.len() - 1).as_str());
+                app.finish_and_verify("race/finish", &location, &first).await;
+            }
+        }
+        assert_eq!(
+            app.stored_objects(&format!("uploads/{session_id}")).await,
+            Vec::<String>::new(),
+            "round {round}: files of a completed session are left"
+        );
+    }
+}
