@@ -5,7 +5,8 @@
 //! The first byte picks the `Content-Type`; the rest is the body. Invariants: whatever
 //! inspection accepts is a JSON object with `schemaVersion` 2, of a supported media type that
 //! agrees with the header and the body's `mediaType`, and parses as that OCI type; the
-//! digests it reports are the descriptors' digests, re-serialised unchanged; an index
+//! digests it reports are the descriptors' digests, re-serialised unchanged; every
+//! descriptor's size is an int64, as the image spec defines it; an index
 //! references no blobs and a manifest at least its config. A worker index that passes has
 //! at least one entry, each a manifest the index references, with a platform whose OCI
 //! spelling parses back to it (the catalog re-parses the stored spelling) and no spelling twice
@@ -15,7 +16,7 @@
 use std::collections::BTreeSet;
 
 use libfuzzer_sys::fuzz_target;
-use oci_spec::image::{ImageIndex, ImageManifest};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use rbee_registry::artifact::{check_worker_index, Platform};
 use rbee_registry::oci::media_types::{self, is_index, is_supported_manifest};
 use rbee_registry::oci::{inspect_manifest, Digest};
@@ -64,6 +65,7 @@ fn check(content_type: Option<&str>, body: &[u8]) {
             .map(|d| digest_of(&d.digest().to_string()))
             .collect();
         assert_eq!(facts.manifests, listed);
+        check_sizes(index.manifests().iter().chain(index.subject()));
         check_worker(body, &facts.manifests);
     } else {
         let manifest: ImageManifest = serde_json::from_slice(body).expect("accepted manifest does not parse as one");
@@ -73,9 +75,22 @@ fn check(content_type: Option<&str>, body: &[u8]) {
             Some(&digest_of(&manifest.config().digest().to_string()))
         );
         assert!(facts.blobs.len() <= manifest.layers().len() + 1);
+        let config = std::iter::once(manifest.config());
+        check_sizes(config.chain(manifest.layers()).chain(manifest.subject()));
     }
     for digest in facts.blobs.iter().chain(&facts.manifests).chain(&facts.subject) {
         assert_eq!(&digest_of(&digest.to_string()), digest);
+    }
+}
+
+fn check_sizes<'a>(descriptors: impl Iterator<Item = &'a Descriptor>) {
+    for descriptor in descriptors {
+        assert!(
+            i64::try_from(descriptor.size()).is_ok(),
+            "accepted size {} of {}, which is no int64",
+            descriptor.size(),
+            descriptor.digest()
+        );
     }
 }
 

@@ -3,7 +3,9 @@
 //! Invariants: each hand-written parser accepts exactly what the distribution spec's regular
 //! expression accepts (the `regex` crate is the oracle); whatever parses re-serialises to the
 //! same text; a parsed `/v2/` path renders back to the path it came from, and
-//! `V2Path::endpoint` (the metrics label) names the endpoint the path renders as.
+//! `V2Path::endpoint` (the metrics label) names the endpoint the path renders as;
+//! a valid name and `/manifests/` followed by a segment that is neither tag nor digest is an
+//! invalid manifest reference, not an error.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -84,6 +86,7 @@ fn render(path: &V2Path) -> (String, &'static str) {
         V2Path::Uploads { name } => (format!("{name}/blobs/uploads/"), "uploads"),
         V2Path::Upload { name, session_id } => (format!("{name}/blobs/uploads/{session_id}"), "upload"),
         V2Path::Manifest { name, reference } => (format!("{name}/manifests/{reference}"), "manifest"),
+        V2Path::InvalidManifestReference { name, reference, .. } => (format!("{name}/manifests/{reference}"), "manifest"),
         V2Path::Tags { name } => (format!("{name}/tags/list"), "tags"),
         V2Path::Referrers { name, digest } => (format!("{name}/referrers/{digest}"), "referrers"),
     }
@@ -113,6 +116,21 @@ fn check_path(rest: &str) {
     expect("/blobs/", &|d| DIGEST.is_match(d), "blob");
     expect("/referrers/", &|d| DIGEST.is_match(d), "referrers");
     expect("/manifests/", &|r| TAG.is_match(r) || DIGEST.is_match(r), "manifest");
+    // A valid name with any other last segment after `/manifests/` is an invalid reference,
+    // spelled as given (reads of it are of an unknown manifest).
+    if let Some((name, last)) = rest.rsplit_once("/manifests/") {
+        if name_ok(name) && !last.contains('/') {
+            let valid = TAG.is_match(last) || DIGEST.is_match(last);
+            match &parsed {
+                Ok(Some(V2Path::Manifest { .. })) => assert!(valid, "{rest:?} parsed as a valid reference"),
+                Ok(Some(V2Path::InvalidManifestReference { reference, .. })) => {
+                    assert!(!valid, "{rest:?} parsed as an invalid reference");
+                    assert_eq!(reference, last);
+                }
+                other => panic!("{rest:?} parsed as {other:?}"),
+            }
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -39,28 +39,6 @@ where
     Ok(result.rows_affected() > 0)
 }
 
-/// Marks a repository's links to `digests` as touched now, locking them until the
-/// transaction ends, so `gc` cannot remove a link a manifest is about to rely on.
-pub async fn touch_links<'c, E>(executor: E, repository_id: i64, digests: &[String], now: i64) -> Result<(), DbError>
-where
-    E: Executor<'c, Database = Any>,
-{
-    if digests.is_empty() {
-        return Ok(());
-    }
-    let placeholders: Vec<String> = (0..digests.len()).map(|i| format!("${}", i + 3)).collect();
-    let sql = format!(
-        "UPDATE repository_blobs SET touched_at = $1 WHERE repository_id = $2 AND digest IN ({})",
-        placeholders.join(", ")
-    );
-    let mut query = sqlx::query(&sql).bind(now).bind(repository_id);
-    for digest in digests {
-        query = query.bind(digest);
-    }
-    query.execute(executor).await?;
-    Ok(())
-}
-
 /// Makes a stored blob servable from a repository. Idempotent.
 pub async fn link<'c, E>(executor: E, repository_id: i64, digest: &Digest, now: i64) -> Result<(), DbError>
 where
@@ -126,25 +104,4 @@ where
     .fetch_optional(executor)
     .await?;
     Ok(row.map(|row| row.try_get(0)).transpose()?)
-}
-
-/// Which of `digests` are linked to the repository.
-pub async fn linked_among<'c, E>(executor: E, repository_id: i64, digests: &[String]) -> Result<Vec<String>, DbError>
-where
-    E: Executor<'c, Database = Any>,
-{
-    if digests.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders: Vec<String> = (0..digests.len()).map(|i| format!("${}", i + 2)).collect();
-    let sql = format!(
-        "SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest IN ({})",
-        placeholders.join(", ")
-    );
-    let mut query = sqlx::query(&sql).bind(repository_id);
-    for digest in digests {
-        query = query.bind(digest);
-    }
-    let rows = query.fetch_all(executor).await?;
-    Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
 }

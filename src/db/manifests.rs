@@ -1,7 +1,12 @@
-//! Queries on `manifests` and `manifest_references`.
+//! Queries on `manifests` and `manifest_references`, and what a manifest push asks of
+//! `repository_blobs` (touching and checking the links it relies on).
 
-use super::DbError;
+use std::collections::BTreeSet;
+
 use sqlx::{Any, AnyConnection, Executor, Row};
+
+use super::{Backend, Database, DbError};
+use crate::oci::{Digest, RepoName};
 
 /// A stored manifest as the registry serves it.
 #[derive(Debug, Clone)]
@@ -21,6 +26,31 @@ pub struct ReferrerRow {
     pub annotations: Option<String>,
 }
 
+/// The blobs and manifests a manifest references, each once, as the JSON arrays the
+/// set-based statements below bind as one parameter each. Built before the write transaction,
+/// so that transaction holds the writer only for its statements.
+#[derive(Debug, Clone)]
+pub struct ReferenceSet {
+    blobs: String,
+    blob_count: u64,
+    manifests: String,
+    manifest_count: u64,
+}
+
+impl ReferenceSet {
+    pub fn new(blobs: &[Digest], manifests: &[Digest]) -> ReferenceSet {
+        let blobs: BTreeSet<&Digest> = blobs.iter().collect();
+        let manifests: BTreeSet<&Digest> = manifests.iter().collect();
+        let json = |set: &BTreeSet<&Digest>| serde_json::to_string(set).expect("digests serialise");
+        ReferenceSet {
+            blobs: json(&blobs),
+            blob_count: blobs.len() as u64,
+            manifests: json(&manifests),
+            manifest_count: manifests.len() as u64,
+        }
+    }
+}
+
 /// A manifest to insert, with what it references.
 pub struct NewManifest<'a> {
     pub repository_id: i64,
@@ -30,8 +60,7 @@ pub struct NewManifest<'a> {
     pub subject_digest: Option<&'a str>,
     pub annotations: Option<&'a str>,
     pub content: &'a [u8],
-    pub blob_references: &'a [String],
-    pub manifest_references: &'a [String],
+    pub references: &'a ReferenceSet,
 }
 
 /// Stores a manifest and its references. Storing the same digest twice is a no-op.
@@ -51,27 +80,98 @@ pub async fn insert(connection: &mut AnyConnection, manifest: &NewManifest<'_>, 
     .bind(now)
     .execute(&mut *connection)
     .await?;
-    if inserted.rows_affected() == 0 {
+    let references = manifest.references;
+    if inserted.rows_affected() == 0 || references.blob_count + references.manifest_count == 0 {
         return Ok(());
     }
-    let children = manifest
-        .blob_references
-        .iter()
-        .map(|digest| ("blob", digest))
-        .chain(manifest.manifest_references.iter().map(|digest| ("manifest", digest)));
-    for (kind, child) in children {
-        sqlx::query(
-            "INSERT INTO manifest_references (repository_id, manifest_digest, child_kind, child_digest) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
+    // SQLite needs a WHERE in the last SELECT of an INSERT … SELECT … ON CONFLICT (else it
+    // would read ON as a join's); `WHERE true` is that.
+    let backend = Backend::of(connection);
+    let sql = format!(
+        "INSERT INTO manifest_references (repository_id, manifest_digest, child_kind, child_digest) \
+         SELECT $1, $2, 'blob', refs.value FROM {} WHERE true \
+         UNION ALL SELECT $1, $2, 'manifest', refs.value FROM {} WHERE true \
+         ON CONFLICT DO NOTHING",
+        backend.json_text_rows(3),
+        backend.json_text_rows(4),
+    );
+    sqlx::query(&sql)
         .bind(manifest.repository_id)
         .bind(manifest.digest)
-        .bind(kind)
-        .bind(child.as_str())
+        .bind(&references.blobs)
+        .bind(&references.manifests)
         .execute(&mut *connection)
         .await?;
-    }
     Ok(())
+}
+
+/// Marks the repository's links to the referenced blobs as just relied on; inside a
+/// transaction this locks them against `gc`'s link sweep until it ends (PostgreSQL; SQLite
+/// has one writer). Returns whether every referenced blob has a link, so the caller need
+/// not look them up again when it has.
+pub async fn touch_blob_links(
+    connection: &mut AnyConnection,
+    repository_id: i64,
+    references: &ReferenceSet,
+    now: i64,
+) -> Result<bool, DbError> {
+    if references.blob_count == 0 {
+        return Ok(true);
+    }
+    let sql = format!(
+        "UPDATE repository_blobs SET touched_at = $1 \
+         WHERE repository_id = $2 AND digest IN (SELECT refs.value FROM {})",
+        Backend::of(connection).json_text_rows(3),
+    );
+    let touched = sqlx::query(&sql)
+        .bind(now)
+        .bind(repository_id)
+        .bind(&references.blobs)
+        .execute(&mut *connection)
+        .await?;
+    Ok(touched.rows_affected() == references.blob_count)
+}
+
+/// The referenced blobs the repository has no link to and the referenced manifests it does
+/// not hold, in one statement. `repository_id` `None` (no such repository yet) misses all.
+pub async fn missing_references(
+    connection: &mut AnyConnection,
+    repository_id: Option<i64>,
+    references: &ReferenceSet,
+) -> Result<Vec<String>, DbError> {
+    if references.blob_count + references.manifest_count == 0 {
+        return Ok(Vec::new());
+    }
+    let backend = Backend::of(connection);
+    let sql = format!(
+        "SELECT refs.value FROM {} WHERE NOT EXISTS \
+           (SELECT 1 FROM repository_blobs b WHERE b.repository_id = $1 AND b.digest = refs.value) \
+         UNION ALL SELECT refs.value FROM {} WHERE NOT EXISTS \
+           (SELECT 1 FROM manifests m WHERE m.repository_id = $1 AND m.digest = refs.value)",
+        backend.json_text_rows(2),
+        backend.json_text_rows(3),
+    );
+    let rows = sqlx::query(&sql)
+        .bind(repository_id.unwrap_or(-1))
+        .bind(&references.blobs)
+        .bind(&references.manifests)
+        .fetch_all(&mut *connection)
+        .await?;
+    Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
+}
+
+/// [`missing_references`] of the repository called `repository`, on a reader connection.
+pub async fn missing_references_on_reader(
+    database: &Database,
+    repository: &RepoName,
+    references: &ReferenceSet,
+) -> Result<Vec<String>, DbError> {
+    if references.blob_count + references.manifest_count == 0 {
+        return Ok(Vec::new());
+    }
+    let mut connection = database.reader().acquire().await?;
+    let repository_id = super::repositories::find(&mut *connection, repository).await?;
+    missing_references(&mut connection, repository_id, references).await
 }
 
 fn manifest_row(row: &sqlx::any::AnyRow) -> Result<ManifestRow, DbError> {
@@ -114,27 +214,6 @@ where
     .fetch_optional(executor)
     .await?;
     row.as_ref().map(manifest_row).transpose()
-}
-
-/// Which of `digests` are manifests of the repository.
-pub async fn present_among<'c, E>(executor: E, repository_id: i64, digests: &[String]) -> Result<Vec<String>, DbError>
-where
-    E: Executor<'c, Database = Any>,
-{
-    if digests.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders: Vec<String> = (0..digests.len()).map(|i| format!("${}", i + 2)).collect();
-    let sql = format!(
-        "SELECT digest FROM manifests WHERE repository_id = $1 AND digest IN ({})",
-        placeholders.join(", ")
-    );
-    let mut query = sqlx::query(&sql).bind(repository_id);
-    for digest in digests {
-        query = query.bind(digest);
-    }
-    let rows = query.fetch_all(executor).await?;
-    Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
 }
 
 /// Deletes a manifest (its tags and references go with it); returns whether it existed.

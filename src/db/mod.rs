@@ -189,6 +189,28 @@ impl Database {
     }
 }
 
+impl Backend {
+    /// The engine behind a connection of the `Any` driver.
+    fn of(connection: &sqlx::AnyConnection) -> Backend {
+        match connection.backend_name() {
+            "PostgreSQL" => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+
+    /// A table expression `refs` with one text column `refs.value`: the strings of the JSON
+    /// array bound as parameter `$parameter`. A set of any size is then one parameter, where
+    /// `IN ($2, $3, …)` takes one per value (and fails past SQLite's 32,766 or PostgreSQL's
+    /// 65,535), and the statement's text, so its prepared form, is the same for every size.
+    /// The one place where the two dialects differ.
+    fn json_text_rows(self, parameter: usize) -> String {
+        match self {
+            Backend::Sqlite => format!("json_each(${parameter}) AS refs"),
+            Backend::Postgres => format!("json_array_elements_text(CAST(${parameter} AS json)) AS refs(value)"),
+        }
+    }
+}
+
 fn sqlite_pool(connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(connections)

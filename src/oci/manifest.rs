@@ -79,6 +79,7 @@ pub fn inspect_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manif
         for layer in manifest.layers() {
             // Foreign (non-distributable) layers live at their URLs, not in the registry.
             if layer.urls().as_ref().is_some_and(|urls| !urls.is_empty()) {
+                check_size(layer)?;
                 continue;
             }
             blobs.push(descriptor_digest(layer)?);
@@ -99,12 +100,28 @@ pub fn inspect_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manif
     }
 }
 
+/// A descriptor's digest, once its size is checked.
 fn descriptor_digest(descriptor: &Descriptor) -> Result<Digest, ParseError> {
+    check_size(descriptor)?;
     descriptor
         .digest()
         .to_string()
         .parse()
         .map_err(|_| ParseError::Manifest(format!("unsupported digest {}", descriptor.digest())))
+}
+
+/// The image spec defines `size` as an int64. `oci-spec` reads it as a `u64`, which refuses
+/// negative sizes but takes sizes past `i64::MAX` that clients in Go cannot decode: a manifest
+/// holding one could be stored but not pulled by them.
+fn check_size(descriptor: &Descriptor) -> Result<(), ParseError> {
+    if i64::try_from(descriptor.size()).is_err() {
+        return Err(ParseError::Manifest(format!(
+            "the size {} of {} is not an int64",
+            descriptor.size(),
+            descriptor.digest()
+        )));
+    }
+    Ok(())
 }
 
 fn sorted(annotations: &Option<std::collections::HashMap<String, String>>) -> Option<BTreeMap<String, String>> {
@@ -165,6 +182,56 @@ mod tests {
         let facts = inspect_manifest(None, body.to_string().as_bytes()).unwrap();
         assert_eq!(facts.manifests, vec![d('a').parse().unwrap()]);
         assert!(facts.blobs.is_empty());
+    }
+
+    #[test]
+    fn sizes_are_int64_in_every_descriptor() {
+        let layer = |size: serde_json::Value| serde_json::json!({"mediaType": "l", "digest": d('b'), "size": size});
+        let foreign = |size: serde_json::Value| serde_json::json!({"mediaType": "l", "digest": d('c'), "size": size, "urls": ["https://example.com/c"]});
+        let manifest =
+            |config_size: serde_json::Value, layers: Vec<serde_json::Value>, subject_size: serde_json::Value| {
+                serde_json::json!({
+                    "schemaVersion": 2,
+                    "mediaType": media_types::OCI_MANIFEST,
+                    "config": {"mediaType": "c", "digest": d('a'), "size": config_size},
+                    "layers": layers,
+                    "subject": {"mediaType": media_types::OCI_MANIFEST, "digest": d('e'), "size": subject_size},
+                })
+            };
+        let index = |size: serde_json::Value| {
+            serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": media_types::OCI_INDEX,
+                "manifests": [{"mediaType": media_types::OCI_MANIFEST, "digest": d('a'), "size": size}],
+                "subject": {"mediaType": media_types::OCI_MANIFEST, "digest": d('e'), "size": 1},
+            })
+        };
+        let max = serde_json::json!(i64::MAX);
+        let accepted = [
+            manifest(max.clone(), vec![layer(max.clone()), foreign(max.clone())], max.clone()),
+            index(max.clone()),
+        ];
+        for body in accepted {
+            assert!(inspect_manifest(None, body.to_string().as_bytes()).is_ok(), "{body}");
+        }
+        for size in [
+            serde_json::json!(-1),
+            serde_json::json!(1u64 << 63),
+            serde_json::json!(u64::MAX),
+        ] {
+            let one = serde_json::json!(1);
+            let refused = [
+                manifest(size.clone(), vec![], one.clone()),
+                manifest(one.clone(), vec![layer(size.clone())], one.clone()),
+                manifest(one.clone(), vec![foreign(size.clone())], one.clone()),
+                manifest(one.clone(), vec![], size.clone()),
+                index(size.clone()),
+            ];
+            for body in refused {
+                let error = inspect_manifest(None, body.to_string().as_bytes()).unwrap_err();
+                assert!(matches!(error, ParseError::Manifest(_)), "{body}: {error}");
+            }
+        }
     }
 
     #[test]

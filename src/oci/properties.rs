@@ -82,7 +82,8 @@ proptest! {
         if let Ok(Some(path)) = parse_v2_path(&rest) {
             let name = match &path {
                 V2Path::Blob { name, .. } | V2Path::Uploads { name } | V2Path::Upload { name, .. }
-                | V2Path::Manifest { name, .. } | V2Path::Tags { name } | V2Path::Referrers { name, .. } => Some(name),
+                | V2Path::Manifest { name, .. } | V2Path::InvalidManifestReference { name, .. }
+                | V2Path::Tags { name } | V2Path::Referrers { name, .. } => Some(name),
                 V2Path::ApiBase | V2Path::Catalog => None,
             };
             if let Some(name) = name {

@@ -46,6 +46,15 @@ pub enum V2Path {
     Upload { name: RepoName, session_id: String },
     /// `/v2/<name>/manifests/<reference>` (end-3, end-7, end-9).
     Manifest { name: RepoName, reference: Reference },
+    /// `/v2/<name>/manifests/<reference>` whose reference is neither a tag nor a digest, as
+    /// spelled, with why it is neither. No manifest can be stored under it, so reads and
+    /// deletes of it are of an unknown manifest (as distribution answers them); a push under
+    /// it is refused with `error`.
+    InvalidManifestReference {
+        name: RepoName,
+        reference: String,
+        error: ParseError,
+    },
     /// `/v2/<name>/tags/list` (end-8a, end-8b).
     Tags { name: RepoName },
     /// `/v2/<name>/referrers/<digest>` (end-12a, end-12b).
@@ -90,7 +99,7 @@ impl V2Path {
             V2Path::Blob { .. } => Endpoint::Blob,
             V2Path::Uploads { .. } => Endpoint::Uploads,
             V2Path::Upload { .. } => Endpoint::Upload,
-            V2Path::Manifest { .. } => Endpoint::Manifest,
+            V2Path::Manifest { .. } | V2Path::InvalidManifestReference { .. } => Endpoint::Manifest,
             V2Path::Tags { .. } => Endpoint::Tags,
             V2Path::Referrers { .. } => Endpoint::Referrers,
         }
@@ -100,7 +109,9 @@ impl V2Path {
 /// Parses the part of the path after `/v2/` (without the leading slash).
 ///
 /// Returns `Ok(None)` for a path that is no distribution endpoint at all, and an error when
-/// the shape is right but a name, digest or reference is invalid.
+/// the shape is right but a name, digest or upload id is invalid. An invalid manifest
+/// reference is no error here but [`V2Path::InvalidManifestReference`]: what it answers
+/// depends on the method.
 pub fn parse_v2_path(rest: &str) -> Result<Option<V2Path>, ParseError> {
     if rest.is_empty() {
         return Ok(Some(V2Path::ApiBase));
@@ -153,9 +164,13 @@ pub fn parse_v2_path(rest: &str) -> Result<Option<V2Path>, ParseError> {
             }
             "manifests" => {
                 let name = name_of(count - 2)?;
-                return Ok(Some(V2Path::Manifest {
-                    name,
-                    reference: Reference::parse(last)?,
+                return Ok(Some(match Reference::parse(last) {
+                    Ok(reference) => V2Path::Manifest { name, reference },
+                    Err(error) => V2Path::InvalidManifestReference {
+                        name,
+                        reference: last.to_string(),
+                        error,
+                    },
                 }));
             }
             "referrers" => {
@@ -279,8 +294,7 @@ mod tests {
             format!("a/../b/blobs/{d}"),
             format!("Upper/blobs/{d}"),
             "a/blobs/sha256:zz".to_string(),
-            "a/manifests/bad:tag".to_string(),
-            "a/manifests/.tag".to_string(),
+            "Upper/manifests/.tag".to_string(),
             "a/blobs/uploads/UPPER".to_string(),
             format!("/blobs/{d}"),
         ] {
@@ -288,6 +302,41 @@ mod tests {
         }
         for path in ["a", "a/b", "a/unknown/x", "a/tags", "a/blobs/uploads/../../x"] {
             assert_eq!(parse_v2_path(path).unwrap(), None, "{path} is no endpoint");
+        }
+    }
+
+    #[test]
+    fn manifest_references_that_are_neither_tag_nor_digest() {
+        let too_long = "t".repeat(129);
+        for (reference, tag_shaped) in [
+            (".INVALID_MANIFEST_NAME", true),
+            ("-tag", true),
+            ("", true),
+            (too_long.as_str(), true),
+            ("bad:tag", false),
+            ("sha256:totallywrong", false),
+        ] {
+            let parsed = parse_v2_path(&format!("a/b/manifests/{reference}")).unwrap();
+            let Some(V2Path::InvalidManifestReference {
+                name,
+                reference: spelled,
+                error,
+            }) = parsed
+            else {
+                panic!("{reference:?} parsed as {parsed:?}");
+            };
+            assert_eq!(name.as_str(), "a/b");
+            assert_eq!(spelled, reference);
+            assert_eq!(
+                matches!(error, ParseError::Tag(_)),
+                tag_shaped,
+                "{reference:?}: {error}"
+            );
+            assert_eq!(
+                matches!(error, ParseError::Digest(_)),
+                !tag_shaped,
+                "{reference:?}: {error}"
+            );
         }
     }
 }

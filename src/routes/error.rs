@@ -10,9 +10,9 @@ use serde_json::json;
 use crate::oci::ParseError;
 use crate::services::RegistryError;
 
-/// The error codes of the distribution spec, plus `UNAVAILABLE` (503: the registry is shutting
-/// down or its database is busy; clients retry it, as they do distribution's code of that
-/// name) and `UNKNOWN` for server faults.
+/// The error codes of the distribution spec, plus distribution's `TAG_INVALID` and
+/// `UNAVAILABLE` (503: the registry is shutting down or its database is busy; clients retry
+/// it) and `UNKNOWN` for server faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     BlobUnknown,
@@ -25,6 +25,9 @@ pub enum ErrorCode {
     NameInvalid,
     NameUnknown,
     SizeInvalid,
+    /// Distribution's code for a tag that is not one (its v2 API's table; OCI's has no
+    /// narrower code for it).
+    TagInvalid,
     Unauthorized,
     Denied,
     Unsupported,
@@ -46,6 +49,7 @@ impl ErrorCode {
             ErrorCode::NameInvalid => "NAME_INVALID",
             ErrorCode::NameUnknown => "NAME_UNKNOWN",
             ErrorCode::SizeInvalid => "SIZE_INVALID",
+            ErrorCode::TagInvalid => "TAG_INVALID",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Denied => "DENIED",
             ErrorCode::Unsupported => "UNSUPPORTED",
@@ -107,7 +111,7 @@ impl From<ParseError> for ApiError {
         let (status, code) = match &error {
             ParseError::Digest(_) => (StatusCode::BAD_REQUEST, ErrorCode::DigestInvalid),
             ParseError::Name(_) => (StatusCode::BAD_REQUEST, ErrorCode::NameInvalid),
-            ParseError::Tag(_) => (StatusCode::BAD_REQUEST, ErrorCode::ManifestInvalid),
+            ParseError::Tag(_) => (StatusCode::BAD_REQUEST, ErrorCode::TagInvalid),
             ParseError::UploadId(_) => (StatusCode::NOT_FOUND, ErrorCode::BlobUploadUnknown),
             ParseError::ContentRange(_) => (StatusCode::BAD_REQUEST, ErrorCode::BlobUploadInvalid),
             ParseError::Manifest(_) => (StatusCode::BAD_REQUEST, ErrorCode::ManifestInvalid),

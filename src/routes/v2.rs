@@ -85,6 +85,13 @@ async fn route(
             put_manifest(registry, name, reference, headers, body).await
         }
         (Method::DELETE, V2Path::Manifest { name, reference }) => delete_manifest(registry, name, reference).await,
+        // A reference that is neither a tag nor a digest names no manifest: reading or deleting
+        // it finds none (distribution, zot and the OCI conformance suite agree on the 404);
+        // pushing under it is refused (`TAG_INVALID`, or `DIGEST_INVALID` for a digest's shape).
+        (Method::GET | Method::HEAD | Method::DELETE, V2Path::InvalidManifestReference { reference, .. }) => {
+            Err(RegistryError::ManifestUnknown(reference).into())
+        }
+        (Method::PUT, V2Path::InvalidManifestReference { error, .. }) => Err(error.into()),
         // end-8a, end-8b
         (Method::GET, V2Path::Tags { name }) => list_tags(registry, name, query).await,
         // end-12a, end-12b

@@ -1,12 +1,14 @@
 //! Pushing, pulling and deleting manifests and indexes, and tagging them.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 
 use super::workers::record_worker_tag;
 use super::{Registry, RegistryError};
 use crate::artifact;
-use crate::db::{blobs, manifests, now_millis, repositories, tags};
-use crate::oci::{inspect_manifest, media_types, Digest, Reference, RepoName};
+use crate::db::{manifests, now_millis, repositories, tags};
+use crate::oci::{inspect_manifest, media_types, Digest, ManifestFacts, Reference, RepoName};
 
 /// A manifest the registry has just stored.
 #[derive(Debug, Clone)]
@@ -52,8 +54,7 @@ impl Registry {
             Reference::Tag(_) => Digest::sha256_of(&body),
         };
         let digest_text = digest.to_string();
-        let blob_references: Vec<String> = facts.blobs.iter().map(|d| d.to_string()).collect();
-        let manifest_references: Vec<String> = facts.manifests.iter().map(|d| d.to_string()).collect();
+        let references = manifests::ReferenceSet::new(&facts.blobs, &facts.manifests);
         let annotations = facts
             .annotations
             .as_ref()
@@ -66,24 +67,20 @@ impl Registry {
             }
             Reference::Digest(_) => None,
         };
+        // A push that misses a reference is refused here, on a reader, without waiting for the
+        // writer. The transaction checks again: `gc` may remove a link in between.
+        let missing = manifests::missing_references_on_reader(&self.db, name, &references).await?;
+        refuse_missing(&facts, &missing)?;
 
         let now = now_millis();
         let mut transaction = self.db.begin().await?;
         let repository_id = repositories::ensure(&mut transaction, name, now).await?;
-        // Touching the links locks them against `gc` until this transaction ends.
-        blobs::touch_links(&mut *transaction, repository_id, &blob_references, now).await?;
-        let present_blobs = blobs::linked_among(&mut *transaction, repository_id, &blob_references).await?;
-        if let Some(missing) = facts.blobs.iter().find(|d| !present_blobs.contains(&d.to_string())) {
-            return Err(RegistryError::ManifestBlobUnknown(missing.clone()));
-        }
-        let present_manifests =
-            manifests::present_among(&mut *transaction, repository_id, &manifest_references).await?;
-        if let Some(missing) = facts
-            .manifests
-            .iter()
-            .find(|d| !present_manifests.contains(&d.to_string()))
-        {
-            return Err(RegistryError::ManifestBlobUnknown(missing.clone()));
+        // Touching the links locks them against `gc` until this transaction ends; when every
+        // blob had one and nothing else is referenced, the check is done.
+        let every_blob_linked = manifests::touch_blob_links(&mut transaction, repository_id, &references, now).await?;
+        if !every_blob_linked || !facts.manifests.is_empty() {
+            let missing = manifests::missing_references(&mut transaction, Some(repository_id), &references).await?;
+            refuse_missing(&facts, &missing)?;
         }
         let new_manifest = manifests::NewManifest {
             repository_id,
@@ -93,8 +90,7 @@ impl Registry {
             subject_digest: subject.as_deref(),
             annotations: annotations.as_deref(),
             content: &body,
-            blob_references: &blob_references,
-            manifest_references: &manifest_references,
+            references: &references,
         };
         manifests::insert(&mut transaction, &new_manifest, now).await?;
         if let Reference::Tag(tag) = reference {
@@ -186,6 +182,24 @@ impl Registry {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
         }
         Ok(())
+    }
+}
+
+/// `MANIFEST_BLOB_UNKNOWN` naming the first of the manifest's references (blobs, then
+/// manifests, in its order) that is among `missing`.
+fn refuse_missing(facts: &ManifestFacts, missing: &[String]) -> Result<(), RegistryError> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let missing: HashSet<&str> = missing.iter().map(String::as_str).collect();
+    match facts
+        .blobs
+        .iter()
+        .chain(&facts.manifests)
+        .find(|digest| missing.contains(digest.to_string().as_str()))
+    {
+        Some(digest) => Err(RegistryError::ManifestBlobUnknown(digest.clone())),
+        None => Ok(()),
     }
 }
 

@@ -302,3 +302,111 @@ async fn truncated_upload_is_never_served() {
     assert_eq!(app.get(&format!("/v2/cut/blobs/{digest}")).await.status(), 404);
     assert!(app.stored_blobs().await.is_empty());
 }
+
+/// A reference that is neither a tag nor a digest names no manifest: reads and deletes answer
+/// `404 MANIFEST_UNKNOWN` (as distribution and zot do, and the OCI conformance suite requires
+/// for reads); a push under it is refused with `400` (`TAG_INVALID`, or `DIGEST_INVALID` for
+/// a reference shaped like a digest).
+#[tokio::test]
+async fn manifest_reference_that_is_neither_tag_nor_digest() {
+    let app = TestApp::start().await;
+    let manifest = app.image_manifest("refs", b"layer").await;
+    app.put_manifest("refs", "v1", OCI_MANIFEST, &manifest).await;
+    let too_long = "t".repeat(129);
+    let references = [
+        ".INVALID_MANIFEST_NAME",
+        "-dash",
+        "bad:tag",
+        "sha256:totallywrong",
+        too_long.as_str(),
+    ];
+    for reference in references {
+        let path = format!("/v2/refs/manifests/{reference}");
+        let got = app.get(&path).await;
+        assert_eq!(got.status(), 404, "GET {reference}");
+        assert_eq!(error_code(got).await, "MANIFEST_UNKNOWN", "GET {reference}");
+        let head = app.client.head(app.url(&path)).send().await.unwrap();
+        assert_eq!(head.status(), 404, "HEAD {reference}");
+        let deleted = app.client.delete(app.url(&path)).send().await.unwrap();
+        assert_eq!(deleted.status(), 404, "DELETE {reference}");
+        assert_eq!(error_code(deleted).await, "MANIFEST_UNKNOWN", "DELETE {reference}");
+        let pushed = app
+            .client
+            .put(app.url(&path))
+            .header("content-type", OCI_MANIFEST)
+            .json(&manifest)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pushed.status(), 400, "PUT {reference}");
+        let expected = if reference.contains(':') {
+            "DIGEST_INVALID"
+        } else {
+            "TAG_INVALID"
+        };
+        assert_eq!(error_code(pushed).await, expected, "PUT {reference}");
+    }
+    // In a repository nobody pushed to, too.
+    let got = app.get("/v2/nobody/manifests/.INVALID_MANIFEST_NAME").await;
+    assert_eq!(got.status(), 404);
+    assert_eq!(error_code(got).await, "MANIFEST_UNKNOWN");
+    let tags: serde_json::Value = app.get("/v2/refs/tags/list").await.json().await.unwrap();
+    assert_eq!(tags["tags"], json!(["v1"]), "only the valid push left a tag");
+}
+
+/// Descriptor sizes are int64 in the image spec: a size outside that range (negative, or past
+/// 2^63 - 1, which Go clients cannot decode) in any descriptor makes the manifest invalid, and
+/// nothing is stored.
+#[tokio::test]
+async fn descriptor_size_outside_int64() {
+    let app = TestApp::start().await;
+    let manifest = app.image_manifest("sizes", b"layer").await;
+    let child = app.put_manifest("sizes", "child", OCI_MANIFEST, &manifest).await;
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": child, "size": 10}],
+    });
+    let mut cases: Vec<(&str, String)> = Vec::new();
+    for size in [json!(-1), json!(1u64 << 63), json!(u64::MAX)] {
+        let with = |value: &serde_json::Value, pointer: &str| {
+            let mut value = value.clone();
+            *value.pointer_mut(pointer).unwrap() = size.clone();
+            serde_json::to_string(&value).unwrap()
+        };
+        cases.push((OCI_MANIFEST, with(&manifest, "/config/size")));
+        cases.push((OCI_MANIFEST, with(&manifest, "/layers/0/size")));
+        let mut foreign = manifest.clone();
+        foreign["layers"].as_array_mut().unwrap().push(json!({
+            "mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            "digest": sha256(b"elsewhere"), "size": 1, "urls": ["https://example.com/layer"],
+        }));
+        cases.push((OCI_MANIFEST, with(&foreign, "/layers/1/size")));
+        let mut referrer = manifest.clone();
+        referrer["subject"] = json!({"mediaType": OCI_MANIFEST, "digest": child, "size": 1});
+        cases.push((OCI_MANIFEST, with(&referrer, "/subject/size")));
+        cases.push((OCI_INDEX, with(&index, "/manifests/0/size")));
+    }
+    for (media_type, body) in &cases {
+        let response = app
+            .client
+            .put(app.url("/v2/sizes/manifests/refused"))
+            .header("content-type", *media_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(error_code(response).await, "MANIFEST_INVALID", "{body}");
+        let by_digest = app
+            .get(&format!("/v2/sizes/manifests/{}", sha256(body.as_bytes())))
+            .await;
+        assert_eq!(by_digest.status(), 404, "{body} was stored");
+    }
+    assert_eq!(app.get("/v2/sizes/manifests/refused").await.status(), 404);
+    // The largest int64 is a valid size.
+    let mut largest_manifest = manifest.clone();
+    largest_manifest["layers"][0]["size"] = json!(i64::MAX);
+    app.put_manifest("sizes", "largest", OCI_MANIFEST, &largest_manifest)
+        .await;
+}

@@ -255,3 +255,121 @@ async fn referrers_list_manifests_with_a_subject() {
     let index: serde_json::Value = none.json().await.unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 0);
 }
+
+/// A manifest with thousands of descriptors: with one blob among them never pushed it is refused
+/// with `MANIFEST_BLOB_UNKNOWN` naming that blob and stores nothing; with all of them pushed it
+/// is stored and every reference is recorded, so `gc` with no grace period keeps all its blobs
+/// (and frees the one blob nothing references).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_with_thousands_of_descriptors() {
+    use futures::StreamExt;
+    use rbee_registry::config::StorageConfig;
+    use rbee_registry::services::gc::GcOptions;
+
+    // Pushing the 20,000 blobs over HTTP takes minutes on a loaded 2-core machine, so
+    // the suite uses fewer; `scripts/many-descriptors.py` times the 20,000-descriptor push, and
+    // `manifest_naming_one_blob_more_times_than_a_statement_takes_parameters` goes past the
+    // bind-parameter limits.
+    const DESCRIPTORS: usize = 3_000;
+    // Durability is not what this test is about; thousands of fsynced files would dominate its time.
+    let app = TestApp::start_with(|config| {
+        if let StorageConfig::Filesystem { fsync, .. } = &mut config.storage {
+            *fsync = false;
+        }
+    })
+    .await;
+    let contents: Vec<Vec<u8>> = (0..DESCRIPTORS).map(|i| format!("blob {i}").into_bytes()).collect();
+    let digests: Vec<String> = futures::stream::iter(&contents)
+        .map(|content| app.push_blob("many", content))
+        .buffered(16)
+        .collect()
+        .await;
+    let unreferenced = app.push_blob("many", b"referenced by nothing").await;
+    let descriptor = |digest: &str, size: usize| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size});
+    let manifest_with = |layers: Vec<serde_json::Value>| {
+        json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digests[0], "size": contents[0].len()},
+            "layers": layers,
+        })
+    };
+    let layers: Vec<serde_json::Value> = digests[1..]
+        .iter()
+        .zip(&contents[1..])
+        .map(|(digest, content)| descriptor(digest, content.len()))
+        .collect();
+
+    let missing = sha256(b"never pushed");
+    let mut with_missing = layers.clone();
+    with_missing[DESCRIPTORS / 2] = descriptor(&missing, 12);
+    let refused = app
+        .client
+        .put(app.url("/v2/many/manifests/v1"))
+        .header("content-type", OCI_MANIFEST)
+        .json(&manifest_with(with_missing))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "MANIFEST_BLOB_UNKNOWN", "{body}");
+    assert_eq!(body["errors"][0]["detail"]["digest"], missing.as_str(), "{body}");
+    assert_eq!(app.get("/v2/many/manifests/v1").await.status(), 404);
+
+    let manifest = manifest_with(layers);
+    let digest = app.put_manifest("many", "v1", OCI_MANIFEST, &manifest).await;
+    let pulled = app.get(&format!("/v2/many/manifests/{digest}")).await;
+    assert_eq!(pulled.status(), 200);
+    assert_eq!(sha256(&pulled.bytes().await.unwrap()), digest);
+
+    // Everything was pushed before this instant; with no grace period only references keep it.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let report = app
+        .site
+        .registry()
+        .await
+        .collect_garbage(&GcOptions {
+            dry_run: false,
+            grace_period: std::time::Duration::ZERO,
+            upload_max_age: std::time::Duration::from_secs(3600),
+        })
+        .await
+        .unwrap();
+    let freed: Vec<&str> = report.blobs.iter().map(|(digest, _)| digest.as_str()).collect();
+    assert_eq!(
+        freed,
+        vec![unreferenced.as_str()],
+        "gc freed only the unreferenced blob"
+    );
+    assert_eq!(report.links, 1, "gc removed only the unreferenced blob's link");
+    assert_eq!(app.stored_blobs().await.len(), DESCRIPTORS);
+    for (digest, content) in digests.iter().zip(&contents).step_by(997) {
+        let blob = app.get(&format!("/v2/many/blobs/{digest}")).await;
+        assert_eq!(blob.status(), 200, "{digest}");
+        assert_eq!(blob.bytes().await.unwrap().as_ref(), content.as_slice());
+    }
+}
+
+/// A manifest may name one blob many times. 33,000 layers of one blob (about 2.4 MB) is past
+/// SQLite's 32,766 bound parameters, which a lookup with one parameter per reference hits
+/// (`500`); the manifest is stored, with the blob referenced once.
+#[tokio::test]
+async fn manifest_naming_one_blob_more_times_than_a_statement_takes_parameters() {
+    const LAYERS: usize = 33_000;
+    let app = TestApp::start().await;
+    let config = app.push_blob("repeats", b"{}").await;
+    let layer = app.push_blob("repeats", b"the one layer").await;
+    let descriptor = json!({"mediaType": "l", "digest": layer, "size": 13});
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "c", "digest": config, "size": 2},
+        "layers": vec![descriptor; LAYERS],
+    });
+    let digest = app.put_manifest("repeats", "v1", OCI_MANIFEST, &manifest).await;
+    let pulled = app.get("/v2/repeats/manifests/v1").await;
+    assert_eq!(pulled.headers()["docker-content-digest"], digest.as_str());
+    let pulled: serde_json::Value = pulled.json().await.unwrap();
+    assert_eq!(pulled["layers"].as_array().unwrap().len(), LAYERS);
+}
