@@ -2,7 +2,7 @@
 //! the legacy one (`{"error": "Worker not found"}`, LEGACY-API.md) and the v1 one
 //! (`{"error": {"code", "message", …what exists}}`, spec/openapi.yaml).
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -30,8 +30,18 @@ impl From<WorkerError> for V1Error {
     }
 }
 
-fn log_server_fault(error: &RegistryError) {
+/// The status of a catalog request that failed inside the registry: `503` with `Retry-After`
+/// when it may succeed on a retry (a busy database, a shutdown), `500` otherwise. Logged here.
+fn server_fault(error: &RegistryError) -> (StatusCode, Option<(header::HeaderName, HeaderValue)>) {
+    if let RegistryError::Unavailable(_) = error {
+        tracing::warn!(%error, "catalog request answered 503: the registry is busy or shutting down");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some((header::RETRY_AFTER, HeaderValue::from_static("1"))),
+        );
+    }
     tracing::error!(%error, "catalog request failed on a server fault");
+    (StatusCode::INTERNAL_SERVER_ERROR, None)
 }
 
 impl IntoResponse for LegacyError {
@@ -44,8 +54,17 @@ impl IntoResponse for LegacyError {
             | WorkerError::PlatformNotFound { .. } => (StatusCode::NOT_FOUND, self.0.to_string()),
             WorkerError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, self.0.to_string()),
             WorkerError::Registry(error) => {
-                log_server_fault(error);
-                (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".to_string())
+                let (status, retry) = server_fault(error);
+                let message = match status {
+                    StatusCode::SERVICE_UNAVAILABLE => "Service unavailable, try again",
+                    _ => "Internal server error",
+                };
+                return (
+                    status,
+                    retry.into_iter().collect::<HeaderMap>(),
+                    Json(json!({ "error": message })),
+                )
+                    .into_response();
             }
         };
         (status, Json(json!({ "error": message }))).into_response()
@@ -96,10 +115,15 @@ impl IntoResponse for V1Error {
             ),
             WorkerError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "INVALID_QUERY", json!({})),
             WorkerError::Registry(error) => {
-                log_server_fault(&error);
+                let (status, retry) = server_fault(&error);
+                let (code, message) = match status {
+                    StatusCode::SERVICE_UNAVAILABLE => ("UNAVAILABLE", "service unavailable, try again"),
+                    _ => ("INTERNAL", "internal server error"),
+                };
                 return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Json(json!({ "error": { "code": "INTERNAL", "message": "internal server error" } })),
+                    status,
+                    retry.into_iter().collect::<HeaderMap>(),
+                    Json(json!({ "error": { "code": code, "message": message } })),
                 )
                     .into_response();
             }
@@ -109,5 +133,22 @@ impl IntoResponse for V1Error {
             error.extend(details.clone());
         }
         (status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_registry_is_a_retryable_answer_in_both_shapes() {
+        let busy = || WorkerError::Registry(RegistryError::Unavailable("the database is busy".into()));
+        for response in [LegacyError(busy()).into_response(), V1Error(busy()).into_response()] {
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        }
+        let broken = V1Error(WorkerError::Registry(RegistryError::Corrupt("x".into()))).into_response();
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(broken.headers().get(header::RETRY_AFTER).is_none());
     }
 }
