@@ -1,0 +1,457 @@
+//! The table of settings: one declaration per setting (field, type, default, file key,
+//! environment variable, flags, documentation), and what follows from it: the layers
+//! (`Layer`: the file, or the flags with the environment), the subcommands' flags
+//! (`ServeFlags`, `GcFlags`), the resolved `Settings` and README's table.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::values::{Interval, Secret, SettingValue, StorageBackend};
+use super::*;
+use crate::routes::edge::TrustedProxies;
+use crate::services::{PublicUrl, RegistryLimits};
+
+/// The subcommands that take settings as flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CliCommand {
+    Serve,
+    Gc,
+}
+
+impl CliCommand {
+    fn name(self) -> &'static str {
+        match self {
+            CliCommand::Serve => "serve",
+            CliCommand::Gc => "gc",
+        }
+    }
+}
+
+/// What the table declares about one setting.
+#[derive(Debug)]
+pub struct SettingDef {
+    /// Key in the TOML file, dotted by section (`limits.max_header_bytes`).
+    pub key: &'static str,
+    /// Environment variable, if any.
+    pub env: Option<&'static str>,
+    /// The flag (without `--`) in each subcommand that takes one.
+    pub flags: &'static [(CliCommand, &'static str)],
+    /// The default as README shows it (Markdown).
+    pub default: &'static str,
+    /// Documentation lines (the `///` comments).
+    pub doc: &'static [&'static str],
+    /// A secret: the environment's value is hidden from `--help`, and `Debug` redacts it.
+    pub secret: bool,
+    /// Checks a flag's or the environment's text (clap reports a failure with the flag's name).
+    check: fn(&str) -> Result<(), String>,
+}
+
+impl SettingDef {
+    /// The documentation as one line.
+    pub fn help(&self) -> String {
+        self.doc.iter().map(|line| line.trim()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn check<T: SettingValue>(text: &str) -> Result<(), String> {
+    T::from_text(text).map(drop).map_err(|error| error.to_string())
+}
+
+/// The table of settings. Each entry declares
+/// `field: Type [= default] => { key, env, flags, default (as README shows it) }`; a setting
+/// without a default here (`Option` after resolution) has one computed in `assemble`.
+macro_rules! settings {
+    (@resolved $ty:ty) => { Option<$ty> };
+    (@resolved $ty:ty, $default:expr) => { $ty };
+    (@value $value:expr) => { $value };
+    (@value $value:expr, $default:expr) => { $value.unwrap_or_else(|| $default) };
+    ($(
+        $(#[doc = $doc:literal])+
+        $field:ident: $ty:ty $(= $default:expr)? => {
+            key: $key:literal,
+            env: $env:expr,
+            flags: [$(($command:ident, $flag:literal)),* $(,)?],
+            default: $shown:literal $(,)?
+        }
+    )*) => {
+        /// Every setting, in README's order.
+        pub static SETTINGS: &[SettingDef] = &[$(
+            SettingDef {
+                key: $key,
+                env: $env,
+                flags: &[$((CliCommand::$command, $flag)),*],
+                default: $shown,
+                doc: &[$($doc),+],
+                secret: <$ty as SettingValue>::SECRET,
+                check: check::<$ty>,
+            }
+        ),*];
+
+        /// One layer of settings (the flags and environment, or the file): what it sets.
+        #[derive(Debug, Default, Clone)]
+        pub struct Layer {
+            $($(#[doc = $doc])+ pub $field: Option<$ty>,)*
+        }
+
+        impl Layer {
+            /// This layer's values, and `lower`'s where this one sets nothing.
+            pub fn or(self, lower: Layer) -> Layer {
+                Layer { $($field: self.$field.or(lower.$field),)* }
+            }
+
+            /// The values of a parsed TOML file.
+            pub fn from_table(table: &toml::Table) -> Result<Layer, ConfigError> {
+                check_known_keys(table, "")?;
+                Ok(Layer {$(
+                    $field: lookup(table, $key)
+                        .map(|value| {
+                            <$ty as SettingValue>::from_toml(value).map_err(|source| ConfigError::Setting {
+                                key: $key,
+                                source: Box::new(source),
+                            })
+                        })
+                        .transpose()?,
+                )*})
+            }
+
+            /// The values clap found in flags and the environment.
+            pub(super) fn from_matches(matches: &clap::ArgMatches) -> Result<Layer, clap::Error> {
+                Ok(Layer {$(
+                    $field: match matches.try_get_one::<String>($key) {
+                        Ok(Some(text)) => Some(<$ty as SettingValue>::from_text(text).map_err(|error| {
+                            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{}: {error}\n", $key))
+                        })?),
+                        _ => None,
+                    },
+                )*})
+            }
+        }
+
+        /// Every setting after precedence: a declared default fills what no layer set.
+        #[derive(Debug, Clone)]
+        pub struct Settings {
+            $($(#[doc = $doc])+ pub $field: settings!(@resolved $ty $(, $default)?),)*
+        }
+
+        impl Settings {
+            /// `layer` over the declared defaults.
+            pub fn resolve(layer: Layer) -> Settings {
+                Settings { $($field: settings!(@value layer.$field $(, $default)?),)* }
+            }
+        }
+    };
+}
+
+settings! {
+    /// Address to listen on.
+    listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8787)) => {
+        key: "listen", env: Some("RBEE_LISTEN"), flags: [(Serve, "listen")],
+        default: "`127.0.0.1:8787`",
+    }
+    /// The base URL clients reach the registry at; the URLs it hands out start with it.
+    public_url: PublicUrl => {
+        key: "public_url", env: Some("RBEE_PUBLIC_URL"), flags: [(Serve, "public-url")],
+        default: "`http://<listen address>`",
+    }
+    /// Addresses or CIDRs of reverse proxies whose `Forwarded`/`X-Forwarded-Host`/`-Proto`
+    /// headers are believed (comma-separated).
+    trusted_proxies: TrustedProxies = TrustedProxies::default() => {
+        key: "trusted_proxies", env: Some("RBEE_TRUSTED_PROXIES"), flags: [(Serve, "trusted-proxies")],
+        default: "none (forwarded headers are ignored)",
+    }
+    /// Data directory for the SQLite database and blobs.
+    data_dir: PathBuf = PathBuf::from(DEFAULT_DATA_DIR) => {
+        key: "data_dir", env: Some("RBEE_DATA_DIR"), flags: [(Serve, "data-dir"), (Gc, "data-dir")],
+        default: "`./data`",
+    }
+    /// Metadata database URL, sqlite://… or postgres://….
+    database_url: String => {
+        key: "database_url", env: Some("RBEE_DATABASE_URL"),
+        flags: [(Serve, "database-url"), (Gc, "database-url")],
+        default: "`sqlite://<data_dir>/registry.db?mode=rwc`",
+    }
+    /// Blob storage backend: filesystem or s3.
+    storage_backend: StorageBackend = StorageBackend::Filesystem => {
+        key: "storage.backend", env: Some("RBEE_STORAGE_BACKEND"),
+        flags: [(Serve, "storage-backend"), (Gc, "storage-backend")],
+        default: "`filesystem` (or `s3`)",
+    }
+    /// Directory for blobs.
+    storage_path: PathBuf => {
+        key: "storage.path", env: Some("RBEE_STORAGE_PATH"),
+        flags: [(Serve, "storage-path"), (Gc, "storage-path")],
+        default: "`<data_dir>/blobs`",
+    }
+    /// fsync blobs before they become visible.
+    storage_fsync: bool = true => {
+        key: "storage.fsync", env: None, flags: [],
+        default: "`true`",
+    }
+    /// Largest manifest accepted, bytes.
+    max_manifest_bytes: usize = RegistryLimits::default().max_manifest_bytes => {
+        key: "limits.max_manifest_bytes", env: Some("RBEE_MAX_MANIFEST_BYTES"),
+        flags: [(Serve, "max-manifest-bytes")],
+        default: "`4194304`",
+    }
+    /// Largest blob accepted (all chunks of an upload), bytes.
+    max_blob_bytes: u64 = RegistryLimits::default().max_blob_bytes => {
+        key: "limits.max_blob_bytes", env: Some("RBEE_MAX_BLOB_BYTES"), flags: [(Serve, "max-blob-bytes")],
+        default: "`68719476736` (64 GiB; `413 SIZE_INVALID` past it)",
+    }
+    /// Largest request head (request line and headers), bytes.
+    max_header_bytes: usize = DEFAULT_MAX_HEADER_BYTES => {
+        key: "limits.max_header_bytes", env: Some("RBEE_MAX_HEADER_BYTES"), flags: [(Serve, "max-header-bytes")],
+        default: "`65536` (`431` past it; at least 8192)",
+    }
+    /// Blob upload requests one client address may run at once.
+    max_uploads_per_client: usize = DEFAULT_MAX_UPLOADS_PER_CLIENT => {
+        key: "limits.max_uploads_per_client", env: Some("RBEE_MAX_UPLOADS_PER_CLIENT"),
+        flags: [(Serve, "max-uploads-per-client")],
+        default: "`16` (`429 TOOMANYREQUESTS` past it)",
+    }
+    /// Seconds an upload session may stay idle before it expires.
+    upload_session_ttl_secs: u64 = RegistryLimits::default().upload_session_ttl.as_secs() => {
+        key: "limits.upload_session_ttl_secs", env: Some("RBEE_UPLOAD_SESSION_TTL_SECS"),
+        flags: [(Serve, "upload-session-ttl-secs")],
+        default: "`86400` (idle sessions expire: `BLOB_UPLOAD_UNKNOWN`)",
+    }
+    /// Seconds running requests get to finish after SIGTERM or Ctrl-C.
+    shutdown_grace_secs: u64 = DEFAULT_SHUTDOWN_GRACE_SECS => {
+        key: "server.shutdown_grace_secs", env: Some("RBEE_SHUTDOWN_GRACE_SECS"),
+        flags: [(Serve, "shutdown-grace-secs")],
+        default: "`30`",
+    }
+    /// Origins allowed to call the catalog API from browsers (CORS), comma-separated.
+    cors_origins: Vec<String> = Vec::new() => {
+        key: "api.cors_origins", env: Some("RBEE_CORS_ORIGINS"), flags: [(Serve, "cors-origins")],
+        default: "none (comma-separated / list)",
+    }
+    /// Salt of the hashed client addresses in download analytics. Processes sharing one
+    /// database must share it.
+    analytics_salt: Secret => {
+        key: "analytics.salt", env: Some("RBEE_ANALYTICS_SALT"), flags: [(Serve, "analytics-salt")],
+        default: "random, in `<data_dir>/analytics-salt`",
+    }
+    /// S3 endpoint URL.
+    s3_endpoint: String => {
+        key: "storage.s3.endpoint", env: Some("RBEE_S3_ENDPOINT"),
+        flags: [(Serve, "s3-endpoint"), (Gc, "s3-endpoint")],
+        default: "AWS",
+    }
+    /// S3 region.
+    s3_region: String = "us-east-1".to_string() => {
+        key: "storage.s3.region", env: Some("RBEE_S3_REGION"), flags: [(Serve, "s3-region"), (Gc, "s3-region")],
+        default: "`us-east-1`",
+    }
+    /// S3 bucket.
+    s3_bucket: String => {
+        key: "storage.s3.bucket", env: Some("RBEE_S3_BUCKET"), flags: [(Serve, "s3-bucket"), (Gc, "s3-bucket")],
+        default: "required for `s3`",
+    }
+    /// Key prefix inside the bucket.
+    s3_prefix: String => {
+        key: "storage.s3.prefix", env: Some("RBEE_S3_PREFIX"), flags: [(Serve, "s3-prefix"), (Gc, "s3-prefix")],
+        default: "none",
+    }
+    /// S3 access key id.
+    s3_access_key_id: String => {
+        key: "storage.s3.access_key_id", env: Some("RBEE_S3_ACCESS_KEY_ID"),
+        flags: [(Serve, "s3-access-key-id"), (Gc, "s3-access-key-id")],
+        default: "none",
+    }
+    /// S3 secret access key (prefer the environment or the file).
+    s3_secret_access_key: Secret => {
+        key: "storage.s3.secret_access_key", env: Some("RBEE_S3_SECRET_ACCESS_KEY"),
+        flags: [(Serve, "s3-secret-access-key"), (Gc, "s3-secret-access-key")],
+        default: "none",
+    }
+    /// Allow an http:// S3 endpoint.
+    s3_allow_http: bool = false => {
+        key: "storage.s3.allow_http", env: Some("RBEE_S3_ALLOW_HTTP"),
+        flags: [(Serve, "s3-allow-http"), (Gc, "s3-allow-http")],
+        default: "`false`",
+    }
+    /// `bucket.host` addressing instead of path style (`host/bucket`).
+    s3_virtual_hosted_style: bool = false => {
+        key: "storage.s3.virtual_hosted_style", env: None, flags: [],
+        default: "`false` (path style)",
+    }
+    /// Answer blob downloads with 307 redirects to presigned URLs.
+    s3_redirect_downloads: bool = false => {
+        key: "storage.s3.redirect_downloads", env: Some("RBEE_S3_REDIRECT_DOWNLOADS"),
+        flags: [(Serve, "s3-redirect-downloads"), (Gc, "s3-redirect-downloads")],
+        default: "`false`",
+    }
+    /// How long a presigned download URL stays valid.
+    s3_presign_expiry: Duration = DEFAULT_PRESIGN_EXPIRY => {
+        key: "storage.s3.presign_expiry", env: None, flags: [],
+        default: "`15m`",
+    }
+    /// Keep blobs and links touched more recently than this (30m, 24h, 7d).
+    gc_grace_period: Duration = DEFAULT_GC_GRACE_PERIOD => {
+        key: "gc.grace_period", env: Some("RBEE_GC_GRACE_PERIOD"),
+        flags: [(Gc, "grace-period"), (Serve, "gc-grace-period")],
+        default: "`24h`",
+    }
+    /// Remove upload sessions untouched for longer than this.
+    gc_upload_max_age: Duration = DEFAULT_UPLOAD_MAX_AGE => {
+        key: "gc.upload_max_age", env: Some("RBEE_GC_UPLOAD_MAX_AGE"),
+        flags: [(Gc, "upload-max-age"), (Serve, "gc-upload-max-age")],
+        default: "`7d`",
+    }
+    /// Collect garbage every so often while serving (6h; off).
+    gc_interval: Interval = Interval(None) => {
+        key: "gc.interval", env: Some("RBEE_GC_INTERVAL"), flags: [(Serve, "gc-interval")],
+        default: "off (`6h`: `serve` collects garbage every 6 h; `off` or `0`: never)",
+    }
+}
+
+/// The value at a dotted key of the file.
+fn lookup<'a>(table: &'a toml::Table, key: &str) -> Option<&'a toml::Value> {
+    let (sections, leaf) = match key.rsplit_once('.') {
+        Some((sections, leaf)) => (Some(sections), leaf),
+        None => (None, key),
+    };
+    let mut table = table;
+    for section in sections.into_iter().flat_map(|sections| sections.split('.')) {
+        table = table.get(section)?.as_table()?;
+    }
+    table.get(leaf)
+}
+
+/// Refuses a key of the file that no setting declares (a typo would be ignored otherwise).
+fn check_known_keys(table: &toml::Table, prefix: &str) -> Result<(), ConfigError> {
+    for (name, value) in table {
+        let key = format!("{prefix}{name}");
+        if SETTINGS.iter().any(|setting| setting.key == key) {
+            continue;
+        }
+        let section = format!("{key}.");
+        match value {
+            toml::Value::Table(inner) if SETTINGS.iter().any(|setting| setting.key.starts_with(&section)) => {
+                check_known_keys(inner, &section)?
+            }
+            _ => return Err(ConfigError::UnknownKey(key)),
+        }
+    }
+    Ok(())
+}
+
+/// The TOML file's settings.
+pub type FileConfig = Layer;
+/// Settings given on the command line or in the environment (already merged by clap).
+pub type Overrides = Layer;
+
+impl<'de> serde::Deserialize<'de> for Layer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let table = toml::Table::deserialize(deserializer)?;
+        Layer::from_table(&table).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Layer {
+    /// Reads and parses the TOML file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// Adds `command`'s flags, each with its environment variable, to a clap command.
+pub(super) fn add_flags(mut cli: clap::Command, command: CliCommand) -> clap::Command {
+    for setting in SETTINGS {
+        let Some((_, flag)) = setting.flags.iter().find(|(of, _)| *of == command) else {
+            continue;
+        };
+        let check = setting.check;
+        let mut arg = clap::Arg::new(setting.key)
+            .long(*flag)
+            .value_name(flag.to_uppercase().replace('-', "_"))
+            .action(clap::ArgAction::Set)
+            .value_parser(move |text: &str| check(text).map(|()| text.to_string()))
+            .help(format!(
+                "{} [default: {}]",
+                setting.help(),
+                setting.default.replace('`', "")
+            ));
+        if let Some(env) = setting.env {
+            arg = arg.env(env).hide_env_values(setting.secret);
+        }
+        cli = cli.arg(arg);
+    }
+    cli
+}
+
+macro_rules! command_flags {
+    ($($name:ident => $command:expr),*) => {$(
+        /// The flags of one subcommand (with their environment variables) as a settings layer.
+        #[derive(Debug, Default, Clone)]
+        pub struct $name(pub Layer);
+
+        impl clap::FromArgMatches for $name {
+            fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+                Layer::from_matches(matches).map($name)
+            }
+
+            fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+                self.0 = Layer::from_matches(matches)?.or(std::mem::take(&mut self.0));
+                Ok(())
+            }
+        }
+
+        impl clap::Args for $name {
+            fn augment_args(cli: clap::Command) -> clap::Command {
+                add_flags(cli, $command)
+            }
+
+            fn augment_args_for_update(cli: clap::Command) -> clap::Command {
+                add_flags(cli, $command)
+            }
+        }
+    )*};
+}
+
+command_flags!(ServeFlags => CliCommand::Serve, GcFlags => CliCommand::Gc);
+
+/// README's configuration table, rendered from the declarations.
+pub fn markdown_table() -> String {
+    let mut table = String::from("| flag | environment | file key | default |\n|---|---|---|---|\n");
+    for setting in SETTINGS {
+        let same_everywhere = setting.flags.windows(2).all(|pair| pair[0].1 == pair[1].1);
+        let flags = if same_everywhere {
+            setting
+                .flags
+                .first()
+                .map(|(_, flag)| format!("`--{flag}`"))
+                .unwrap_or_default()
+        } else {
+            setting
+                .flags
+                .iter()
+                .map(|(command, flag)| format!("`{} --{flag}`", command.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let env = setting.env.map(|env| format!("`{env}`")).unwrap_or_default();
+        let cells = [flags, env, format!("`{}`", setting.key), setting.default.to_string()];
+        let cells: Vec<String> = cells
+            .iter()
+            .map(|cell| {
+                if cell.is_empty() {
+                    " ".into()
+                } else {
+                    format!(" {cell} ")
+                }
+            })
+            .collect();
+        table.push_str(&format!("|{}|\n", cells.join("|")));
+    }
+    table
+}
