@@ -3,13 +3,15 @@
 //! `services::gc`; every condition that makes something garbage is re-checked inside the
 //! statement that deletes it, so a concurrent push that touched it wins.
 
-use super::DbError;
+use super::{digest_at, DbError};
 use sqlx::{Any, AnyConnection, Executor, Row};
+
+use crate::oci::Digest;
 
 /// A blob that no manifest references and no repository linked within the grace period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GarbageBlob {
-    pub digest: String,
+    pub digest: Digest,
     pub size: i64,
 }
 
@@ -66,7 +68,7 @@ where
     rows.iter()
         .map(|row| {
             Ok(GarbageBlob {
-                digest: row.try_get(0)?,
+                digest: digest_at(row, 0)?,
                 size: row.try_get(1)?,
             })
         })
@@ -78,7 +80,7 @@ where
 /// then, so an upload claiming the same digest waits and then writes the bytes anew.
 pub async fn delete_blob_if_garbage(
     connection: &mut AnyConnection,
-    digest: &str,
+    digest: &Digest,
     cutoff: i64,
 ) -> Result<bool, DbError> {
     let result = sqlx::query(
@@ -86,7 +88,7 @@ pub async fn delete_blob_if_garbage(
          AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = blobs.digest) \
          AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_kind = 'blob' AND mr.child_digest = blobs.digest)",
     )
-    .bind(digest)
+    .bind(digest.to_string())
     .bind(cutoff)
     .execute(&mut *connection)
     .await?;

@@ -42,6 +42,10 @@ pub enum DbError {
     /// connection in time, pool closed by a shutdown, serialization failure): retry later.
     #[error("database busy: {0}")]
     Busy(String),
+    /// A stored value does not parse as what its column holds (a digest that is not one):
+    /// the database's data is damaged, a server fault.
+    #[error("damaged data in the database: {0}")]
+    Damaged(String),
     /// Anything else: a server fault.
     #[error("database error: {0}")]
     Other(sqlx::Error),
@@ -77,6 +81,20 @@ impl From<sqlx::Error> for DbError {
             _ => DbError::Other(error),
         }
     }
+}
+
+/// The digest stored in column `index` of `row`: parsed once, here, where the row is read;
+/// text that is not a digest is [`DbError::Damaged`].
+fn digest_at(row: &sqlx::any::AnyRow, index: usize) -> Result<crate::oci::Digest, DbError> {
+    use sqlx::Row;
+    let text: String = row.try_get(index)?;
+    parse_digest(&text)
+}
+
+/// A digest read from the database (a column or a JSON value of a query's result).
+fn parse_digest(text: &str) -> Result<crate::oci::Digest, DbError> {
+    text.parse()
+        .map_err(|_| DbError::Damaged(format!("stored digest {text:?} is not a valid digest")))
 }
 
 /// A connection of the pool: what queries run on inside a [`Transaction`].

@@ -1,15 +1,16 @@
-//! Queries on `tags`.
+//! Queries on `tags`. Tags arrive as [`Tag`] and digests as [`Digest`]; they become text here.
 
 use sqlx::{Any, Executor, Row};
 
 use super::{Backend, Database, DbError};
+use crate::oci::{Digest, Tag};
 
 /// Points `tag` at a manifest, replacing what it pointed to before.
 pub async fn upsert<'c, E>(
     executor: E,
     repository_id: i64,
-    tag: &str,
-    manifest_digest: &str,
+    tag: &Tag,
+    manifest_digest: &Digest,
     now: i64,
 ) -> Result<(), DbError>
 where
@@ -20,8 +21,8 @@ where
          ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at",
     )
     .bind(repository_id)
-    .bind(tag)
-    .bind(manifest_digest)
+    .bind(tag.as_str())
+    .bind(manifest_digest.to_string())
     .bind(now)
     .execute(executor)
     .await?;
@@ -29,19 +30,21 @@ where
 }
 
 /// Removes a tag; returns whether it existed.
-pub async fn delete<'c, E>(executor: E, repository_id: i64, tag: &str) -> Result<bool, DbError>
+pub async fn delete<'c, E>(executor: E, repository_id: i64, tag: &Tag) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
     let result = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
         .bind(repository_id)
-        .bind(tag)
+        .bind(tag.as_str())
         .execute(executor)
         .await?;
     Ok(result.rows_affected() > 0)
 }
 
-/// Tag names of a repository after `last` in byte order, at most `limit`.
+/// Tag names of a repository after `last` in byte order, at most `limit`. `last` is the
+/// client's cursor, compared as bytes: any text, not necessarily a tag (distribution pages
+/// after whatever it is given), so it stays a `&str`.
 ///
 /// The page comes back as one row, the names joined by newlines (a tag cannot contain one):
 /// decoding a row through `sqlx::Any` costs about a microsecond, so a 1000-tag page read

@@ -1,18 +1,21 @@
 //! Queries on `worker_versions` and `worker_platforms`: the derived index of worker versions
 //! (rebuildable from the manifests; written in the tag's transaction). Worker ids arrive as
-//! [`WorkerId`] and versions as `semver::Version`; they become text here, once.
+//! [`WorkerId`] and versions as `semver::Version`, digests as [`Digest`], repository names
+//! as [`RepoName`] and tags as [`Tag`]; they become text here, once. Digests read back are
+//! parsed where the row is read.
 
-use super::DbError;
+use super::{digest_at, DbError};
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 use crate::artifact::WorkerId;
+use crate::oci::{Digest, RepoName, Tag};
 
 /// One indexed worker version.
 #[derive(Debug, Clone)]
 pub struct WorkerVersionRow {
     pub worker_id: String,
     pub version: String,
-    pub index_digest: String,
+    pub index_digest: Digest,
     pub metadata: String,
     pub indexed_at: i64,
 }
@@ -22,17 +25,17 @@ pub struct WorkerVersionRow {
 pub struct WorkerPlatformRow {
     pub version: String,
     pub platform: String,
-    pub manifest_digest: String,
-    pub package_digest: String,
+    pub manifest_digest: Digest,
+    pub package_digest: Digest,
     pub package_size: i64,
 }
 
 /// A version to index, with its platforms.
 pub struct NewWorkerVersion<'a> {
     pub repository_id: i64,
-    pub tag: &'a str,
+    pub tag: &'a Tag,
     pub worker_id: &'a WorkerId,
-    pub index_digest: &'a str,
+    pub index_digest: &'a Digest,
     pub metadata: &'a str,
     pub platforms: &'a [NewWorkerPlatform],
 }
@@ -40,22 +43,22 @@ pub struct NewWorkerVersion<'a> {
 #[derive(Debug, Clone)]
 pub struct NewWorkerPlatform {
     pub platform: String,
-    pub manifest_digest: String,
-    pub package_digest: String,
+    pub manifest_digest: Digest,
+    pub package_digest: Digest,
     pub package_size: i64,
-    pub metadata_digest: String,
+    pub metadata_digest: Digest,
 }
 
 /// Forgets what a tag indexed (its platforms go with it).
-pub async fn remove(connection: &mut AnyConnection, repository_id: i64, tag: &str) -> Result<(), DbError> {
+pub async fn remove(connection: &mut AnyConnection, repository_id: i64, tag: &Tag) -> Result<(), DbError> {
     sqlx::query("DELETE FROM worker_platforms WHERE repository_id = $1 AND tag = $2")
         .bind(repository_id)
-        .bind(tag)
+        .bind(tag.as_str())
         .execute(&mut *connection)
         .await?;
     sqlx::query("DELETE FROM worker_versions WHERE repository_id = $1 AND tag = $2")
         .bind(repository_id)
-        .bind(tag)
+        .bind(tag.as_str())
         .execute(&mut *connection)
         .await?;
     Ok(())
@@ -69,10 +72,10 @@ pub async fn replace(connection: &mut AnyConnection, version: &NewWorkerVersion<
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(version.repository_id)
-    .bind(version.tag)
+    .bind(version.tag.as_str())
     .bind(version.worker_id.as_str())
-    .bind(version.tag)
-    .bind(version.index_digest)
+    .bind(version.tag.as_str())
+    .bind(version.index_digest.to_string())
     .bind(version.metadata)
     .bind(now)
     .execute(&mut *connection)
@@ -83,12 +86,12 @@ pub async fn replace(connection: &mut AnyConnection, version: &NewWorkerVersion<
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(version.repository_id)
-        .bind(version.tag)
+        .bind(version.tag.as_str())
         .bind(platform.platform.as_str())
-        .bind(platform.manifest_digest.as_str())
-        .bind(platform.package_digest.as_str())
+        .bind(platform.manifest_digest.to_string())
+        .bind(platform.package_digest.to_string())
         .bind(platform.package_size)
-        .bind(platform.metadata_digest.as_str())
+        .bind(platform.metadata_digest.to_string())
         .execute(&mut *connection)
         .await?;
     }
@@ -99,7 +102,7 @@ fn version_row(row: &sqlx::any::AnyRow) -> Result<WorkerVersionRow, DbError> {
     Ok(WorkerVersionRow {
         worker_id: row.try_get(0)?,
         version: row.try_get(1)?,
-        index_digest: row.try_get(2)?,
+        index_digest: digest_at(row, 2)?,
         metadata: row.try_get(3)?,
         indexed_at: row.try_get(4)?,
     })
@@ -136,8 +139,8 @@ fn platform_row(row: &sqlx::any::AnyRow) -> Result<WorkerPlatformRow, DbError> {
     Ok(WorkerPlatformRow {
         version: row.try_get(0)?,
         platform: row.try_get(1)?,
-        manifest_digest: row.try_get(2)?,
-        package_digest: row.try_get(3)?,
+        manifest_digest: digest_at(row, 2)?,
+        package_digest: digest_at(row, 3)?,
         package_size: row.try_get(4)?,
     })
 }
@@ -162,7 +165,7 @@ where
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionPackageRow {
     pub platform: String,
-    pub package_digest: String,
+    pub package_digest: Digest,
     pub package_size: i64,
 }
 
@@ -189,7 +192,7 @@ where
         .map(|row| {
             Ok(VersionPackageRow {
                 platform: row.try_get(0)?,
-                package_digest: row.try_get(1)?,
+                package_digest: digest_at(row, 1)?,
                 package_size: row.try_get(2)?,
             })
         })
@@ -198,7 +201,7 @@ where
 
 /// The versions of one worker with their index digests (unordered), without the metadata
 /// records.
-pub async fn version_indexes<'c, E>(executor: E, worker_id: &WorkerId) -> Result<Vec<(String, String)>, DbError>
+pub async fn version_indexes<'c, E>(executor: E, worker_id: &WorkerId) -> Result<Vec<(String, Digest)>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -206,7 +209,9 @@ where
         .bind(worker_id.as_str())
         .fetch_all(executor)
         .await?;
-    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, digest_at(row, 1)?)))
+        .collect()
 }
 
 /// When a version of the worker was last indexed; `None` when it has no version.
@@ -241,8 +246,8 @@ where
 /// (usually one; the same package may be published under several versions).
 pub async fn find_package<'c, E>(
     executor: E,
-    repository: &str,
-    digest: &str,
+    repository: &RepoName,
+    digest: &Digest,
 ) -> Result<Vec<(String, WorkerPlatformRow)>, DbError>
 where
     E: Executor<'c, Database = Any>,
@@ -253,8 +258,8 @@ where
          JOIN repositories r ON r.id = p.repository_id \
          WHERE r.name = $1 AND p.package_digest = $2 ORDER BY v.indexed_at DESC",
     )
-    .bind(repository)
-    .bind(digest)
+    .bind(repository.as_str())
+    .bind(digest.to_string())
     .fetch_all(executor)
     .await?;
     rows.iter()
@@ -262,9 +267,17 @@ where
         .collect()
 }
 
-/// Tags of worker repositories (`workers/…`): (repository id, repository name, tag, digest),
-/// for rebuilding the index.
-pub async fn worker_repository_tags<'c, E>(executor: E) -> Result<Vec<(i64, String, String, String)>, DbError>
+/// A tag of a worker repository, as rebuilding the index reads it.
+#[derive(Debug, Clone)]
+pub struct WorkerTagRow {
+    pub repository_id: i64,
+    pub repository: RepoName,
+    pub tag: Tag,
+    pub manifest_digest: Digest,
+}
+
+/// Tags of worker repositories (`workers/…`), for rebuilding the index.
+pub async fn worker_repository_tags<'c, E>(executor: E) -> Result<Vec<WorkerTagRow>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -275,7 +288,17 @@ where
     .fetch_all(executor)
     .await?;
     rows.iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?)))
+        .map(|row| {
+            let repository: String = row.try_get(1)?;
+            let tag: String = row.try_get(2)?;
+            Ok(WorkerTagRow {
+                repository_id: row.try_get(0)?,
+                repository: RepoName::parse(&repository)
+                    .map_err(|_| DbError::Damaged(format!("stored repository name {repository:?} is not valid")))?,
+                tag: Tag::parse(&tag).map_err(|_| DbError::Damaged(format!("stored tag {tag:?} is not valid")))?,
+                manifest_digest: digest_at(row, 3)?,
+            })
+        })
         .collect()
 }
 

@@ -250,7 +250,7 @@ impl V1WorkerSummary {
                     architecture: p.platform.architecture.clone(),
                     variant: p.platform.variant.clone(),
                     binary_size: p.package_size,
-                    checksum: p.package_digest.clone(),
+                    checksum: p.package_digest.to_string(),
                 })
                 .collect(),
             tags: metadata.tags.clone(),

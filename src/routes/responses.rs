@@ -152,7 +152,7 @@ impl IntoResponse for ManifestBody {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_LENGTH, value(&length.to_string()));
         headers.insert(header::CONTENT_TYPE, value(&media_type));
-        headers.insert(DOCKER_CONTENT_DIGEST, value(&digest));
+        headers.insert(DOCKER_CONTENT_DIGEST, value(&digest.to_string()));
         headers.insert(header::ETAG, value(&format!("\"{digest}\"")));
         response
     }

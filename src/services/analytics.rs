@@ -36,8 +36,8 @@ pub struct DownloadClient {
 
 #[derive(Debug)]
 struct DownloadEvent {
-    repository: String,
-    digest: String,
+    repository: RepoName,
+    digest: Digest,
     user_agent: Option<String>,
     client_hash: String,
     at: i64,
@@ -78,10 +78,10 @@ impl DownloadRecorder {
         hex::encode(hasher.finalize())
     }
 
-    fn record(&self, repository: &str, digest: &Digest, client: &DownloadClient) {
+    fn record(&self, repository: &RepoName, digest: &Digest, client: &DownloadClient) {
         let event = DownloadEvent {
-            repository: repository.to_string(),
-            digest: digest.to_string(),
+            repository: repository.clone(),
+            digest: digest.clone(),
             user_agent: client.user_agent.clone(),
             client_hash: self.client_hash(client.address),
             at: now_millis(),
@@ -115,10 +115,10 @@ async fn write_downloads(db: Database, mut receiver: mpsc::Receiver<DownloadEven
 async fn write_batch(db: &Database, events: &[DownloadEvent]) -> Result<(), DbError> {
     // Only package layers of indexed versions count; configs and metadata layers do not.
     // Events of one batch are mostly of a few blobs: each is resolved once.
-    let mut owners: HashMap<(&str, &str), Option<(String, workers::WorkerPlatformRow)>> = HashMap::new();
+    let mut owners: HashMap<(&RepoName, &Digest), Option<(String, workers::WorkerPlatformRow)>> = HashMap::new();
     let mut rows = Vec::with_capacity(events.len());
     for event in events {
-        let key = (event.repository.as_str(), event.digest.as_str());
+        let key = (&event.repository, &event.digest);
         let owner = match owners.get(&key) {
             Some(owner) => owner.clone(),
             None => {
@@ -166,7 +166,7 @@ impl Registry {
             artifact::worker_id_of_repository(name.as_str()),
             &read,
         ) {
-            recorder.record(name.as_str(), digest, &client);
+            recorder.record(name, digest, &client);
             return Ok(read);
         }
         let (Some(recorder), true, Some(_), BlobRead::Content(content)) = (
@@ -185,7 +185,7 @@ impl Registry {
             unreachable!("matched above")
         };
         let expected = content.range.map(|range| range.len()).unwrap_or(content.size);
-        let repository = name.to_string();
+        let repository = name.clone();
         let counted_digest = digest.clone();
         let body: ByteStream = Box::pin(CountOnCompletion {
             inner: content.body,
@@ -272,7 +272,7 @@ impl Registry {
             return Ok(DownloadLink::Registry);
         };
         if let Some(recorder) = &self.downloads {
-            recorder.record(repository.as_str(), digest, &client);
+            recorder.record(repository, digest, &client);
         }
         Ok(DownloadLink::Presigned {
             url: url.to_string(),

@@ -39,7 +39,7 @@ impl Registry {
             return Ok(size as u64);
         }
         // Manifests are content too; distribution serves them from the blob endpoint.
-        match manifests::find_by_digest(self.db.reader(), name.as_str(), &digest.to_string()).await? {
+        match manifests::find_by_digest(self.db.reader(), name, digest).await? {
             Some(manifest) => Ok(manifest.content.len() as u64),
             None => Err(RegistryError::BlobUnknown(digest.clone())),
         }
@@ -59,7 +59,7 @@ impl Registry {
         let linked = blobs::linked_size(self.db.reader(), name, digest).await?;
         let (size, manifest_content) = match linked {
             Some(size) => (size as u64, None),
-            None => match manifests::find_by_digest(self.db.reader(), name.as_str(), &digest.to_string()).await? {
+            None => match manifests::find_by_digest(self.db.reader(), name, digest).await? {
                 Some(manifest) => (manifest.content.len() as u64, Some(Bytes::from(manifest.content))),
                 None => return Err(RegistryError::BlobUnknown(digest.clone())),
             },

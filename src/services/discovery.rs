@@ -19,7 +19,7 @@ pub struct Page {
 /// A manifest that refers to another through its `subject`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Referrer {
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     pub artifact_type: Option<String>,
     pub size: u64,
@@ -71,7 +71,7 @@ impl Registry {
         digest: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Referrer>, RegistryError> {
-        let rows = manifests::referrers(self.db.reader(), name.as_str(), &digest.to_string(), artifact_type).await?;
+        let rows = manifests::referrers(self.db.reader(), name, digest, artifact_type).await?;
         Ok(rows
             .into_iter()
             .map(|row| Referrer {

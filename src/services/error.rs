@@ -58,6 +58,7 @@ impl From<DbError> for RegistryError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::Busy(why) => RegistryError::Unavailable(format!("the database is busy: {why}")),
+            DbError::Damaged(why) => RegistryError::Corrupt(why),
             other => RegistryError::Database(other),
         }
     }

@@ -50,7 +50,7 @@ pub struct GcOptions {
 pub struct GcReport {
     pub dry_run: bool,
     /// Blobs removed, with their sizes, in digest order.
-    pub blobs: Vec<(String, u64)>,
+    pub blobs: Vec<(Digest, u64)>,
     /// Repository links to blobs removed.
     pub links: u64,
     /// Upload sessions removed.
@@ -150,10 +150,6 @@ impl Registry {
                 report.blobs.push((candidate.digest, size));
                 continue;
             }
-            let digest: Digest = candidate
-                .digest
-                .parse()
-                .map_err(|_| RegistryError::Corrupt(format!("blob digest {:?} is invalid", candidate.digest)))?;
             let mut transaction = self.db.begin().await?;
             if !queries::delete_blob_if_garbage(&mut transaction, &candidate.digest, blob_cutoff).await? {
                 transaction.rollback().await?;
@@ -161,7 +157,7 @@ impl Registry {
             }
             // Delete the bytes while the row's deletion is uncommitted: a racing upload's
             // claim waits for the commit and then writes the bytes again.
-            self.store.delete(&StorageKey::Blob(digest)).await?;
+            self.store.delete(&StorageKey::Blob(candidate.digest.clone())).await?;
             transaction.commit().await?;
             tracing::info!(digest = %candidate.digest, size, "gc removed a blob");
             report.bytes_freed += size;

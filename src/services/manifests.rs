@@ -20,7 +20,7 @@ pub struct StoredManifest {
 /// A manifest as served.
 #[derive(Debug, Clone)]
 pub struct ManifestContent {
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     pub content: Bytes,
 }
@@ -53,18 +53,13 @@ impl Registry {
             }
             Reference::Tag(_) => Digest::sha256_of(&body),
         };
-        let digest_text = digest.to_string();
         let references = manifests::ReferenceSet::new(&facts.blobs, &facts.manifests);
         let annotations = facts
             .annotations
             .as_ref()
             .map(|map| serde_json::to_string(map).expect("a string map serialises"));
-        let subject = facts.subject.as_ref().map(|d| d.to_string());
         let worker_version = match reference {
-            Reference::Tag(tag) => {
-                self.prepare_worker_version(name, tag.as_str(), &facts.media_type, &body)
-                    .await?
-            }
+            Reference::Tag(tag) => self.prepare_worker_version(name, tag, &facts.media_type, &body).await?,
             Reference::Digest(_) => None,
         };
         // A push that misses a reference is refused here, on a reader, without waiting for the
@@ -84,23 +79,23 @@ impl Registry {
         }
         let new_manifest = manifests::NewManifest {
             repository_id,
-            digest: &digest_text,
+            digest: &digest,
             media_type: &facts.media_type,
             artifact_type: facts.artifact_type.as_deref(),
-            subject_digest: subject.as_deref(),
+            subject_digest: facts.subject.as_ref(),
             annotations: annotations.as_deref(),
             content: &body,
             references: &references,
         };
         manifests::insert(&mut transaction, &new_manifest, now).await?;
         if let Reference::Tag(tag) = reference {
-            tags::upsert(&mut *transaction, repository_id, tag.as_str(), &digest_text, now).await?;
+            tags::upsert(&mut *transaction, repository_id, tag, &digest, now).await?;
             if artifact::worker_id_of_repository(name.as_str()).is_some() {
                 record_worker_tag(
                     &mut transaction,
                     repository_id,
-                    tag.as_str(),
-                    &digest_text,
+                    tag,
+                    &digest,
                     worker_version.as_ref(),
                     now,
                 )
@@ -125,10 +120,8 @@ impl Registry {
         accept: &[String],
     ) -> Result<ManifestContent, RegistryError> {
         let found = match reference {
-            Reference::Tag(tag) => manifests::find_by_tag(self.db.reader(), name.as_str(), tag.as_str()).await?,
-            Reference::Digest(digest) => {
-                manifests::find_by_digest(self.db.reader(), name.as_str(), &digest.to_string()).await?
-            }
+            Reference::Tag(tag) => manifests::find_by_tag(self.db.reader(), name, tag).await?,
+            Reference::Digest(digest) => manifests::find_by_digest(self.db.reader(), name, digest).await?,
         };
         let Some(row) = found else {
             return Err(RegistryError::ManifestUnknown(reference.to_string()));
@@ -142,7 +135,7 @@ impl Registry {
         if matches!(reference, Reference::Tag(_)) && !accepted(&row.media_type) {
             if media_types::is_index(&row.media_type) {
                 if let Some(child) = default_platform_entry(&row.content) {
-                    if let Some(child_row) = manifests::find_by_digest(self.db.reader(), name.as_str(), &child).await? {
+                    if let Some(child_row) = manifests::find_by_digest(self.db.reader(), name, &child).await? {
                         if accepted(&child_row.media_type) {
                             return Ok(ManifestContent {
                                 digest: child_row.digest,
@@ -172,10 +165,8 @@ impl Registry {
         };
         let mut transaction = self.db.begin().await?;
         let existed = match reference {
-            Reference::Digest(digest) => {
-                manifests::delete(&mut transaction, repository_id, &digest.to_string()).await?
-            }
-            Reference::Tag(tag) => tags::delete(&mut *transaction, repository_id, tag.as_str()).await?,
+            Reference::Digest(digest) => manifests::delete(&mut transaction, repository_id, digest).await?,
+            Reference::Tag(tag) => tags::delete(&mut *transaction, repository_id, tag).await?,
         };
         transaction.commit().await?;
         if !existed {
@@ -187,29 +178,29 @@ impl Registry {
 
 /// `MANIFEST_BLOB_UNKNOWN` naming the first of the manifest's references (blobs, then
 /// manifests, in its order) that is among `missing`.
-fn refuse_missing(facts: &ManifestFacts, missing: &[String]) -> Result<(), RegistryError> {
+fn refuse_missing(facts: &ManifestFacts, missing: &[Digest]) -> Result<(), RegistryError> {
     if missing.is_empty() {
         return Ok(());
     }
-    let missing: HashSet<&str> = missing.iter().map(String::as_str).collect();
+    let missing: HashSet<&Digest> = missing.iter().collect();
     match facts
         .blobs
         .iter()
         .chain(&facts.manifests)
-        .find(|digest| missing.contains(digest.to_string().as_str()))
+        .find(|digest| missing.contains(digest))
     {
         Some(digest) => Err(RegistryError::ManifestBlobUnknown(digest.clone())),
         None => Ok(()),
     }
 }
 
-/// The digest of an index's `linux/amd64` entry, if it has one.
-fn default_platform_entry(index: &[u8]) -> Option<String> {
+/// The digest of an index's `linux/amd64` entry, if it has one (and it is a digest).
+fn default_platform_entry(index: &[u8]) -> Option<Digest> {
     let index: serde_json::Value = serde_json::from_slice(index).ok()?;
     index["manifests"].as_array()?.iter().find_map(|entry| {
         let platform = &entry["platform"];
         (platform["os"] == "linux" && platform["architecture"] == "amd64")
-            .then(|| entry["digest"].as_str().map(str::to_string))
+            .then(|| entry["digest"].as_str()?.parse().ok())
             .flatten()
     })
 }

@@ -26,7 +26,7 @@ use crate::artifact::{
     WorkerMetadata, MAX_SMALL_BLOB_BYTES, PKGBUILD_ARTIFACT_TYPE, PKGBUILD_MEDIA_TYPE,
 };
 use crate::db::{blobs, downloads, manifests, now_millis, workers, Connection, DbError};
-use crate::oci::{media_types, Digest, RepoName};
+use crate::oci::{media_types, Digest, RepoName, Tag};
 use crate::storage::StorageKey;
 
 /// Why a catalog request cannot be answered. `routes::catalog_error` maps each variant to
@@ -72,8 +72,8 @@ impl From<DbError> for WorkerError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformPackage {
     pub platform: Platform,
-    pub manifest_digest: String,
-    pub package_digest: String,
+    pub manifest_digest: Digest,
+    pub package_digest: Digest,
     pub package_size: u64,
 }
 
@@ -81,7 +81,7 @@ pub struct PlatformPackage {
 #[derive(Debug, Clone)]
 pub struct WorkerVersion {
     pub version: semver::Version,
-    pub index_digest: String,
+    pub index_digest: Digest,
     pub metadata: WorkerMetadata,
     pub platforms: Vec<PlatformPackage>,
     /// When the version's tag was indexed (milliseconds since the epoch).
@@ -174,12 +174,12 @@ impl Registry {
     pub async fn prepare_worker_version(
         &self,
         name: &RepoName,
-        tag: &str,
+        tag: &Tag,
         media_type: &str,
         index: &[u8],
     ) -> Result<Option<PreparedWorkerVersion>, RegistryError> {
         if artifact::worker_id_of_repository(name.as_str()).is_none()
-            || artifact::parse_version(tag).is_none()
+            || artifact::parse_version(tag.as_str()).is_none()
             || !media_types::is_index(media_type)
         {
             return Ok(None);
@@ -195,9 +195,7 @@ impl Registry {
         let mut metadata_json = None;
         let mut checked_metadata: BTreeSet<Digest> = BTreeSet::new();
         for entry in &facts.entries {
-            let Some(row) =
-                manifests::find_by_digest(self.db.reader(), name.as_str(), &entry.digest.to_string()).await?
-            else {
+            let Some(row) = manifests::find_by_digest(self.db.reader(), name, &entry.digest).await? else {
                 return Err(RegistryError::ManifestBlobUnknown(entry.digest.clone()));
             };
             let manifest =
@@ -207,7 +205,11 @@ impl Registry {
             if checked_metadata.insert(manifest.metadata.digest.clone()) {
                 let bytes = self.read_small_blob(name, &manifest.metadata.digest).await?;
                 let metadata = WorkerMetadata::parse(&bytes)
-                    .and_then(|metadata| metadata.check_identity(worker_id.as_str(), tag).map(|()| metadata))
+                    .and_then(|metadata| {
+                        metadata
+                            .check_identity(worker_id.as_str(), tag.as_str())
+                            .map(|()| metadata)
+                    })
                     .map_err(|errors| invalid(format!("{}: metadata.json: {}", entry.platform, describe(&errors))))?;
                 if metadata_json.is_none() {
                     metadata_json = Some(serde_json::to_string(&metadata).expect("metadata serializes"));
@@ -221,10 +223,10 @@ impl Registry {
             })?;
             platforms.push(workers::NewWorkerPlatform {
                 platform: entry.platform.to_string(),
-                manifest_digest: entry.digest.to_string(),
-                package_digest: manifest.package.digest.to_string(),
+                manifest_digest: entry.digest.clone(),
+                package_digest: manifest.package.digest.clone(),
                 package_size,
-                metadata_digest: manifest.metadata.digest.to_string(),
+                metadata_digest: manifest.metadata.digest.clone(),
             });
         }
         Ok(Some(PreparedWorkerVersion {
@@ -257,15 +259,18 @@ impl Registry {
     pub async fn rebuild_worker_index(&self) -> Result<usize, RegistryError> {
         let tags = workers::worker_repository_tags(self.db.reader()).await?;
         let mut indexed = 0;
-        for (repository_id, repository, tag, digest) in tags {
-            let Ok(name) = RepoName::parse(&repository) else {
-                continue;
-            };
-            let Some(row) = manifests::find_by_digest(self.db.reader(), &repository, &digest).await? else {
+        for workers::WorkerTagRow {
+            repository_id,
+            repository,
+            tag,
+            manifest_digest,
+        } in tags
+        {
+            let Some(row) = manifests::find_by_digest(self.db.reader(), &repository, &manifest_digest).await? else {
                 continue;
             };
             let prepared = match self
-                .prepare_worker_version(&name, &tag, &row.media_type, &row.content)
+                .prepare_worker_version(&repository, &tag, &row.media_type, &row.content)
                 .await
             {
                 Ok(prepared) => prepared,
@@ -280,7 +285,7 @@ impl Registry {
                 &mut transaction,
                 repository_id,
                 &tag,
-                &digest,
+                &manifest_digest,
                 prepared.as_ref(),
                 now_millis(),
             )
@@ -365,8 +370,8 @@ impl Registry {
 
     /// The versions of a worker with their index digests, in semver order, from the version
     /// rows alone (no metadata record is read); the worker's not-found error when it has none.
-    async fn version_indexes(&self, worker_id: &WorkerId) -> Result<Vec<(semver::Version, String)>, WorkerError> {
-        let mut versions: Vec<(semver::Version, String)> = workers::version_indexes(self.db.reader(), worker_id)
+    async fn version_indexes(&self, worker_id: &WorkerId) -> Result<Vec<(semver::Version, Digest)>, WorkerError> {
+        let mut versions: Vec<(semver::Version, Digest)> = workers::version_indexes(self.db.reader(), worker_id)
             .await?
             .into_iter()
             .filter_map(|(name, index_digest)| Some((artifact::parse_version(&name)?, index_digest)))
@@ -429,7 +434,7 @@ impl Registry {
             .ok_or_else(not_found)?;
         Ok(DownloadTarget {
             repository: worker_id.repository(),
-            digest: package.package_digest.parse().map_err(RegistryError::from)?,
+            digest: package.package_digest.clone(),
             size: package.package_size as u64,
             platform: platform.clone(),
         })
@@ -474,10 +479,9 @@ impl Registry {
             .find(|(version, _)| version == latest)
             .expect("the latest is one of the versions");
         let name = worker_id.repository();
-        let repository = name.as_str();
         let referrers = manifests::referrers(
             self.db.reader(),
-            repository,
+            &name,
             latest_index_digest,
             Some(PKGBUILD_ARTIFACT_TYPE),
         )
@@ -489,7 +493,7 @@ impl Registry {
         let Some(referrer) = referrers.last() else {
             return Err(not_found());
         };
-        let Some(row) = manifests::find_by_digest(self.db.reader(), repository, &referrer.digest).await? else {
+        let Some(row) = manifests::find_by_digest(self.db.reader(), &name, &referrer.digest).await? else {
             return Err(not_found());
         };
         let manifest: serde_json::Value = serde_json::from_slice(&row.content).map_err(|_| not_found())?;
@@ -548,8 +552,8 @@ pub fn platform_label(platform: &Platform) -> String {
 pub(super) async fn record_worker_tag(
     connection: &mut Connection,
     repository_id: i64,
-    tag: &str,
-    index_digest: &str,
+    tag: &Tag,
+    index_digest: &Digest,
     prepared: Option<&PreparedWorkerVersion>,
     now: i64,
 ) -> Result<(), DbError> {

@@ -134,7 +134,7 @@ async fn gc_frees_exactly_the_blobs_only_the_deleted_version_used() {
     assert_eq!(kept.blobs, vec![]);
     assert_eq!(kept.bytes_freed, 0);
 
-    let expected = vec![(sha256(&only_v1), only_v1.len() as u64)];
+    let expected = vec![(sha256(&only_v1).parse().unwrap(), only_v1.len() as u64)];
     let dry = collect_now(&site, true).await;
     assert!(dry.dry_run);
     assert_eq!(dry.blobs, expected);
@@ -177,7 +177,7 @@ async fn deleting_a_manifest_never_removes_a_blob_another_repository_uses() {
     push(&app, "team/b", "v1", &[&common]).await;
     delete_manifest(&app, "team/a", &a).await;
     let report = collect_now(&site, false).await;
-    assert_eq!(report.blobs, vec![(sha256(&own), own.len() as u64)]);
+    assert_eq!(report.blobs, vec![(sha256(&own).parse().unwrap(), own.len() as u64)]);
     // team/a loses its links to what it no longer uses; team/b keeps everything.
     assert_eq!(report.links, 3);
     assert_eq!(assert_pullable(&app, "team/b").await, 1);
@@ -201,7 +201,7 @@ async fn a_blob_not_yet_referenced_is_kept_for_the_grace_period() {
     assert_eq!(kept.blobs, vec![]);
     assert_eq!(app.get(&format!("/v2/pending/blobs/{digest}")).await.status(), 200);
     let removed = collect_now(&site, false).await;
-    assert_eq!(removed.blobs, vec![(digest.clone(), data.len() as u64)]);
+    assert_eq!(removed.blobs, vec![(digest.parse().unwrap(), data.len() as u64)]);
     assert_eq!(app.get(&format!("/v2/pending/blobs/{digest}")).await.status(), 404);
 }
 
@@ -397,7 +397,7 @@ async fn every_serving_process_exports_the_latest_recorded_run() {
     let garbage_digest = app.push_blob("gc/metrics", &garbage).await;
     let before = unix_seconds().floor();
     let report = collect_now(&site, false).await;
-    assert_eq!(report.blobs, vec![(garbage_digest, 25_000)]);
+    assert_eq!(report.blobs, vec![(garbage_digest.parse().unwrap(), 25_000)]);
     let mut finished = 0.0;
     for server in [&app, &other] {
         let text = server.get("/metrics").await.text().await.unwrap();

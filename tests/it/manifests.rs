@@ -336,10 +336,10 @@ async fn manifest_with_thousands_of_descriptors() {
         })
         .await
         .unwrap();
-    let freed: Vec<&str> = report.blobs.iter().map(|(digest, _)| digest.as_str()).collect();
+    let freed: Vec<String> = report.blobs.iter().map(|(digest, _)| digest.to_string()).collect();
     assert_eq!(
         freed,
-        vec![unreferenced.as_str()],
+        vec![unreferenced.to_string()],
         "gc freed only the unreferenced blob"
     );
     assert_eq!(report.links, 1, "gc removed only the unreferenced blob's link");
