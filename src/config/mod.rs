@@ -150,21 +150,45 @@ pub enum SaltSource {
 }
 
 impl SaltSource {
-    /// The salt bytes; a missing salt file is created with 32 random bytes.
+    /// The salt bytes. A missing (or empty) salt file is created with 32 random bytes, readable
+    /// by the owner only (mode 0600); an existing one that others may read is narrowed to 0600.
+    /// Any other read error is returned, never papered over with a new salt (which would make
+    /// earlier download hashes uncomparable).
     pub fn load(&self) -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::PermissionsExt;
         match self {
             SaltSource::Given(salt) => Ok(salt.expose().as_bytes().to_vec()),
             SaltSource::File(path) => match std::fs::read(path) {
-                Ok(salt) if !salt.is_empty() => Ok(salt),
-                Ok(_) | Err(_) => {
-                    let salt = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-                    let staging = path.with_extension("tmp");
-                    std::fs::write(&staging, &salt)?;
-                    std::fs::rename(&staging, path)?;
-                    Ok(salt.into_bytes())
+                Ok(salt) if !salt.is_empty() => {
+                    let mode = std::fs::metadata(path)?.permissions().mode();
+                    if mode & 0o077 != 0 {
+                        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+                        tracing::warn!(path = %path.display(), "the analytics salt file was readable by others; it is 0600 now");
+                    }
+                    Ok(salt)
                 }
+                Ok(_) => Self::create(path),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Self::create(path),
+                Err(error) => Err(error),
             },
         }
+    }
+
+    fn create(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let salt = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let staging = path.with_extension("tmp");
+        let _ = std::fs::remove_file(&staging);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&staging)?;
+        file.write_all(salt.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&staging, path)?;
+        Ok(salt.into_bytes())
     }
 }
 
@@ -246,6 +270,7 @@ impl ServeConfig {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
 
     use super::settings::add_flags;
@@ -551,5 +576,20 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("rbee-registry.example.toml");
         let file = FileConfig::load(&path).unwrap();
         ServeConfig::assemble(Overrides::default(), file).unwrap();
+    }
+
+    #[test]
+    fn the_salt_file_is_the_owners_alone() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("analytics-salt");
+        let source = SaltSource::File(path.clone());
+        let salt = source.load().unwrap();
+        assert_eq!(salt.len(), 64);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(source.load().unwrap(), salt, "an existing salt is kept");
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(source.load().unwrap(), salt);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }
