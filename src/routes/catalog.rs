@@ -252,13 +252,7 @@ pub async fn get_download(
     };
     let download = state
         .registry
-        .download_worker(
-            &worker_id,
-            &version,
-            query.platform.as_deref(),
-            base_url.as_url(),
-            client,
-        )
+        .download_worker(&worker_id, &version, query.platform.as_deref(), &base_url, client)
         .await?;
     Ok(Json(V1Download::of(download)))
 }

@@ -56,11 +56,6 @@ impl PublicUrl {
         format!("{}{path}", self.as_str())
     }
 
-    /// The base as a `url::Url` (its path ends in `/` only when it is the root).
-    pub fn as_url(&self) -> &url::Url {
-        &self.0
-    }
-
     /// `http` or `https`.
     pub fn scheme(&self) -> &str {
         self.0.scheme()
