@@ -2,7 +2,9 @@
 //!
 //! Where things live (see ARCHITECTURE.md for the full map):
 //! - [`artifact`]: the worker artifact format (media types, platforms, metadata), pure.
+//! - [`auth`]: principals, scope actions and the access policy, pure.
 //! - [`oci`]: pure OCI types and parsing (digests, names, paths, ranges, manifest checks).
+//! - [`git`]: the Git catalog repository (gix) and its smart HTTP server.
 //! - [`routes`]: the axum route table and thin handlers; errors become HTTP here only.
 //! - [`services`]: the registry's rules (uploads, blobs, manifests, tags, referrers).
 //! - [`db`]: every sqlx query, with migrations for SQLite and PostgreSQL.
@@ -15,9 +17,11 @@
 //! Dependency direction: routes → services → db / storage / oci.
 
 pub mod artifact;
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod git;
 pub mod observability;
 pub mod oci;
 pub mod routes;

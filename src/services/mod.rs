@@ -5,14 +5,19 @@
 //! values; they never see HTTP. Dependency direction: routes → services → db / storage / oci.
 //! Services never call routes.
 
+mod admin_token;
 pub mod analytics;
 pub mod blobs;
+pub mod credentials;
 pub mod discovery;
 pub mod error;
 pub mod gc;
 pub mod health;
+mod licenses;
 pub mod manifests;
+mod policies;
 pub mod public_url;
+mod publishers;
 pub mod uploads;
 pub mod workers;
 

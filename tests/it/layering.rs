@@ -16,20 +16,39 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("oci", &[]),
     ("observability", &[]),
     ("artifact", &["oci"]),
+    ("auth", &["oci", "artifact"]),
+    // The Git catalog repository and its smart HTTP server (gix), beside the other stores.
+    ("git", &["oci"]),
     // The two stores, below services; they know the OCI types, not each other.
-    ("db", &["oci", "artifact"]),
+    ("db", &["oci", "artifact", "auth"]),
     ("storage", &["oci"]),
     // The rules.
-    ("services", &["oci", "observability", "artifact", "db", "storage"]),
+    (
+        "services",
+        &["oci", "observability", "artifact", "auth", "db", "storage", "git"],
+    ),
     // HTTP handlers and middleware: they see services, never the stores.
-    ("routes", &["oci", "observability", "artifact", "services"]),
+    (
+        "routes",
+        &["oci", "observability", "artifact", "auth", "git", "services"],
+    ),
     // The outer ring: settings assembled from flags, environment and file; each setting's
     // type is owned by the layer that uses it.
-    ("config", &["oci", "storage", "services", "routes"]),
+    ("config", &["oci", "auth", "storage", "services", "routes"]),
     // Assembly: opens the stores, builds the services and the router, serves.
     (
         "server",
-        &["oci", "observability", "db", "storage", "services", "config", "routes"],
+        &[
+            "oci",
+            "observability",
+            "auth",
+            "db",
+            "storage",
+            "git",
+            "services",
+            "config",
+            "routes",
+        ],
     ),
     // The Distribution client (publish, install): never the server side.
     ("client", &["oci", "artifact"]),
@@ -40,7 +59,15 @@ const LAYERS: &[(&str, &[&str])] = &[
 const PENDING: &[(&str, &str)] = &[];
 
 /// External crates named only inside one module.
-const CONFINED_CRATES: &[(&str, &str)] = &[("sqlx", "db"), ("object_store", "storage")];
+const CONFINED_CRATES: &[(&str, &str)] = &[
+    ("sqlx", "db"),
+    ("object_store", "storage"),
+    ("gix", "git"),
+    ("gix_pack", "git"),
+    ("gix_packetline", "git"),
+    ("ring", "auth"),
+    ("tokio_rustls", "server"),
+];
 
 /// Types of the stores that `routes` must not name (errors and values come through services).
 const STORE_TYPES: &[&str] = &["StorageError", "StorageKey", "BlobStore", "ByteStream", "DbError"];
