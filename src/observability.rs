@@ -39,8 +39,18 @@
 //! | `rbee_gc_last_run_freed_bytes` | gauge | | bytes the latest run freed in the blob store |
 //! | `rbee_gc_last_success_timestamp_seconds` | gauge | | Unix time the latest successful run finished |
 //!
-//! Dry runs (`gc --dry-run`) remove nothing and are not recorded. There is no mirror or
-//! catalog-sync feature yet, so there are no sync series.
+//! Dry runs (`gc --dry-run`) remove nothing and are not recorded.
+//!
+//! Periodic and triggered jobs (`services::jobs`: garbage collection, the catalog sync) run
+//! in whichever process holds their lease; their outcome is on their row in the database,
+//! rendered at each scrape like the GC run ([`render_jobs`]), one series per job name (the
+//! names the code registers, never client input):
+//!
+//! | series | type | labels | meaning |
+//! |---|---|---|---|
+//! | `rbee_job_last_success_timestamp_seconds` | gauge | job | Unix time the job's latest successful run finished (absent before the first) |
+//! | `rbee_job_last_run_success` | gauge | job | 1 when the job's latest run succeeded, 0 when it failed (absent before the first) |
+//! | `rbee_job_running` | gauge | job | 1 while a process holds the job's lease |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -65,6 +75,9 @@ pub const GC_LAST_RUN_SUCCESS: &str = "rbee_gc_last_run_success";
 pub const GC_LAST_RUN_REMOVED: &str = "rbee_gc_last_run_removed";
 pub const GC_LAST_RUN_FREED_BYTES: &str = "rbee_gc_last_run_freed_bytes";
 pub const GC_LAST_SUCCESS: &str = "rbee_gc_last_success_timestamp_seconds";
+pub const JOB_LAST_SUCCESS: &str = "rbee_job_last_success_timestamp_seconds";
+pub const JOB_LAST_RUN_SUCCESS: &str = "rbee_job_last_run_success";
+pub const JOB_RUNNING: &str = "rbee_job_running";
 
 /// Latency buckets, seconds: from 100 µs (a cached manifest) to a minute (a large push).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -201,6 +214,54 @@ pub fn render_gc_last_run(run: &GcRunRecord) -> String {
             &[("", seconds(success))],
         );
     }
+    text
+}
+
+/// A job's outcome for `/metrics`: a plain value that services fill from the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub name: String,
+    pub running: bool,
+    pub last_run_succeeded: Option<bool>,
+    pub last_success_at: Option<SystemTime>,
+}
+
+/// Every job's outcome as Prometheus text, to append to the recorder's output (read from the
+/// database per scrape, so every process shows the same).
+pub fn render_jobs(jobs: &[JobRecord]) -> String {
+    use std::fmt::Write as _;
+    if jobs.is_empty() {
+        return String::new();
+    }
+    let mut text = String::new();
+    let mut gauge = |name: &str, help: &str, value: &dyn Fn(&JobRecord) -> Option<f64>| {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for job in jobs {
+            if let Some(value) = value(job) {
+                let label = job.name.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(text, "{name}{{job=\"{label}\"}} {value}");
+            }
+        }
+    };
+    gauge(
+        JOB_LAST_SUCCESS,
+        "Unix time the job's latest successful run finished",
+        &|job| {
+            job.last_success_at.map(|time| {
+                time.duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|elapsed| elapsed.as_secs_f64())
+                    .unwrap_or(0.0)
+            })
+        },
+    );
+    gauge(
+        JOB_LAST_RUN_SUCCESS,
+        "1 when the job's latest run succeeded, 0 when it failed",
+        &|job| job.last_run_succeeded.map(|ok| if ok { 1.0 } else { 0.0 }),
+    );
+    gauge(JOB_RUNNING, "1 while a process holds the job's lease", &|job| {
+        Some(if job.running { 1.0 } else { 0.0 })
+    });
     text
 }
 

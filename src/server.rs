@@ -7,10 +7,11 @@
 //! address. On shutdown the listener closes at once, running requests
 //! (uploads and downloads included) get `shutdown_grace` to finish, then connections are cut.
 //!
-//! Next to the connections run the upload-session sweeper and, when `gc.interval` is set,
-//! the periodic garbage collection (the same `Registry::collect_garbage` as `rbee-registry
-//! gc`, recorded the same way). A collection that is running at shutdown gets the same grace
-//! period as requests.
+//! Next to the connections run the upload-session sweeper and the job runner
+//! (`services::jobs`) with this process's jobs: when `gc.interval` is set, the periodic
+//! garbage collection (the same `Registry::collect_garbage` as `rbee-registry gc`, recorded
+//! the same way), run by one process at a time under a lease in the database. A job that is
+//! running at shutdown gets the same grace period as requests.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,12 +25,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::config::{GcConfig, HttpLimits, ServeConfig, StorageConfig};
+use crate::config::{HttpLimits, ServeConfig, StorageConfig};
 use crate::db::{Database, DbError};
 use crate::routes::edge::PublicBase;
 use crate::routes::{router, ApiSettings, AppState, EdgeSettings};
 use crate::services::analytics::DownloadRecorder;
 use crate::services::gc::GcOptions;
+use crate::services::jobs::{Job, JobRunner};
 use crate::services::{PublicUrl, Registry};
 use crate::storage::{BlobStore, StorageError};
 
@@ -47,6 +49,8 @@ pub enum ServerError {
     Listen { address: String, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot start the job runner: {0}")]
+    Jobs(crate::services::RegistryError),
 }
 
 /// Free memory glibc's allocator keeps at the top of a heap instead of returning it to the
@@ -117,20 +121,7 @@ pub async fn serve(
         cors_origins: config.cors_origins.clone(),
     };
     let app = router(AppState::new(registry.clone(), edge), &api);
-    let gc_stop = CancellationToken::new();
-    let gc_job = config.gc.interval.map(|interval| {
-        tracing::info!(
-            interval_secs = interval.as_secs_f64(),
-            grace_period_secs = config.gc.grace_period.as_secs_f64(),
-            "periodic garbage collection on"
-        );
-        tokio::spawn(collect_garbage_periodically(
-            registry.clone(),
-            config.gc.clone(),
-            interval,
-            gc_stop.clone(),
-        ))
-    });
+    let jobs = start_jobs(&registry, config).await?;
     let sweeper = tokio::spawn(sweep_upload_sessions(registry));
     let graceful = GracefulShutdown::new();
     let cut = CancellationToken::new();
@@ -175,59 +166,48 @@ pub async fn serve(
     }
     drop(listener);
     sweeper.abort();
-    // No new collection starts; one that is running finishes within the grace period.
-    gc_stop.cancel();
-    let gc_abort = gc_job.as_ref().map(|job| job.abort_handle());
+    // No new job run starts; one that is running finishes within the grace period.
+    jobs.stop();
     tracing::info!(
         grace_secs = limits.shutdown_grace.as_secs_f64(),
         "shutting down: not accepting connections, letting running requests finish"
     );
     let finished = async {
         graceful.shutdown().await;
-        if let Some(job) = gc_job {
-            let _ = job.await;
-        }
+        jobs.join().await;
     };
     tokio::select! {
         _ = finished => tracing::info!("all requests finished"),
         _ = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!("shutdown grace period over; closing the remaining connections");
+            // Dropping `finished` drops the job runner, which aborts a run still going (its
+            // lease expires and another process may take the job over).
             cut.cancel();
-            if let Some(gc_abort) = gc_abort {
-                gc_abort.abort();
-            }
         }
     }
     Ok(())
 }
 
-/// Runs a garbage collection every `interval` (the first one interval after start) until
-/// `stop` is cancelled; a running collection is never interrupted by `stop`.
-async fn collect_garbage_periodically(registry: Registry, gc: GcConfig, interval: Duration, stop: CancellationToken) {
-    let options = GcOptions {
-        dry_run: false,
-        grace_period: gc.grace_period,
-        upload_max_age: gc.upload_max_age,
-    };
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = stop.cancelled() => return,
-        }
-        match registry.collect_garbage(&options).await {
-            Ok(report) => tracing::info!(
-                blobs = report.blobs.len(),
-                links = report.links,
-                upload_sessions = report.uploads.len(),
-                orphaned_upload_objects = report.orphaned_upload_objects,
-                bytes_freed = report.bytes_freed,
-                "periodic garbage collection finished"
-            ),
-            Err(error) => tracing::warn!(%error, "periodic garbage collection failed"),
-        }
+/// The job runner of this process with its jobs: the periodic garbage collection when
+/// `gc.interval` is set. More jobs (the catalog sync, mirrors) are registered here.
+async fn start_jobs(registry: &Registry, config: &ServeConfig) -> Result<JobRunner, ServerError> {
+    let mut jobs = JobRunner::new(registry.clone());
+    if let Some(interval) = config.gc.interval {
+        tracing::info!(
+            interval_secs = interval.as_secs_f64(),
+            grace_period_secs = config.gc.grace_period.as_secs_f64(),
+            "periodic garbage collection on"
+        );
+        let options = GcOptions {
+            dry_run: false,
+            grace_period: config.gc.grace_period,
+            upload_max_age: config.gc.upload_max_age,
+        };
+        jobs.register(Job::garbage_collection(registry.clone(), options, interval))
+            .await
+            .map_err(ServerError::Jobs)?;
     }
+    Ok(jobs)
 }
 
 /// Removes expired upload sessions and abandoned upload files, now and then.

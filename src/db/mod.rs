@@ -13,6 +13,7 @@ pub mod blobs;
 pub mod downloads;
 pub mod gc;
 pub mod gc_runs;
+pub mod jobs;
 pub mod manifests;
 pub mod repositories;
 pub mod tags;

@@ -7,10 +7,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use crate::observability::{metrics_handle, render_gc_last_run};
+use crate::observability::{metrics_handle, render_gc_last_run, render_jobs};
 
 /// `GET /metrics`: every series, described in `observability`: this process's recorder, then
-/// the latest garbage-collection run read from the database. When that read fails the GC
+/// the latest garbage-collection run and every job's outcome, read from the database. When that read fails the GC
 /// series are left out (and the failure logged) rather than failing the scrape.
 pub async fn get_metrics(State(state): State<AppState>) -> Response {
     let mut text = metrics_handle().render();
@@ -18,6 +18,10 @@ pub async fn get_metrics(State(state): State<AppState>) -> Response {
         Ok(Some(run)) => text.push_str(&render_gc_last_run(&run)),
         Ok(None) => {}
         Err(error) => tracing::warn!(%error, "/metrics: could not read the latest garbage-collection run"),
+    }
+    match state.registry.job_records().await {
+        Ok(jobs) => text.push_str(&render_jobs(&jobs)),
+        Err(error) => tracing::warn!(%error, "/metrics: could not read the jobs' outcomes"),
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod error;
 pub mod gc;
 pub mod health;
+pub mod jobs;
 mod licenses;
 pub mod manifests;
 mod policies;
@@ -61,6 +62,8 @@ pub struct Registry {
     store: BlobStore,
     limits: RegistryLimits,
     downloads: Option<analytics::DownloadRecorder>,
+    /// Wakes this process's job tasks when a job is triggered here (`jobs`).
+    jobs: jobs::JobSignals,
 }
 
 impl Registry {
@@ -70,6 +73,7 @@ impl Registry {
             store,
             limits,
             downloads: None,
+            jobs: jobs::JobSignals::default(),
         }
     }
 

@@ -9,6 +9,7 @@ mod discovery;
 mod edge;
 mod gc;
 mod interop;
+mod jobs;
 mod layering;
 mod limits;
 mod load;
