@@ -125,53 +125,101 @@ fn repo_of_path(path: &str) -> String {
     best.map(|i| p[..i].to_string()).unwrap_or_default()
 }
 
-/// Parses `Bearer realm="...",service="...",scope="..."`.
-fn parse_challenge(value: &str) -> (String, BTreeMap<String, String>) {
-    let value = value.trim();
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    let mut params = BTreeMap::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while matches!(chars.peek(), Some(c) if *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' {
-                break;
-            }
-            key.push(c);
-            chars.next();
-        }
-        if chars.next().is_none() {
-            break;
-        }
-        let mut val = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some(n) = chars.next() {
-                            val.push(n)
-                        }
-                    }
-                    '"' => break,
-                    _ => val.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                val.push(c);
+/// One challenge of a `WWW-Authenticate` header (RFC 7235): its scheme, lowercased, and its
+/// parameters (names lowercased, values unquoted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub scheme: String,
+    pub params: BTreeMap<String, String>,
+}
+
+/// Parses the challenges of `WWW-Authenticate` values: `Bearer realm="…",service="…",
+/// scope="repository:a/b:pull,push"`, several in one value (`Bearer realm="…", Basic
+/// realm="…"`) or one per header. Commas inside quoted values stay in the value.
+pub fn parse_challenges<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Challenge> {
+    let mut challenges: Vec<Challenge> = Vec::new();
+    for value in values {
+        let mut chars = value.chars().peekable();
+        loop {
+            while matches!(chars.peek(), Some(c) if *c == ',' || c.is_whitespace()) {
                 chars.next();
             }
+            let mut token = String::new();
+            while let Some(&c) = chars.peek() {
+                if c == '=' || c == ',' || c.is_whitespace() {
+                    break;
+                }
+                token.push(c);
+                chars.next();
+            }
+            if token.is_empty() {
+                if chars.next().is_none() {
+                    break;
+                }
+                continue;
+            }
+            while matches!(chars.peek(), Some(c) if *c == ' ' || *c == '\t') {
+                chars.next();
+            }
+            if chars.peek() != Some(&'=') {
+                challenges.push(Challenge {
+                    scheme: token.to_ascii_lowercase(),
+                    params: BTreeMap::new(),
+                });
+                continue;
+            }
+            chars.next();
+            while matches!(chars.peek(), Some(c) if *c == ' ' || *c == '\t') {
+                chars.next();
+            }
+            let mut value = String::new();
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => value.extend(chars.next()),
+                        '"' => break,
+                        _ => value.push(c),
+                    }
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == ',' || c.is_whitespace() {
+                        break;
+                    }
+                    value.push(c);
+                    chars.next();
+                }
+            }
+            if let Some(challenge) = challenges.last_mut() {
+                challenge.params.insert(token.to_ascii_lowercase(), value);
+            }
         }
-        params.insert(key.trim().to_ascii_lowercase(), val.trim().to_string());
     }
-    (scheme.to_ascii_lowercase(), params)
+    challenges
+}
+
+/// The scopes to ask the token endpoint for: those the challenge names (one `scope`
+/// parameter may hold several, space-separated), all actions on the repository the request
+/// is about (the endpoint grants what the credentials allow of them), and `pull` on the
+/// source repository of a cross-repository mount.
+pub fn token_scopes(challenge: &Challenge, repository: &str, mount_from: Option<&str>) -> Vec<String> {
+    let mut scopes: Vec<String> = Vec::new();
+    let mut add = |scope: String| {
+        if !scope.is_empty() && !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    };
+    if let Some(named) = challenge.params.get("scope") {
+        named.split_whitespace().map(str::to_string).for_each(&mut add);
+    }
+    if !repository.is_empty() {
+        add(format!("repository:{repository}:pull,push,delete"));
+    }
+    if let Some(from) = mount_from {
+        add(format!("repository:{from}:pull"));
+    }
+    scopes
 }
 
 impl Registry {
@@ -254,66 +302,89 @@ impl Registry {
         auth.get(key).or_else(|| auth.get("*")).cloned()
     }
 
-    /// Obtains credentials for a 401 challenge. Returns false when none can
-    /// be had (no credentials, unknown scheme, token endpoint failure).
+    /// Obtains credentials for a 401 challenge: Basic credentials for a `Basic` challenge;
+    /// for a `Bearer` challenge a token from its realm (with the Basic credentials, or
+    /// anonymously without any) for the scopes the request needs. A token the registry
+    /// called invalid (`error="invalid_token"`: expired, revoked) is dropped first.
+    /// Returns false when nothing can be had (no usable challenge, token endpoint failure).
     fn authenticate(&self, resp: &Resp, key: &str) -> bool {
-        let Some((user, pass)) = &self.creds else {
-            return false;
-        };
-        let Some(challenge) = resp.header("www-authenticate") else {
-            return false;
-        };
-        let (scheme, params) = parse_challenge(&challenge);
-        match scheme.as_str() {
-            "basic" => {
-                let value = basic_auth_value(user, pass);
-                self.auth.borrow_mut().insert("*".into(), value);
-                true
-            }
-            "bearer" => {
-                let Some(realm) = params.get("realm") else {
-                    return false;
-                };
-                let Ok(mut token_url) = Url::parse(realm) else {
-                    return false;
-                };
-                {
-                    let mut q = token_url.query_pairs_mut();
-                    if let Some(s) = params.get("service") {
-                        q.append_pair("service", s);
-                    }
-                    if let Some(s) = params.get("scope") {
-                        q.append_pair("scope", s);
-                    }
-                    if !key.is_empty() {
-                        q.append_pair("scope", &format!("repository:{key}:pull,push,delete"));
-                    }
-                    for (k, v) in resp.url.query_pairs() {
-                        if k == "from" {
-                            q.append_pair("scope", &format!("repository:{v}:pull"));
-                        }
-                    }
+        let challenges = parse_challenges(resp.all_headers("www-authenticate").iter().map(String::as_str));
+        let bearer = challenges.iter().find(|c| c.scheme == "bearer");
+        let basic = challenges.iter().find(|c| c.scheme == "basic");
+        match (bearer, basic, &self.creds) {
+            (Some(challenge), _, creds) => {
+                if challenge.params.get("error").map(String::as_str) == Some("invalid_token") {
+                    self.auth.borrow_mut().remove(key);
                 }
-                let r = self.http.get(token_url).basic_auth(user, Some(pass)).send();
-                let Ok(r) = r else { return false };
-                if !r.status().is_success() {
-                    return false;
-                }
-                let Ok(v) = r.json::<Value>() else { return false };
-                let token = v
-                    .get("token")
-                    .or_else(|| v.get("access_token"))
-                    .and_then(|t| t.as_str());
-                match token {
-                    Some(t) => {
-                        self.auth.borrow_mut().insert(key.to_string(), format!("Bearer {t}"));
+                match self.fetch_token(challenge, resp, key, creds.as_ref()) {
+                    Ok(token) => {
+                        self.auth
+                            .borrow_mut()
+                            .insert(key.to_string(), format!("Bearer {token}"));
                         true
                     }
-                    None => false,
+                    Err(why) => {
+                        if self.verbose {
+                            eprintln!(
+                                "note: no token for {:?}: {why}",
+                                if key.is_empty() { "/v2/" } else { key }
+                            );
+                        }
+                        false
+                    }
                 }
+            }
+            (None, Some(_), Some((user, pass))) => {
+                self.auth.borrow_mut().insert("*".into(), basic_auth_value(user, pass));
+                true
             }
             _ => false,
         }
+    }
+
+    /// The Docker token flow: `GET <realm>?service=…&scope=…` (each scope its own
+    /// parameter), answered with `{token}` or `{access_token}`.
+    fn fetch_token(
+        &self,
+        challenge: &Challenge,
+        resp: &Resp,
+        key: &str,
+        creds: Option<&(String, String)>,
+    ) -> Result<String, String> {
+        let realm = challenge.params.get("realm").ok_or("the challenge has no realm")?;
+        let mut token_url = Url::parse(realm).map_err(|e| format!("realm {realm:?} is not a URL: {e}"))?;
+        let from = resp
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "from")
+            .map(|(_, v)| v.into_owned());
+        {
+            let mut query = token_url.query_pairs_mut();
+            if let Some(service) = challenge.params.get("service") {
+                query.append_pair("service", service);
+            }
+            for scope in token_scopes(challenge, key, from.as_deref()) {
+                query.append_pair("scope", &scope);
+            }
+        }
+        let mut request = self.http.get(token_url);
+        if let Some((user, pass)) = creds {
+            request = request.header("Authorization", basic_auth_value(user, pass));
+        }
+        let answer = request.send().map_err(|e| error_chain(&e))?;
+        let status = answer.status();
+        if !status.is_success() {
+            return Err(format!("the token endpoint answered {status}"));
+        }
+        let body: Value = answer
+            .json()
+            .map_err(|e| format!("the token answer is not JSON: {e}"))?;
+        body.get("token")
+            .or_else(|| body.get("access_token"))
+            .and_then(Value::as_str)
+            .filter(|token| !token.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| "the token answer has no token".to_string())
     }
 
     /// Sends a request, answering one authentication challenge if needed.
@@ -416,4 +487,66 @@ pub fn with_query(url: &Url, key: &str, value: &str) -> Url {
     let mut u = url.clone();
     u.query_pairs_mut().append_pair(key, value);
     u
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn challenges_parse_with_quoted_commas_and_several_per_header() {
+        let found = parse_challenges([
+            r#"Bearer realm="https://r.example/token",service="r.example",scope="repository:a/b:pull,push""#,
+        ]);
+        assert_eq!(
+            found,
+            [Challenge {
+                scheme: "bearer".into(),
+                params: params(&[
+                    ("realm", "https://r.example/token"),
+                    ("service", "r.example"),
+                    ("scope", "repository:a/b:pull,push"),
+                ]),
+            }]
+        );
+        let found = parse_challenges([
+            r#"Bearer realm="https://r/token", error="invalid_token", Basic realm="r""#,
+            "basic realm=plain",
+        ]);
+        let schemes: Vec<_> = found.iter().map(|c| c.scheme.as_str()).collect();
+        assert_eq!(schemes, ["bearer", "basic", "basic"]);
+        assert_eq!(found[0].params["error"], "invalid_token");
+        assert_eq!(found[1].params["realm"], "r");
+        assert_eq!(found[2].params["realm"], "plain");
+        let found = parse_challenges([r#"Bearer realm = "x\"y" , scope="registry:catalog:*""#]);
+        assert_eq!(found[0].params["realm"], "x\"y");
+        assert_eq!(found[0].params["scope"], "registry:catalog:*");
+        assert!(parse_challenges(["", " , "]).is_empty());
+    }
+
+    #[test]
+    fn token_scopes_cover_the_challenge_the_repository_and_a_mount_source() {
+        let challenge = Challenge {
+            scheme: "bearer".into(),
+            params: params(&[("scope", "repository:a:pull repository:b:pull")]),
+        };
+        assert_eq!(
+            token_scopes(&challenge, "a", Some("c")),
+            [
+                "repository:a:pull",
+                "repository:b:pull",
+                "repository:a:pull,push,delete",
+                "repository:c:pull"
+            ]
+        );
+        let bare = Challenge {
+            scheme: "bearer".into(),
+            params: BTreeMap::new(),
+        };
+        assert!(token_scopes(&bare, "", None).is_empty());
+    }
 }

@@ -92,6 +92,11 @@ struct Args {
     #[arg(short, long)]
     verbose: bool,
 
+    /// PEM file of CA certificates to trust besides the built-in roots (a registry serving
+    /// HTTPS with a private CA).
+    #[arg(long, env = "RBEE_CONFORMANCE_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
+
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
@@ -178,12 +183,31 @@ fn main() {
         }
     };
 
-    let http = match HttpClient::builder()
+    let mut builder = HttpClient::builder()
         .timeout(Duration::from_secs(args.timeout))
         .redirect(reqwest::redirect::Policy::limited(5))
-        .user_agent(concat!("rbee-conformance/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+        .user_agent(concat!("rbee-conformance/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &args.ca_file {
+        let certificates = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string()));
+        match certificates {
+            Ok(certificates) if !certificates.is_empty() => {
+                for certificate in certificates {
+                    builder = builder.add_root_certificate(certificate);
+                }
+            }
+            Ok(_) => {
+                eprintln!("error: CA file {}: holds no PEM certificate", path.display());
+                std::process::exit(2);
+            }
+            Err(e) => {
+                eprintln!("error: CA file {}: {e}", path.display());
+                std::process::exit(2);
+            }
+        }
+    }
+    let http = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: cannot build the HTTP client: {e}");

@@ -31,7 +31,7 @@ enum Command {
     Gc(GcArgs),
 }
 
-/// Credentials for the registry: --username/--password, or --token.
+/// Credentials for the registry: --username/--password, or --token; and a CA to trust.
 #[derive(clap::Args)]
 struct CredentialArgs {
     /// Registry username (with --password or RBEE_REGISTRY_PASSWORD).
@@ -48,9 +48,22 @@ struct CredentialArgs {
         conflicts_with = "username"
     )]
     token: Option<String>,
+    /// PEM file of CA certificates to trust besides the built-in roots (a registry serving
+    /// HTTPS with a private CA).
+    #[arg(long, env = "RBEE_CA_FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 impl CredentialArgs {
+    /// The client of `registry` with these credentials and CA file.
+    fn client(&self, registry: &str) -> Result<RegistryClient, String> {
+        let client = RegistryClient::new(registry, self.credentials()?).map_err(|e| e.to_string())?;
+        match &self.ca_file {
+            Some(path) => client.trusting_ca_file(path).map_err(|e| e.to_string()),
+            None => Ok(client),
+        }
+    }
+
     fn credentials(&self) -> Result<Option<Credentials>, String> {
         match (&self.username, &self.password, &self.token) {
             (_, _, Some(token)) => Ok(Some(Credentials::Bearer(token.clone()))),
@@ -225,7 +238,7 @@ async fn run_gc(args: GcArgs) -> Result<(), String> {
 }
 
 async fn run_publish(args: PublishArgs) -> Result<(), String> {
-    let client = RegistryClient::new(&args.registry, args.credentials.credentials()?).map_err(|e| e.to_string())?;
+    let client = args.credentials.client(&args.registry)?;
     let platforms = args
         .platforms
         .iter()
@@ -251,7 +264,7 @@ async fn run_publish(args: PublishArgs) -> Result<(), String> {
 }
 
 async fn run_install(args: InstallArgs) -> Result<(), String> {
-    let client = RegistryClient::new(&args.registry, args.credentials.credentials()?).map_err(|e| e.to_string())?;
+    let client = args.credentials.client(&args.registry)?;
     let platform = args
         .platform
         .as_deref()

@@ -13,6 +13,8 @@
 //! the same way), run by one process at a time under a lease in the database. A job that is
 //! running at shutdown gets the same grace period as requests.
 
+mod tls;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -49,6 +51,8 @@ pub enum ServerError {
     Listen { address: String, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("cannot start the job runner: {0}")]
     Jobs(crate::services::RegistryError),
 }
@@ -104,11 +108,23 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let limits: HttpLimits = config.http.clone();
+    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    if let Some(files) = &config.tls {
+        warn_if_others_may_read(&files.key);
+    }
     crate::observability::metrics_handle();
+    let address = listener.local_addr().map_err(ServerError::Serve)?;
     let public_url = match &config.public_url {
         Some(url) => url.clone(),
-        None => PublicUrl::for_address(listener.local_addr().map_err(ServerError::Serve)?),
+        None if tls.is_some() => {
+            PublicUrl::from_parts("https", &address.to_string()).expect("a socket address is a valid authority")
+        }
+        None => PublicUrl::for_address(address),
     };
+    if let Some(warning) = plain_http_token_warning(config.listen, tls.is_some(), token_auth_on(config)) {
+        tracing::warn!(listen = %config.listen, "{warning}");
+    }
+    tracing::info!(scheme = if tls.is_some() { "https" } else { "http" }, public_url = %public_url, "listening");
     let edge = EdgeSettings {
         max_header_bytes: limits.max_header_bytes,
         max_uploads_per_client: limits.max_uploads_per_client,
@@ -150,17 +166,38 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             request
         });
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
-        let cut = cut.clone();
+        let service = TowerToHyperService::new(service);
+        let (watcher, cut, http, tls) = (graceful.watcher(), cut.clone(), http.clone(), tls.clone());
         tokio::spawn(async move {
-            tokio::select! {
-                result = connection => {
-                    if let Err(error) = result {
-                        tracing::debug!(%error, %peer, "connection ended with an error");
-                    }
+            let result = match tls {
+                None => {
+                    let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                    until_cut(connection, &cut).await
                 }
-                _ = cut.cancelled() => {}
+                Some(acceptor) => {
+                    // The handshake has the request head's time limit; a shutdown past its
+                    // grace period cuts it like a connection.
+                    let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
+                    let stream = tokio::select! {
+                        handshake = handshake => match handshake {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%error, %peer, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        },
+                        _ = cut.cancelled() => return,
+                    };
+                    let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                    until_cut(connection, &cut).await
+                }
+            };
+            if let Some(Err(error)) = result {
+                tracing::debug!(%error, %peer, "connection ended with an error");
             }
         });
     }
@@ -186,6 +223,42 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Runs a connection until it ends (its result) or `cut` is cancelled (`None`).
+async fn until_cut<F: std::future::Future>(connection: F, cut: &CancellationToken) -> Option<F::Output> {
+    tokio::select! {
+        result = connection => Some(result),
+        _ = cut.cancelled() => None,
+    }
+}
+
+/// Whether `serve` answers with Docker token authentication.
+///
+/// Hook for the auth branch: it adds the `auth.mode` setting (`on` by default); at the merge
+/// this becomes `config.auth.mode == AuthMode::On`. Until then the registry serves no tokens.
+fn token_auth_on(_config: &ServeConfig) -> bool {
+    false
+}
+
+/// The warning for credentials and tokens sent in clear text: token authentication over
+/// plain HTTP on an address other hosts can reach.
+fn plain_http_token_warning(listen: SocketAddr, tls: bool, token_auth: bool) -> Option<&'static str> {
+    (token_auth && !tls && !listen.ip().is_loopback()).then_some(
+        "serving token authentication over plain HTTP on a non-loopback address: passwords and \
+         tokens cross the network in clear text (use --tls-cert/--tls-key or a TLS proxy)",
+    )
+}
+
+/// Warns when others than the owner may read the TLS key file (it is the operator's file:
+/// reported, not changed).
+fn warn_if_others_may_read(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        if metadata.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "the TLS key file is readable by others than its owner (use mode 0600)");
+        }
+    }
 }
 
 /// The job runner of this process with its jobs: the periodic garbage collection when
@@ -222,5 +295,22 @@ async fn sweep_upload_sessions(registry: Registry) {
             Ok(removed) => tracing::info!(removed, "removed expired upload sessions"),
             Err(error) => tracing::warn!(%error, "could not purge expired upload sessions"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_over_plain_http_to_the_network_are_warned_about() {
+        let on = |text: &str| text.parse::<SocketAddr>().unwrap();
+        assert!(plain_http_token_warning(on("0.0.0.0:8787"), false, true).is_some());
+        assert!(plain_http_token_warning(on("192.0.2.1:80"), false, true).is_some());
+        assert!(plain_http_token_warning(on("[::]:80"), false, true).is_some());
+        assert!(plain_http_token_warning(on("127.0.0.1:8787"), false, true).is_none());
+        assert!(plain_http_token_warning(on("[::1]:8787"), false, true).is_none());
+        assert!(plain_http_token_warning(on("0.0.0.0:8787"), true, true).is_none());
+        assert!(plain_http_token_warning(on("0.0.0.0:8787"), false, false).is_none());
     }
 }

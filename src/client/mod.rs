@@ -115,6 +115,30 @@ impl RegistryClient {
         })
     }
 
+    /// Also trusts the CA certificates of the PEM file at `path` (a registry serving HTTPS
+    /// with a private CA), besides the built-in roots.
+    pub fn trusting_ca_file(mut self, path: &std::path::Path) -> Result<Self, ClientError> {
+        let pem = std::fs::read(path)
+            .map_err(|error| std::io::Error::new(error.kind(), format!("CA file {}: {error}", path.display())))?;
+        let http_error = |source| ClientError::Http {
+            url: self.base.to_string(),
+            source,
+        };
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(http_error)?;
+        if certificates.is_empty() {
+            return Err(ClientError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("CA file {}: holds no PEM certificate", path.display()),
+            )));
+        }
+        let mut builder = reqwest::Client::builder().user_agent(concat!("rbee-registry/", env!("CARGO_PKG_VERSION")));
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+        self.http = builder.build().map_err(http_error)?;
+        Ok(self)
+    }
+
     /// The registry's base URL.
     pub fn base_url(&self) -> &Url {
         &self.base

@@ -121,11 +121,23 @@ impl Default for GcConfig {
     }
 }
 
+/// The certificate and key files `serve` serves HTTPS with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM: the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM: the private key.
+    pub key: PathBuf,
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
-    /// The base of the URLs the registry hands out; `None`: `http://` and the bound address.
+    /// HTTPS with these files; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// The base of the URLs the registry hands out; `None`: `http://` (`https://` with TLS)
+    /// and the bound address.
     pub public_url: Option<PublicUrl>,
     /// Proxies whose forwarded headers are believed.
     pub trusted_proxies: TrustedProxies,
@@ -248,8 +260,23 @@ impl ServeConfig {
             Some(salt) => SaltSource::Given(salt),
             None => SaltSource::File(data_dir.join("analytics-salt")),
         };
+        let tls = match (settings.tls_cert, settings.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid(
+                    "tls.cert needs tls.key (--tls-key, RBEE_TLS_KEY)".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "tls.key needs tls.cert (--tls-cert, RBEE_TLS_CERT)".into(),
+                ))
+            }
+        };
         Ok(ServeConfig {
             listen: settings.listen,
+            tls,
             public_url: settings.public_url,
             trusted_proxies: settings.trusted_proxies,
             cors_origins: settings.cors_origins,
@@ -422,6 +449,33 @@ mod tests {
             .map(|s| s.key)
             .collect();
         assert_eq!(secrets, ["analytics.salt", "storage.s3.secret_access_key"]);
+    }
+
+    #[test]
+    fn tls_takes_both_files_or_neither() {
+        let config = ServeConfig::assemble(
+            Overrides::default(),
+            file("[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: PathBuf::from("/c.pem"),
+                key: PathBuf::from("/k.pem")
+            })
+        );
+        assert_eq!(
+            ServeConfig::assemble(Overrides::default(), FileConfig::default())
+                .unwrap()
+                .tls,
+            None
+        );
+        let layer = parse(CliCommand::Serve, &["--tls-cert", "/c.pem"]).unwrap();
+        let error = ServeConfig::assemble(layer, FileConfig::default()).unwrap_err();
+        assert!(error.to_string().contains("tls.cert needs tls.key"), "{error}");
+        let error = ServeConfig::assemble(Overrides::default(), file("[tls]\nkey = \"/k.pem\"\n")).unwrap_err();
+        assert!(error.to_string().contains("tls.key needs tls.cert"), "{error}");
     }
 
     #[test]

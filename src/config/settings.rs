@@ -149,10 +149,20 @@ settings! {
         key: "listen", env: Some("RBEE_LISTEN"), flags: [(Serve, "listen")],
         default: "`127.0.0.1:8787`",
     }
+    /// PEM file of the TLS certificate chain to serve HTTPS with (with `tls.key`).
+    tls_cert: PathBuf => {
+        key: "tls.cert", env: Some("RBEE_TLS_CERT"), flags: [(Serve, "tls-cert")],
+        default: "none (plain HTTP)",
+    }
+    /// PEM file of the TLS private key (PKCS#8, PKCS#1 or SEC1; with `tls.cert`).
+    tls_key: PathBuf => {
+        key: "tls.key", env: Some("RBEE_TLS_KEY"), flags: [(Serve, "tls-key")],
+        default: "none (plain HTTP)",
+    }
     /// The base URL clients reach the registry at; the URLs it hands out start with it.
     public_url: PublicUrl => {
         key: "public_url", env: Some("RBEE_PUBLIC_URL"), flags: [(Serve, "public-url")],
-        default: "`http://<listen address>`",
+        default: "`http://<listen address>` (`https://` with TLS)",
     }
     /// Addresses or CIDRs of reverse proxies whose `Forwarded`/`X-Forwarded-Host`/`-Proto`
     /// headers are believed (comma-separated).

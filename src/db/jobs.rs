@@ -209,7 +209,10 @@ mod tests {
         assert!(try_take(w, "job", "b", 2_000, 3_000).await.unwrap());
         assert!(!finish(w, "job", "a", &run(100, true, Some(5_000))).await.unwrap());
         let row = find(db.reader(), "job").await.unwrap().unwrap();
-        assert_eq!((row.holder.as_deref(), row.running_since, row.runs), (Some("b"), Some(2_000), 0));
+        assert_eq!(
+            (row.holder.as_deref(), row.running_since, row.runs),
+            (Some("b"), Some(2_000), 0)
+        );
         assert!(finish(w, "job", "b", &run(2_000, false, Some(5_000))).await.unwrap());
         let row = find(db.reader(), "job").await.unwrap().unwrap();
         assert_eq!(row.holder, None);
@@ -222,7 +225,10 @@ mod tests {
         let row = find(db.reader(), "job").await.unwrap().unwrap();
         assert_eq!((row.last_success_at, row.next_run_at, row.runs), (Some(5_005), None, 2));
         assert_eq!(row.last_message.as_deref(), Some("done"));
-        assert!(!try_take(w, "job", "a", i64::MAX - 1, i64::MAX).await.unwrap(), "never due");
+        assert!(
+            !try_take(w, "job", "a", i64::MAX - 1, i64::MAX).await.unwrap(),
+            "never due"
+        );
     }
 
     #[tokio::test]

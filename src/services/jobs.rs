@@ -219,7 +219,11 @@ impl Registry {
 
     /// Every registered job's state, by name.
     pub async fn job_statuses(&self) -> Result<Vec<JobStatus>, RegistryError> {
-        Ok(queries::list(self.db.reader()).await?.into_iter().map(JobStatus::from).collect())
+        Ok(queries::list(self.db.reader())
+            .await?
+            .into_iter()
+            .map(JobStatus::from)
+            .collect())
     }
 
     /// Every job's outcome for `/metrics`.
@@ -414,7 +418,10 @@ impl JobTask {
             match queries::finish(self.registry.db.writer(), name, &self.holder, &finished).await {
                 Ok(true) => return,
                 Ok(false) => {
-                    tracing::warn!(job = name, "the job's lease was taken over while it ran; its outcome is not recorded");
+                    tracing::warn!(
+                        job = name,
+                        "the job's lease was taken over while it ran; its outcome is not recorded"
+                    );
                     return;
                 }
                 Err(error) if attempt < 3 => {

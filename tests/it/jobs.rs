@@ -22,7 +22,10 @@ async fn wait_for(registry: &Registry, name: &str, done: impl Fn(&JobStatus) -> 
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("job {name}: condition not reached; status {:?}", registry.job_status(name).await);
+    panic!(
+        "job {name}: condition not reached; status {:?}",
+        registry.job_status(name).await
+    );
 }
 
 #[tokio::test]
@@ -75,7 +78,12 @@ async fn two_runners_on_one_database_run_a_job_once_per_interval_between_them() 
     // runs for one due time.
     for pair in runs.windows(2) {
         let gap = pair[1].0.duration_since(pair[0].0).unwrap();
-        assert!(gap >= interval / 2, "runs {:?} and {:?} only {gap:?} apart", pair[0], pair[1]);
+        assert!(
+            gap >= interval / 2,
+            "runs {:?} and {:?} only {gap:?} apart",
+            pair[0],
+            pair[1]
+        );
     }
 }
 
@@ -113,9 +121,11 @@ async fn a_dead_holders_lease_expires_and_another_runner_takes_the_job_over() {
     let mut runner_b = JobRunner::new(b.clone()).with_lease(lease);
     let holder_b = runner_b.holder().to_string();
     runner_b
-        .register(Job::new("takeover", Some(Duration::from_secs(3600)), move || async move {
-            Ok("taken over".to_string())
-        }))
+        .register(Job::new(
+            "takeover",
+            Some(Duration::from_secs(3600)),
+            move || async move { Ok("taken over".to_string()) },
+        ))
         .await
         .unwrap();
     let status = wait_for(&a, "takeover", |status| status.runs >= 1).await;
@@ -181,7 +191,12 @@ async fn a_job_triggered_in_one_process_runs_in_another_and_both_see_the_outcome
     assert_eq!(succeeded.last_success_at, Some(succeeded.last_run.unwrap().finished_at));
     assert_eq!(*calls.lock().unwrap(), 2);
     assert_eq!(
-        b.job_statuses().await.unwrap().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        b.job_statuses()
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
         ["on-demand"]
     );
     runner_a.stop();

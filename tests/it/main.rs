@@ -20,6 +20,7 @@ mod redirects;
 mod restart;
 mod scale_out;
 mod storage;
+mod tls;
 mod unavailable;
 mod uploads;
 mod worker_fixtures;
