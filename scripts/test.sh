@@ -122,6 +122,25 @@ cargo build --release --quiet --bins
 KNOWN_DEVIATIONS_OK=1 conformance/run-against-distribution.sh "$CARGO_TARGET_DIR/release/rbee-conformance" 2>&1 \
   | sed 's/^/[docker-registry 2.8] /'
 
+# The harness's credentials for a registry with token authentication: a publisher token for
+# its repositories (`conformance/**`, with delete), created on the database that the serve
+# arguments name. Prints the secret; nothing while the binary has no
+# `publisher create` (before the auth branch is merged) or the registry runs with `--auth off`.
+harness_secret() {
+  local db_args=() secret
+  "$CARGO_TARGET_DIR/release/rbee-registry" publisher create --help >/dev/null 2>&1 || return 0
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --auth) [ "$2" = off ] && return 0; shift 2 ;;
+      --data-dir|--database-url) db_args+=("$1" "$2"); shift 2 ;;
+      *) shift ;;
+    esac
+  done
+  secret=$("$CARGO_TARGET_DIR/release/rbee-registry" publisher create --name "conformance-$$-$RANDOM" \
+    --repo 'conformance/**' --allow-delete "${db_args[@]}" | tail -n 1)
+  echo "$secret"
+}
+
 # Serves rbee-registry with the given extra arguments, runs the harness, stops it.
 conformance() {
   local port server
@@ -129,8 +148,16 @@ conformance() {
   "$CARGO_TARGET_DIR/release/rbee-registry" serve --listen "127.0.0.1:$port" "$@" >"$work/server.log" 2>&1 &
   server=$!
   pids+=($server)
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-  "$CARGO_TARGET_DIR/release/rbee-conformance" "http://127.0.0.1:$port" --strict
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
+  local secret
+  secret=$(harness_secret "$@")
+  if [ -n "$secret" ]; then
+    # In the environment, not on the command line (where `ps` would show it).
+    RBEE_CONFORMANCE_USERNAME=conformance RBEE_CONFORMANCE_PASSWORD="$secret" \
+      "$CARGO_TARGET_DIR/release/rbee-conformance" "http://127.0.0.1:$port" --strict
+  else
+    "$CARGO_TARGET_DIR/release/rbee-conformance" "http://127.0.0.1:$port" --strict
+  fi
   kill $server
   wait $server 2>/dev/null || true
 }
@@ -148,6 +175,31 @@ RBEE_S3_SECRET_ACCESS_KEY=$TEST_S3_SECRET_ACCESS_KEY conformance --data-dir "$wo
   --s3-endpoint "$TEST_S3_ENDPOINT" --s3-bucket "$TEST_S3_BUCKET" --s3-prefix "conformance-$$" \
   --s3-access-key-id "$TEST_S3_ACCESS_KEY_ID" --s3-allow-http true
 psql "$admin_url" -qc "DROP DATABASE $conformance_db"
+
+step "conformance harness against rbee-registry over HTTPS (a test CA made with openssl)"
+tls_dir="$work/tls"
+mkdir -p "$tls_dir"
+(
+  cd "$tls_dir"
+  ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.crt -days 2 -subj "/CN=rbee test CA" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+  openssl req "${ec[@]}" -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+  openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 \
+    -extfile server.ext 2>/dev/null
+)
+tls_port=$(free_port)
+"$CARGO_TARGET_DIR/release/rbee-registry" serve --listen "127.0.0.1:$tls_port" --data-dir "$work/data-tls" \
+  --tls-cert "$tls_dir/server.crt" --tls-key "$tls_dir/server.key" >"$work/server-tls.log" 2>&1 &
+tls_server=$!
+pids+=($tls_server)
+for _ in $(seq 100); do curl -s -o /dev/null --cacert "$tls_dir/ca.crt" "https://127.0.0.1:$tls_port/v2/" && break; sleep 0.1; done
+tls_secret=$(harness_secret --data-dir "$work/data-tls")
+RBEE_CONFORMANCE_USERNAME=${tls_secret:+conformance} RBEE_CONFORMANCE_PASSWORD=$tls_secret \
+  "$CARGO_TARGET_DIR/release/rbee-conformance" "https://127.0.0.1:$tls_port" --ca-file "$tls_dir/ca.crt"
+kill $tls_server
+wait $tls_server 2>/dev/null || true
 
 step "docker-compose.yml is valid"
 scripts/check-compose.sh
