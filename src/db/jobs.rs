@@ -30,6 +30,17 @@ pub struct JobRow {
     pub runs: i64,
 }
 
+impl JobRow {
+    /// Whether [`try_take`] at `now` could take the lease (the same condition as its
+    /// `UPDATE`, which alone decides): free and due, or held under an expired lease.
+    pub fn takeable(&self, now: i64) -> bool {
+        match self.holder {
+            None => self.next_run_at.is_some_and(|due| due <= now),
+            Some(_) => self.expires_at.is_some_and(|expires| expires <= now),
+        }
+    }
+}
+
 /// How a finished run is recorded when its lease is released.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinishedRun<'a> {
@@ -198,12 +209,16 @@ mod tests {
         let w = db.writer();
         register(w, "job", Some(100)).await.unwrap();
         register(w, "job", Some(999_999)).await.unwrap();
+        let row = find(db.reader(), "job").await.unwrap().unwrap();
+        assert!(!row.takeable(99) && row.takeable(100));
         assert!(!try_take(w, "job", "a", 99, 1_099).await.unwrap(), "not due yet");
         assert!(try_take(w, "job", "a", 100, 1_100).await.unwrap());
         assert!(!try_take(w, "job", "b", 200, 1_200).await.unwrap(), "held");
         assert!(renew(w, "job", "a", 2_000).await.unwrap());
         assert!(!renew(w, "job", "b", 3_000).await.unwrap());
         assert!(!try_take(w, "job", "b", 1_500, 2_500).await.unwrap(), "renewed");
+        let row = find(db.reader(), "job").await.unwrap().unwrap();
+        assert!(!row.takeable(1_999) && row.takeable(2_000));
         // The holder stops renewing: after expiry another runner takes over, and the first
         // one's late release changes nothing.
         assert!(try_take(w, "job", "b", 2_000, 3_000).await.unwrap());

@@ -81,8 +81,8 @@ impl std::fmt::Debug for Job {
 }
 
 impl Job {
-    /// A job run every `interval` (`None`: only when triggered), first one interval after
-    /// its row is created; see [`Job::first_run_now`].
+    /// A job run every `interval` (`None`, or zero: only when triggered), first one interval
+    /// after its row is created; see [`Job::first_run_now`].
     pub fn new<F, Fut>(name: &str, interval: Option<Duration>, run: F) -> Job
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -90,7 +90,7 @@ impl Job {
     {
         Job {
             name: name.to_string(),
-            interval,
+            interval: interval.filter(|interval| !interval.is_zero()),
             first_run_now: false,
             run: Arc::new(move || run().boxed()),
         }
@@ -321,6 +321,18 @@ impl JobRunner {
     }
 }
 
+/// How long to sleep before looking at the job again: until it is due or its lease expires,
+/// within [`MIN_POLL`]..=`poll`.
+fn until_next_look(row: &JobRow, now: i64, poll: Duration) -> Duration {
+    let next = match row.holder {
+        Some(_) => row.expires_at,
+        None => row.next_run_at,
+    };
+    let Some(next) = next else { return poll };
+    let ahead = Duration::from_millis(next.saturating_sub(now).max(0) as u64);
+    ahead.clamp(MIN_POLL, poll.max(MIN_POLL))
+}
+
 /// One job's loop in one runner.
 struct JobTask {
     registry: Registry,
@@ -338,36 +350,39 @@ impl JobTask {
             if stop.is_cancelled() {
                 return;
             }
-            let now = now_millis();
-            let expires = now.saturating_add(millis(self.lease));
-            match queries::try_take(self.registry.db.writer(), name, &self.holder, now, expires).await {
-                Ok(true) => self.run_once(now).await,
-                Ok(false) => {}
-                Err(error) => tracing::warn!(job = name, %error, "could not take the job's lease"),
-            }
-            let wait = self.wait(poll).await;
+            // A read first: the compare-and-swap (a write) only when the job looks takeable.
+            let wait = match queries::find(self.registry.db.reader(), name).await {
+                Ok(Some(row)) => {
+                    let now = now_millis();
+                    if row.takeable(now) {
+                        let expires = now.saturating_add(millis(self.lease));
+                        match queries::try_take(self.registry.db.writer(), name, &self.holder, now, expires).await {
+                            Ok(true) => {
+                                self.run_once(now).await;
+                                continue;
+                            }
+                            Ok(false) => MIN_POLL,
+                            Err(error) => {
+                                tracing::warn!(job = name, %error, "could not take the job's lease");
+                                poll
+                            }
+                        }
+                    } else {
+                        until_next_look(&row, now, poll)
+                    }
+                }
+                Ok(None) => poll,
+                Err(error) => {
+                    tracing::warn!(job = name, %error, "could not read the job's lease");
+                    poll
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.signal.notified() => {}
                 _ = stop.cancelled() => return,
             }
         }
-    }
-
-    /// How long to sleep before the next look: until the job is due or its lease expires,
-    /// within [`MIN_POLL`]..=`poll`.
-    async fn wait(&self, poll: Duration) -> Duration {
-        let row = match queries::find(self.registry.db.reader(), &self.job.name).await {
-            Ok(Some(row)) => row,
-            _ => return poll,
-        };
-        let next = match row.holder {
-            Some(_) => row.expires_at,
-            None => row.next_run_at,
-        };
-        let Some(next) = next else { return poll };
-        let ahead = Duration::from_millis(next.saturating_sub(now_millis()).max(0) as u64);
-        ahead.clamp(MIN_POLL, poll.max(MIN_POLL))
     }
 
     /// Runs the job under the lease taken at `started_at`, renewing it, then records the
