@@ -23,6 +23,7 @@
 
 #[macro_use]
 mod runner;
+mod auth;
 mod base;
 mod content;
 mod discovery;
