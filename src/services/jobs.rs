@@ -4,9 +4,9 @@
 //!
 //! A [`Job`] is a name, an interval (or none: only when triggered) and an async function.
 //! [`JobRunner::register`] creates the job's row in `job_leases` (if no process did) and starts
-//! one task for it. The task ticks: it tries to take the lease with a compare-and-swap
-//! (`db::jobs::try_take`: the job is free and due, or its holder's lease expired because that
-//! process died), runs the job while renewing the lease every third of its length, then
+//! one task for it. The task ticks: it reads the job's row and, when the job looks takeable,
+//! tries to take the lease with a compare-and-swap (`db::jobs::try_take`: the job is free and
+//! due, or its holder's lease expired because that process died), runs the job while renewing the lease every third of its length, then
 //! records the run (started, finished, outcome, message) on the row, releases the lease and
 //! makes the job due again one interval after this run started. A process that finds the
 //! lease held skips the tick. Between ticks a task sleeps until the job is due (at most
