@@ -116,7 +116,9 @@ pub async fn serve(
     let api = ApiSettings {
         cors_origins: config.cors_origins.clone(),
     };
-    let app = router(AppState::new(registry.clone(), edge), &api);
+    let state =
+        AppState::new(registry.clone(), edge).with_catalog_git(config.data_dir.join(crate::git::CATALOG_REPO_DIR));
+    let app = router(state, &api);
     let gc_stop = CancellationToken::new();
     let gc_job = config.gc.interval.map(|interval| {
         tracing::info!(

@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod blobs;
+mod catalog_git;
 mod discovery;
 mod edge;
 mod gc;
