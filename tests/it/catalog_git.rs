@@ -1,169 +1,13 @@
 //! Stock `git` against the catalog served at `/catalog.git` (issue 11, must-show 2): clone a
 //! branch (same files and commit ids as the source), shallow and single-branch clones,
 //! `git pull` fetching only new objects, `ls-remote`, and refusals of push and protocol v0.
-//! Each git command keeps its `GIT_TRACE_PACKET` output for the failure message.
-//! The repository is built with stock git: a scratch repository pushed (file://) into a
-//! bare `<data_dir>/catalog.git`, as `catalog init`/`add` would leave it.
+//! Each git command keeps its `GIT_TRACE_PACKET` output for the failure message; the
+//! repository is built with stock git (`catalog_git_fixture`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::catalog_git_fixture::{git, run_git, GitCatalog};
 use crate::support::*;
-
-/// A scratch source repository and the bare catalog repository the registry serves.
-pub struct GitCatalog {
-    pub work: tempfile::TempDir,
-    pub source: PathBuf,
-    pub bare: PathBuf,
-}
-
-/// Runs stock git in `dir` with a clean environment; returns (success, stdout, stderr+trace).
-pub async fn run_git(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    assert!(have("git"), "stock git is not installed; scripts/test.sh installs it");
-    let trace = tempfile::NamedTempFile::new().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let output = tokio::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("LC_ALL", "C")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "Catalog Test")
-        .env("GIT_AUTHOR_EMAIL", "catalog@example.test")
-        .env("GIT_COMMITTER_NAME", "Catalog Test")
-        .env("GIT_COMMITTER_EMAIL", "catalog@example.test")
-        .env("GIT_TRACE_PACKET", trace.path())
-        .output()
-        .await
-        .unwrap();
-    let packets = std::fs::read_to_string(trace.path()).unwrap_or_default();
-    let stderr = format!(
-        "{}\n--- GIT_TRACE_PACKET ---\n{packets}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).to_string(),
-        stderr,
-    )
-}
-
-/// Runs git and expects success; returns stdout, trimmed.
-pub async fn git(dir: &Path, args: &[&str]) -> String {
-    let (ok, stdout, stderr) = run_git(dir, args).await;
-    assert!(ok, "git {args:?} in {} failed:\n{stdout}\n{stderr}", dir.display());
-    stdout.trim().to_string()
-}
-
-impl GitCatalog {
-    /// An empty bare `catalog.git` in the app's data directory (HEAD: `master`) and a source.
-    pub async fn create(app: &TestApp) -> GitCatalog {
-        let work = tempfile::tempdir().unwrap();
-        let source = work.path().join("source");
-        let bare = app.data_dir().join(rbee_registry::git::CATALOG_REPO_DIR);
-        git(work.path(), &["init", "-q", "-b", "master", source.to_str().unwrap()]).await;
-        git(
-            work.path(),
-            &["init", "-q", "--bare", "-b", "master", bare.to_str().unwrap()],
-        )
-        .await;
-        GitCatalog { work, source, bare }
-    }
-
-    /// The design document's example branches: master's index, the cpu worker (metadata,
-    /// PKGBUILD, README; two commits) and the cuda worker (no PKGBUILD).
-    pub async fn with_examples(app: &TestApp) -> GitCatalog {
-        let catalog = GitCatalog::create(app).await;
-        catalog
-            .commit(
-                "master",
-                &[(
-                    "catalog.json",
-                    "{\"workers\":[\"llm-worker-rbee-cpu\",\"llm-worker-rbee-cuda\"]}\n",
-                )],
-                "index",
-            )
-            .await;
-        catalog
-            .commit(
-                "llm-worker-rbee-cpu",
-                &[
-                    (
-                        "metadata.json",
-                        "{\"id\":\"llm-worker-rbee-cpu\",\"version\":\"0.1.0\"}\n",
-                    ),
-                    ("PKGBUILD", "pkgname=llm-worker-rbee-cpu\npkgver=0.1.0\n"),
-                    ("README.md", &"# CPU worker\n\nRuns LLMs on the CPU.\n".repeat(40)),
-                ],
-                "cpu worker",
-            )
-            .await;
-        catalog
-            .commit(
-                "llm-worker-rbee-cpu",
-                &[(
-                    "README.md",
-                    &"# CPU worker\n\nRuns LLMs on any x86-64 or aarch64 CPU.\n".repeat(40),
-                )],
-                "cpu readme",
-            )
-            .await;
-        catalog
-            .commit(
-                "llm-worker-rbee-cuda",
-                &[
-                    (
-                        "metadata.json",
-                        "{\"id\":\"llm-worker-rbee-cuda\",\"version\":\"0.1.0\"}\n",
-                    ),
-                    ("docs/README.md", "# CUDA worker\n"),
-                ],
-                "cuda worker",
-            )
-            .await;
-        catalog
-    }
-
-    /// Commits `files` on `branch` of the source (creating it as an orphan branch) and pushes
-    /// the branch into the served repository. Returns the commit id.
-    pub async fn commit(&self, branch: &str, files: &[(&str, &str)], message: &str) -> String {
-        let exists = run_git(
-            &self.source,
-            &["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")],
-        )
-        .await
-        .0;
-        let on_it =
-            run_git(&self.source, &["symbolic-ref", "-q", "HEAD"]).await.1.trim() == format!("refs/heads/{branch}");
-        if !on_it {
-            match exists {
-                true => git(&self.source, &["switch", "-q", branch]).await,
-                false => git(&self.source, &["switch", "-q", "--orphan", branch]).await,
-            };
-        }
-        for (path, content) in files {
-            let path = self.source.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, content).unwrap();
-        }
-        git(&self.source, &["add", "-A"]).await;
-        git(&self.source, &["commit", "-q", "-m", message]).await;
-        git(&self.source, &["push", "-q", self.bare.to_str().unwrap(), branch]).await;
-        git(&self.source, &["rev-parse", "HEAD"]).await
-    }
-
-    /// Packs the served repository (deltas included), as a long-lived catalog would be.
-    pub async fn repack(&self) {
-        git(&self.bare, &["repack", "-q", "-a", "-d", "-f"]).await;
-    }
-
-    pub fn source_commits(&self, branch: &str) -> impl std::future::Future<Output = String> + '_ {
-        let range = format!("refs/heads/{branch}");
-        async move { git(&self.source, &["log", "--format=%H", &range]).await }
-    }
-}
 
 fn remote(app: &TestApp) -> String {
     app.url("/catalog.git")
@@ -195,6 +39,16 @@ fn files(dir: &Path) -> Vec<(String, String)> {
 async fn clone_of_a_branch_has_the_source_files_and_commit_ids() {
     let app = TestApp::start().await;
     let catalog = GitCatalog::with_examples(&app).await;
+    git(
+        &catalog.source,
+        &["tag", "-a", "-m", "first release", "v0.1.0", "llm-worker-rbee-cpu"],
+    )
+    .await;
+    git(
+        &catalog.source,
+        &["push", "-q", catalog.bare.to_str().unwrap(), "v0.1.0"],
+    )
+    .await;
     catalog.repack().await;
     let out = catalog.work.path();
     let url = remote(&app);
@@ -207,6 +61,10 @@ async fn clone_of_a_branch_has_the_source_files_and_commit_ids() {
     git(&catalog.source, &["switch", "-q", "llm-worker-rbee-cpu"]).await;
     assert_eq!(files(&clone), files(&catalog.source));
     git(&clone, &["fsck", "--strict", "--no-progress"]).await;
+    // The annotated tag came along (include-tag), as the same tag object.
+    let tag = git(&catalog.source, &["rev-parse", "v0.1.0"]).await;
+    assert_eq!(git(&clone, &["rev-parse", "v0.1.0"]).await, tag);
+    assert_eq!(git(&clone, &["cat-file", "-t", "v0.1.0"]).await, "tag");
 
     // A whole clone: every branch, HEAD checked out as master.
     git(out, &["clone", "-q", &url, "all"]).await;

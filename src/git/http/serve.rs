@@ -4,6 +4,7 @@
 //! nothing has been sent, and with a sideband error (band 3) once the pack has begun.
 
 use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
 use gix_packetline::Channel;
@@ -16,6 +17,9 @@ use super::{pack, pktline, walk, ProtocolError};
 /// Response pieces queued between the pack thread and the connection: at most this many
 /// sideband frames (~64 KiB each) wait for a slow client.
 pub const FRAMES_IN_FLIGHT: usize = 8;
+
+/// How long one frame may wait for room in the channel (the client reading nothing).
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why a request was not answered in full.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,8 @@ impl From<ProtocolError> for ServeError {
 /// The sending end of the response body.
 pub struct Output {
     frames: mpsc::Sender<Bytes>,
+    /// The runtime the blocking thread belongs to (for the send's timer).
+    runtime: tokio::runtime::Handle,
     /// Whether anything was sent (an `ERR` line must come first to be read as one).
     started: bool,
     /// Whether the packfile section has begun (errors then go to band 3).
@@ -46,20 +52,25 @@ pub struct Output {
 }
 
 impl Output {
+    /// Call on a thread of the runtime (`spawn_blocking`).
     pub fn new(frames: mpsc::Sender<Bytes>) -> Self {
         Output {
             frames,
+            runtime: tokio::runtime::Handle::current(),
             started: false,
             in_packfile: false,
         }
     }
 
-    /// Sends `bytes`, waiting while the channel is full.
+    /// Sends `bytes`, waiting while the channel is full, but not longer than
+    /// [`SEND_TIMEOUT`]: a client that stops reading gives up its thread.
     pub fn send(&mut self, bytes: Vec<u8>) -> Result<(), ServeError> {
         self.started = true;
-        self.frames
-            .blocking_send(Bytes::from(bytes))
-            .map_err(|_| ServeError::ClientGone)
+        let send = tokio::time::timeout(SEND_TIMEOUT, self.frames.send(Bytes::from(bytes)));
+        match self.runtime.block_on(send) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(ServeError::ClientGone),
+        }
     }
 
     /// Sends a progress message (band 2).
@@ -70,11 +81,14 @@ impl Output {
     }
 }
 
-/// Answers one request body; everything goes to `out`.
+/// Answers one request body; everything goes to `out`. A panic in the libraries below is
+/// answered like a repository error, not by a response cut short without a word.
 pub fn upload_pack(dir: &Path, body: &[u8], mut out: Output) {
-    let error = match respond(dir, body, &mut out) {
-        Ok(()) | Err(ServeError::ClientGone) => return,
-        Err(error) => error,
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| respond(dir, body, &mut out)));
+    let error = match answered {
+        Ok(Ok(())) | Ok(Err(ServeError::ClientGone)) => return,
+        Ok(Err(error)) => error,
+        Err(_) => ServeError::Io(std::io::Error::other("pack generation panicked")),
     };
     let message = match &error {
         ServeError::Protocol(error) => error.message.clone(),
