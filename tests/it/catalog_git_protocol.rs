@@ -151,6 +151,29 @@ async fn negotiation_acknowledges_common_haves_and_sends_only_what_is_missing() 
     assert_eq!(verify_pack(&shallow.pack, false).await, 5);
 }
 
+#[tokio::test]
+async fn deepen_since_cuts_history_at_a_commit_time() {
+    let app = TestApp::start().await;
+    let catalog = GitCatalog::with_examples(&app).await;
+    let tip = git(&catalog.source, &["rev-parse", "llm-worker-rbee-cpu"]).await;
+    let want = format!("want {tip}");
+    let all = answer(
+        &app,
+        &["command=fetch", "0001", &want, "deepen-since 0", "done", "0000"],
+    )
+    .await;
+    assert_eq!(all.lines, ["shallow-info", "0001", "packfile", "0000"]);
+    assert_eq!(verify_pack(&all.pack, true).await, 8);
+    // Every parent is older than a time in the future: the want alone, shallow.
+    let future = "deepen-since 99999999999";
+    let cut = answer(&app, &["command=fetch", "0001", &want, future, "done", "0000"]).await;
+    assert_eq!(
+        cut.lines,
+        ["shallow-info", &format!("shallow {tip}"), "0001", "packfile", "0000"]
+    );
+    assert_eq!(verify_pack(&cut.pack, false).await, 5);
+}
+
 fn err_line(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body).to_string();
     assert!(
