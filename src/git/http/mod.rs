@@ -15,9 +15,9 @@
 
 mod body;
 mod pack;
-mod pktline;
+pub mod pktline;
 mod refs;
-mod request;
+pub mod request;
 mod serve;
 mod walk;
 
