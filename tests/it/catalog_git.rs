@@ -248,11 +248,20 @@ async fn push_and_protocol_v0_are_refused_with_a_clear_message() {
 }
 
 #[tokio::test]
-async fn without_a_catalog_repository_the_git_routes_answer_404() {
+async fn without_a_catalog_repository_the_git_routes_answer_404_and_an_empty_one_clones_empty() {
     let app = TestApp::start().await;
     let response = app.get("/catalog.git/info/refs?service=git-upload-pack").await;
     assert_eq!(response.status(), 404);
     assert!(response.text().await.unwrap().contains("no Git catalog repository"));
     let (ok, _, stderr) = run_git(app.data_dir(), &["ls-remote", &remote(&app)]).await;
     assert!(!ok && stderr.contains("not found"), "{stderr}");
+    // An empty repository (as `catalog init` leaves it): cloned as empty, HEAD unborn.
+    let catalog = GitCatalog::create(&app).await;
+    let out = catalog.work.path();
+    let (ok, _, stderr) = run_git(out, &["clone", &remote(&app), "empty"]).await;
+    assert!(ok && stderr.contains("cloned an empty repository"), "{stderr}");
+    assert_eq!(
+        git(&out.join("empty"), &["symbolic-ref", "HEAD"]).await,
+        "refs/heads/master"
+    );
 }

@@ -16,6 +16,8 @@
 mod body;
 mod pack;
 pub mod pktline;
+#[cfg(test)]
+mod properties;
 mod refs;
 pub mod request;
 mod serve;
