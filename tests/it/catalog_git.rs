@@ -137,6 +137,31 @@ async fn shallow_and_single_branch_clones_work() {
     assert_eq!(files(&shallow), files(&catalog.source));
     git(&shallow, &["fsck", "--no-progress"]).await;
 
+    // Deepening a shallow clone: `deepen 2` with the client's `shallow` line; the tip's
+    // parent comes (`unshallow`), and with it the whole two-commit history.
+    git(
+        out,
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            "-b",
+            "llm-worker-rbee-cpu",
+            &url,
+            "deepen",
+        ],
+    )
+    .await;
+    let deepen = out.join("deepen");
+    git(&deepen, &["fetch", "-q", "--depth", "2"]).await;
+    assert_eq!(
+        git(&deepen, &["log", "--format=%H"]).await,
+        catalog.source_commits("llm-worker-rbee-cpu").await
+    );
+    assert!(!deepen.join(".git/shallow").exists());
+    git(&deepen, &["fsck", "--strict", "--no-progress"]).await;
+
     // Unshallowing (git sends `deepen 2147483647`) brings the rest of the history.
     git(&shallow, &["fetch", "-q", "--unshallow"]).await;
     assert_eq!(

@@ -45,8 +45,6 @@ pub struct Output {
     frames: mpsc::Sender<Bytes>,
     /// The runtime the blocking thread belongs to (for the send's timer).
     runtime: tokio::runtime::Handle,
-    /// Whether anything was sent (an `ERR` line must come first to be read as one).
-    started: bool,
     /// Whether the packfile section has begun (errors then go to band 3).
     in_packfile: bool,
 }
@@ -57,7 +55,6 @@ impl Output {
         Output {
             frames,
             runtime: tokio::runtime::Handle::current(),
-            started: false,
             in_packfile: false,
         }
     }
@@ -65,7 +62,6 @@ impl Output {
     /// Sends `bytes`, waiting while the channel is full, but not longer than
     /// [`SEND_TIMEOUT`]: a client that stops reading gives up its thread.
     pub fn send(&mut self, bytes: Vec<u8>) -> Result<(), ServeError> {
-        self.started = true;
         let send = tokio::time::timeout(SEND_TIMEOUT, self.frames.send(Bytes::from(bytes)));
         match self.runtime.block_on(send) {
             Ok(Ok(())) => Ok(()),
@@ -98,13 +94,9 @@ pub fn upload_pack(dir: &Path, body: &[u8], mut out: Output) {
         }
     };
     let mut frame = Vec::new();
-    if out.in_packfile {
-        pktline::band(&mut frame, Channel::Error, format!("error: {message}\n").as_bytes());
-    } else if !out.started {
-        pktline::error(&mut frame, &message);
-    } else {
-        // Mid-way through sections before the pack: an ERR line still stops the client.
-        pktline::error(&mut frame, &message);
+    match out.in_packfile {
+        true => pktline::band(&mut frame, Channel::Error, format!("error: {message}\n").as_bytes()),
+        false => pktline::error(&mut frame, &message),
     }
     let _ = out.send(frame);
 }
