@@ -356,3 +356,23 @@ async fn a_pack_of_many_frames_streams_intact_and_clients_that_leave_free_their_
     let again = answer(&app, &["command=fetch", "0001", &want, "done", "0000"]).await;
     assert_eq!(verify_pack(&again.pack, true).await, 1 + 2 + 24);
 }
+
+#[tokio::test]
+async fn a_damaged_object_ends_the_pack_with_a_sideband_error() {
+    let app = TestApp::start().await;
+    let catalog = GitCatalog::with_examples(&app).await;
+    let tip = git(&catalog.source, &["rev-parse", "llm-worker-rbee-cpu"]).await;
+    let blob = git(&catalog.source, &["rev-parse", "llm-worker-rbee-cpu:PKGBUILD"]).await;
+    let loose = catalog.bare.join("objects").join(&blob[..2]).join(&blob[2..]);
+    std::fs::remove_file(&loose).unwrap();
+    std::fs::write(&loose, b"not zlib at all").unwrap();
+    let want = format!("want {tip}");
+    let damaged = answer(&app, &["command=fetch", "0001", &want, "done", "0000"]).await;
+    assert_eq!(damaged.lines, ["packfile"]);
+    assert!(
+        damaged
+            .error
+            .contains("error: upload-pack: the catalog repository could not be read"),
+        "{damaged:?}"
+    );
+}
