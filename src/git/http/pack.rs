@@ -62,7 +62,15 @@ pub fn write(
             ..Options::default()
         },
     )?;
-    let entries = gix::parallel::InOrderIter::from(entries);
+    // A missing object would become an entry the writer skips, leaving the pack one object
+    // short of its header: fail instead, with a message.
+    let entries = gix::parallel::InOrderIter::from(entries).map(|chunk| {
+        let chunk = chunk?;
+        match chunk.iter().any(|entry| entry.is_invalid()) {
+            true => Err(gix::error::not_found("an object to send is missing from the repository").not_found_error()),
+            false => Ok(chunk),
+        }
+    });
     let mut writer = BandWriter {
         out,
         buffer: Vec::with_capacity(MAX_BAND_DATA),
