@@ -136,7 +136,9 @@ pub async fn serve(
     let api = ApiSettings {
         cors_origins: config.cors_origins.clone(),
     };
-    let app = router(AppState::new(registry.clone(), edge), &api);
+    let state =
+        AppState::new(registry.clone(), edge).with_catalog_git(config.data_dir.join(crate::git::CATALOG_REPO_DIR));
+    let app = router(state, &api);
     let jobs = start_jobs(&registry, config).await?;
     let sweeper = tokio::spawn(sweep_upload_sessions(registry));
     let graceful = GracefulShutdown::new();

@@ -204,3 +204,31 @@ write("unpack", "hostile-pax.tar", tar_bytes([
     ("p" * 150, tarfile.REGTYPE, b"x", ""),
     ("link", tarfile.SYMTYPE, b"", "/" + "e" * 120),
 ], fmt=tarfile.PAX_FORMAT))
+
+# git_request: /catalog.git/git-upload-pack bodies (pkt-lines; "0000"/"0001" are packets).
+def pkt(*lines):
+    out = b""
+    for line in lines:
+        if line in ("0000", "0001", "0002"):
+            out += line.encode()
+        else:
+            data = line.encode() + b"\n"
+            out += b"%04x" % (len(data) + 4) + data
+    return out
+
+tip = "1" * 40
+old = "2" * 40
+git_requests = {
+    "ls-refs": pkt("command=ls-refs", "agent=git/2.47.3", "object-format=sha1", "0001",
+                   "peel", "symrefs", "unborn", "ref-prefix HEAD", "ref-prefix refs/heads/", "0000"),
+    "clone": pkt("command=fetch", "0001", "thin-pack", "ofs-delta", "include-tag",
+                 f"want {tip}", "done", "0000"),
+    "negotiate": pkt("command=fetch", "0001", f"want {tip}", f"have {old}", f"shallow {old}", "0000"),
+    "shallow": pkt("command=fetch", "0001", f"want {tip}", "deepen 2147483647", "done", "0000"),
+    "since": pkt("command=fetch", "0001", f"want {tip}", "deepen-since 1700000000", "done", "0000"),
+    "empty": pkt("0000"),
+    "malformed": b"00zzcommand=fetch",
+    "truncated": b"0032want 1234",
+}
+for name, body in git_requests.items():
+    write("git_request", name, body)

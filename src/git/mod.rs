@@ -5,3 +5,5 @@
 /// The catalog's bare repository, relative to the data directory: the source itself when made
 /// by `catalog init`, else the local copy the sync fetches into. `/catalog.git` serves it.
 pub const CATALOG_REPO_DIR: &str = "catalog.git";
+
+pub mod http;

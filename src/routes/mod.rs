@@ -9,6 +9,7 @@ pub mod catalog_error;
 pub mod catalog_wire;
 pub mod edge;
 pub mod error;
+pub mod git;
 pub mod limits;
 pub mod observe;
 pub mod ops;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub public_base: edge::PublicBase,
     /// Largest request head, bytes (`edge::check_request`).
     pub max_header_bytes: usize,
+    /// The catalog repository served at `/catalog.git` (`git::http`); `None`: not served.
+    pub catalog_git: Option<crate::git::http::CatalogGit>,
 }
 
 /// Settings of the HTTP edge, from the configuration.
@@ -49,7 +52,14 @@ impl AppState {
             uploads: limits::UploadGate::new(edge.max_uploads_per_client),
             public_base: edge.public_base,
             max_header_bytes: edge.max_header_bytes,
+            catalog_git: None,
         }
+    }
+
+    /// Serves the bare repository at `dir` at `/catalog.git` (404 while it does not exist).
+    pub fn with_catalog_git(mut self, dir: std::path::PathBuf) -> Self {
+        self.catalog_git = Some(crate::git::http::CatalogGit::new(dir));
+        self
     }
 }
 
@@ -102,6 +112,7 @@ pub fn route_name_of(matched_path: &str) -> Option<&'static str> {
     CATALOG_ROUTES
         .iter()
         .chain(OPERATION_ROUTES)
+        .chain(git::GIT_ROUTES)
         .find(|route| route.path == matched_path)
         .map(|route| route.name)
 }
@@ -113,7 +124,8 @@ fn add_routes(router: Router<AppState>, routes: &[NamedRoute]) -> Router<AppStat
 }
 
 /// The one route table of the server. spec/openapi.yaml lists every route outside `/v2`
-/// (a test keeps the two in step).
+/// (a test keeps the two in step) but the Git routes (`git::GIT_ROUTES`, whose protocol
+/// Git's documents and spec/catalog.md specify).
 pub fn router(state: AppState, api: &ApiSettings) -> Router {
     // Repository names contain `/`: everything under /v2/ goes to one dispatcher that
     // parses the path once (see `oci::route`).
@@ -135,10 +147,12 @@ pub fn router(state: AppState, api: &ApiSettings) -> Router {
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS]);
     let catalog = add_routes(Router::new(), CATALOG_ROUTES).layer(cors);
     let operations = add_routes(Router::new(), OPERATION_ROUTES);
+    let git = add_routes(Router::new(), git::GIT_ROUTES);
     Router::new()
         .merge(distribution)
         .merge(catalog)
         .merge(operations)
+        .merge(git)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::limit_uploads,

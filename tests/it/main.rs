@@ -5,6 +5,9 @@ mod support;
 
 mod bad_input;
 mod blobs;
+mod catalog_git;
+mod catalog_git_fixture;
+mod catalog_git_protocol;
 mod discovery;
 mod edge;
 mod gc;
