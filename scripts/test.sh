@@ -126,7 +126,8 @@ KNOWN_DEVIATIONS_OK=1 conformance/run-against-distribution.sh "$CARGO_TARGET_DIR
 conformance() {
   local port server
   port=$(free_port)
-  "$CARGO_TARGET_DIR/release/rbee-registry" serve --listen "127.0.0.1:$port" "$@" >"$work/server.log" 2>&1 &
+  # --auth off until the harness takes credentials (issue 10's tls-jobs part).
+  "$CARGO_TARGET_DIR/release/rbee-registry" serve --listen "127.0.0.1:$port" --auth off "$@" >"$work/server.log" 2>&1 &
   server=$!
   pids+=($server)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done

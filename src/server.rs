@@ -24,10 +24,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::auth::AuthMode;
 use crate::config::{GcConfig, HttpLimits, ServeConfig, StorageConfig};
 use crate::db::{Database, DbError};
 use crate::routes::edge::PublicBase;
 use crate::routes::{router, ApiSettings, AppState, EdgeSettings};
+use crate::services::admin_token::AdminToken;
 use crate::services::analytics::DownloadRecorder;
 use crate::services::gc::GcOptions;
 use crate::services::{PublicUrl, Registry};
@@ -47,6 +49,8 @@ pub enum ServerError {
     Listen { address: String, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot prepare authentication: {0}")]
+    Auth(crate::services::RegistryError),
 }
 
 /// Free memory glibc's allocator keeps at the top of a heap instead of returning it to the
@@ -78,7 +82,33 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
     };
     let salt = config.analytics_salt.load().map_err(StorageError::Io)?;
     let recorder = DownloadRecorder::start(db.clone(), salt);
-    Ok(Registry::new(db, store, config.limits.clone()).with_download_recorder(recorder))
+    Ok(Registry::new(db, store, config.limits.clone())
+        .with_download_recorder(recorder)
+        .with_token_settings(config.auth.tokens.clone()))
+}
+
+/// Readies token authentication before serving: a signing key exists, and on the first start
+/// on this database the admin token is made (its file's path is logged, never the token).
+/// With `auth.mode = off` it says so.
+pub async fn prepare_auth(registry: &Registry, config: &ServeConfig) -> Result<(), ServerError> {
+    registry.ensure_signing_key().await.map_err(ServerError::Auth)?;
+    match registry
+        .create_admin_token_once(&config.data_dir)
+        .await
+        .map_err(ServerError::Auth)?
+    {
+        AdminToken::Created(path) => {
+            tracing::info!(path = %path.display(), "created the admin token (mode 0600); keep it safe")
+        }
+        AdminToken::Existing => {}
+    }
+    if config.auth.mode == AuthMode::Off {
+        tracing::warn!(
+            "authentication is off (auth.mode = off): anyone who reaches this registry may pull, push and delete; \
+             use it on a trusted network only"
+        );
+    }
+    Ok(())
 }
 
 /// Binds the listener; separate from [`serve`] so callers (tests) can learn the port.
@@ -101,6 +131,7 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let limits: HttpLimits = config.http.clone();
     crate::observability::metrics_handle();
+    prepare_auth(&registry, config).await?;
     let public_url = match &config.public_url {
         Some(url) => url.clone(),
         None => PublicUrl::for_address(listener.local_addr().map_err(ServerError::Serve)?),
@@ -112,6 +143,8 @@ pub async fn serve(
             url: public_url,
             trusted_proxies: config.trusted_proxies.clone(),
         },
+        auth_mode: config.auth.mode,
+        token_rate_limit: config.auth.token_rate_limit,
     };
     let api = ApiSettings {
         cors_origins: config.cors_origins.clone(),

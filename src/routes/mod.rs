@@ -4,6 +4,7 @@
 //! Errors become HTTP in `error` (the distribution API) and `catalog_error` (the JSON
 //! catalog API) only.
 
+pub mod bearer;
 pub mod catalog;
 pub mod catalog_error;
 pub mod catalog_wire;
@@ -13,6 +14,7 @@ pub mod limits;
 pub mod observe;
 pub mod ops;
 pub mod responses;
+pub mod token;
 pub mod v2;
 
 use axum::http::{HeaderName, HeaderValue, Method};
@@ -21,6 +23,7 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::auth::AuthMode;
 use crate::services::Registry;
 
 /// State shared by every handler.
@@ -32,6 +35,10 @@ pub struct AppState {
     pub public_base: edge::PublicBase,
     /// Largest request head, bytes (`edge::check_request`).
     pub max_header_bytes: usize,
+    /// Whether `/v2` asks for tokens (`bearer`).
+    pub auth_mode: AuthMode,
+    /// Per-client limit of `/token` requests.
+    pub token_rate_limit: token::TokenRateLimit,
 }
 
 /// Settings of the HTTP edge, from the configuration.
@@ -40,6 +47,10 @@ pub struct EdgeSettings {
     pub max_header_bytes: usize,
     pub max_uploads_per_client: usize,
     pub public_base: edge::PublicBase,
+    /// Token authentication on or off.
+    pub auth_mode: AuthMode,
+    /// `/token` requests one client address may make per minute.
+    pub token_rate_limit: u64,
 }
 
 impl AppState {
@@ -49,6 +60,8 @@ impl AppState {
             uploads: limits::UploadGate::new(edge.max_uploads_per_client),
             public_base: edge.public_base,
             max_header_bytes: edge.max_header_bytes,
+            auth_mode: edge.auth_mode,
+            token_rate_limit: token::TokenRateLimit::new(edge.token_rate_limit),
         }
     }
 }
@@ -96,12 +109,21 @@ const OPERATION_ROUTES: &[NamedRoute] = &[
     named("/readyz", "readyz", || get(ops::get_readiness)),
 ];
 
+/// Token authentication: the token endpoint (GET: the Docker token spec; POST: OAuth2) and
+/// the public keys that verify tokens.
+#[rustfmt::skip]
+const AUTH_ROUTES: &[NamedRoute] = &[
+    named("/token", "token", || get(token::get_token).post(token::post_token)),
+    named("/.well-known/jwks.json", "jwks", || get(token::get_jwks)),
+];
+
 /// The name the route table gives a matched route path outside `/v2` (`/v2` requests are
 /// named by their parsed endpoint, `oci::Endpoint::name`).
 pub fn route_name_of(matched_path: &str) -> Option<&'static str> {
     CATALOG_ROUTES
         .iter()
         .chain(OPERATION_ROUTES)
+        .chain(AUTH_ROUTES)
         .find(|route| route.path == matched_path)
         .map(|route| route.name)
 }
@@ -135,10 +157,12 @@ pub fn router(state: AppState, api: &ApiSettings) -> Router {
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS]);
     let catalog = add_routes(Router::new(), CATALOG_ROUTES).layer(cors);
     let operations = add_routes(Router::new(), OPERATION_ROUTES);
+    let auth = add_routes(Router::new(), AUTH_ROUTES);
     Router::new()
         .merge(distribution)
         .merge(catalog)
         .merge(operations)
+        .merge(auth)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::limit_uploads,

@@ -5,7 +5,7 @@
 //! values; they never see HTTP. Dependency direction: routes → services → db / storage / oci.
 //! Services never call routes.
 
-mod admin_token;
+pub mod admin_token;
 pub mod analytics;
 pub mod blobs;
 pub mod credentials;
@@ -13,11 +13,13 @@ pub mod discovery;
 pub mod error;
 pub mod gc;
 pub mod health;
+pub mod keys;
 mod licenses;
 pub mod manifests;
 mod policies;
 pub mod public_url;
 mod publishers;
+pub mod tokens;
 pub mod uploads;
 pub mod workers;
 
@@ -61,6 +63,10 @@ pub struct Registry {
     store: BlobStore,
     limits: RegistryLimits,
     downloads: Option<analytics::DownloadRecorder>,
+    /// The token signing keys, cached (`keys`).
+    keys: keys::KeyCache,
+    /// Settings of the token service (`tokens`).
+    tokens: tokens::TokenSettings,
 }
 
 impl Registry {
@@ -70,6 +76,8 @@ impl Registry {
             store,
             limits,
             downloads: None,
+            keys: keys::KeyCache::default(),
+            tokens: tokens::TokenSettings::default(),
         }
     }
 
