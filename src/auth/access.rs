@@ -131,7 +131,10 @@ pub fn table_rows() -> Vec<(&'static str, &'static str, String)> {
             };
             let text = match needed {
                 Required::Authenticated => "a valid token (no scope)".to_string(),
-                Required::Scopes(_) => needed.scope_text().unwrap_or_default().replace(":n:", ":<name>:"),
+                Required::Scopes(_) => format!(
+                    "`{}`",
+                    needed.scope_text().unwrap_or_default().replace(":n:", ":<name>:")
+                ),
             };
             rows.push((method, *shown, text));
         }
@@ -294,5 +297,28 @@ mod tests {
         assert!(!covers(&granted, &Access::Catalog));
         assert!(Required::Authenticated.covered_by(&[]));
         assert!(!Required::Scopes(vec![on(&a, Actions::PULL)]).covered_by(&[]));
+    }
+}
+
+#[cfg(test)]
+mod spec_table {
+    /// spec/auth.md shows exactly this table (between its `access-table` markers).
+    #[test]
+    fn spec_auth_md_shows_the_table() {
+        let mut table = String::from("| method | endpoint | access needed |\n|---|---|---|\n");
+        for (method, path, access) in super::table_rows() {
+            table.push_str(&format!("| `{method}` | `{path}` | {access} |\n"));
+        }
+        let spec = include_str!("../../spec/auth.md");
+        let start = spec.find("<!-- access-table -->\n").expect("start marker") + "<!-- access-table -->\n".len();
+        let end = spec.find("<!-- /access-table -->").expect("end marker");
+        if std::env::var_os("RBEE_PRINT_ACCESS_TABLE").is_some() {
+            println!("{table}");
+        }
+        assert_eq!(
+            &spec[start..end],
+            table,
+            "spec/auth.md's access table differs from auth::access"
+        );
     }
 }

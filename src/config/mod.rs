@@ -52,7 +52,7 @@ pub const DEFAULT_GC_GRACE_PERIOD: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_UPLOAD_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Default of the token requests one client address may make per minute.
-pub const DEFAULT_TOKEN_RATE_LIMIT: u64 = 120;
+pub const DEFAULT_TOKEN_RATE_LIMIT: u64 = 600;
 
 /// Token authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]

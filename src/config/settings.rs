@@ -327,7 +327,7 @@ settings! {
     auth_token_rate_limit: u64 = DEFAULT_TOKEN_RATE_LIMIT => {
         key: "auth.token_rate_limit", env: Some("RBEE_AUTH_TOKEN_RATE_LIMIT"),
         flags: [(Serve, "token-rate-limit")],
-        default: "`120` (`429` past it)",
+        default: "`600` (`429` past it)",
     }
     /// Collect garbage every so often while serving (6h; off).
     gc_interval: Interval = Interval(None) => {

@@ -40,11 +40,14 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 const MAX_TRACKED_CLIENTS: usize = 65_536;
 const WINDOW: Duration = Duration::from_secs(60);
 
+/// Per client address: when its window started and how many requests it made in it.
+type Windows = HashMap<Option<IpAddr>, (Instant, u64)>;
+
 /// Token requests per client address per minute (a fixed window per address).
 #[derive(Clone, Debug)]
 pub struct TokenRateLimit {
     per_minute: u64,
-    windows: Arc<Mutex<HashMap<Option<IpAddr>, (Instant, u64)>>>,
+    windows: Arc<Mutex<Windows>>,
 }
 
 impl TokenRateLimit {
@@ -86,17 +89,19 @@ fn peer_of(request: &Request) -> Option<IpAddr> {
         .map(|ConnectInfo(address)| address.ip())
 }
 
-fn rate_limited(state: &AppState, client: Option<IpAddr>) -> Result<(), Response> {
-    state.token_rate_limit.check(client).map_err(|wait| {
-        record_auth_failure("rate_limited");
+/// The `429` for a client past the rate limit, if it is.
+fn rate_limited(state: &AppState, client: Option<IpAddr>) -> Option<Response> {
+    let wait = state.token_rate_limit.check(client).err()?;
+    record_auth_failure("rate_limited");
+    Some(
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::TooManyRequests,
             "too many token requests; retry later",
         )
         .with_header(header::RETRY_AFTER, wait.to_string())
-        .into_response()
-    })
+        .into_response(),
+    )
 }
 
 /// The secret of `Authorization: Basic` (its password) or `Bearer` (the secret itself).
@@ -162,7 +167,7 @@ fn failed(error: TokenRequestError, base: &PublicUrl) -> Response {
 
 /// `GET /token`: the Docker token spec's request.
 pub async fn get_token(State(state): State<AppState>, BaseUrl(base): BaseUrl, request: Request) -> Response {
-    if let Err(response) = rate_limited(&state, peer_of(&request)) {
+    if let Some(response) = rate_limited(&state, peer_of(&request)) {
         return response;
     }
     let query: Vec<(String, String)> = url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
@@ -203,7 +208,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 
 /// `POST /token`: the OAuth2 form (password and refresh-token grants).
 pub async fn post_token(State(state): State<AppState>, BaseUrl(base): BaseUrl, request: Request) -> Response {
-    if let Err(response) = rate_limited(&state, peer_of(&request)) {
+    if let Some(response) = rate_limited(&state, peer_of(&request)) {
         return response;
     }
     let body: Body = request.into_body();

@@ -159,3 +159,38 @@ async fn the_oras_python_sdk_pulls_an_open_repository_anonymously() {
     .await;
     succeeded(&pulled, "oras_pull.py (anonymous, protected registry)");
 }
+
+#[tokio::test]
+async fn publish_needs_a_credential_and_install_works_anonymously() {
+    use rbee_registry::artifact::Platform;
+    use rbee_registry::client::install::{install_worker, InstallRequest};
+    use rbee_registry::client::progress::Silent;
+    use rbee_registry::client::{Credentials, RegistryClient};
+
+    use crate::worker_fixtures::{client, publish_worker_with};
+
+    let app = TestApp::start_protected().await;
+    let dir = tempfile::tempdir().unwrap();
+    let worker = "llm-worker-rbee-cpu";
+    let anonymous = publish_worker_with(&client(&app), dir.path(), worker, "0.1.0", &["linux/amd64"], None).await;
+    assert!(anonymous.is_err(), "an anonymous publish succeeded");
+    let admin = RegistryClient::new(
+        &app.base_url,
+        Some(Credentials::Basic {
+            username: "ci".into(),
+            password: admin_secret(&app),
+        }),
+    )
+    .unwrap();
+    publish_worker_with(&admin, dir.path(), worker, "0.1.0", &["linux/amd64"], None)
+        .await
+        .unwrap();
+    let request = InstallRequest {
+        worker_id: worker.into(),
+        version: None,
+        platform: Some(Platform::parse("linux/amd64").unwrap()),
+        prefix: dir.path().join("prefix"),
+    };
+    let report = install_worker(&client(&app), &request, &mut Silent).await.unwrap();
+    assert_eq!(report.version.to_string(), "0.1.0");
+}
