@@ -225,3 +225,45 @@ async fn the_admin_token_is_made_once_mode_0600_and_never_logged() {
     let token = token_for(&second, Some(&secret), &["repository:a:push"]).await;
     assert_eq!(claims_of(&token)["sub"], "admin");
 }
+
+#[tokio::test]
+async fn processes_on_one_database_share_keys_and_refresh_tokens() {
+    let site = TestSite::new().await;
+    let first = site.start_protected(|_| {}).await;
+    let second = site.start_protected(|_| {}).await;
+    site.start().await.push_image("team/app", "v1", b"layer").await;
+    // A token from one process opens the other.
+    let token = token_for(&first, None, &["repository:team/app:pull"]).await;
+    assert_eq!(
+        get_with(&second, "/v2/team/app/manifests/v1", &token).await.status(),
+        200
+    );
+    // A refresh token made by one process works on the other.
+    let admin = admin_secret(&first);
+    let body: serde_json::Value = post_form(
+        &first,
+        &[
+            ("grant_type", "password"),
+            ("password", &admin),
+            ("access_type", "offline"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let refreshed = post_form(
+        &second,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("scope", "repository:team/app:push"),
+        ],
+    )
+    .await;
+    assert_eq!(refreshed.status(), 200);
+    let refreshed: serde_json::Value = refreshed.json().await.unwrap();
+    let claims = claims_of(refreshed["token"].as_str().unwrap());
+    assert_eq!(claims["access"][0]["actions"], serde_json::json!(["push"]));
+}
