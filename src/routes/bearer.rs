@@ -6,12 +6,17 @@
 //! so clients such as containerd drop a cached token). The realm is `<public base>/token`,
 //! the base from `edge::PublicBase` (never a client's unchecked `Host`).
 
-use axum::http::{header, HeaderMap, StatusCode};
+use std::net::IpAddr;
+
+use axum::http::{header, HeaderMap, Method, StatusCode};
 
 use super::error::{ApiError, ErrorCode};
-use crate::auth::access::Required;
+use super::AppState;
+use crate::auth::access::{self, MountQuery, Required};
 use crate::auth::token::TokenError;
+use crate::auth::AuthMode;
 use crate::observability::record_auth_failure;
+use crate::oci::V2Path;
 use crate::services::tokens::{TokenRejection, VerifiedToken};
 use crate::services::{PublicUrl, Registry};
 
@@ -93,6 +98,27 @@ pub async fn authorize(
         return Err(unauthorized(base, service, required, ChallengeError::InsufficientScope));
     }
     Ok(verified)
+}
+
+/// The access check before any `/v2` handler: a method the endpoint has no row for is
+/// refused (`405`); with auth on, the bearer token must cover the need. The verified token,
+/// when auth is on.
+pub async fn check_access(
+    state: &AppState,
+    method: &Method,
+    path: &V2Path,
+    mount: MountQuery<'_>,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Result<Option<VerifiedToken>, ApiError> {
+    let Some(required) = access::required(method.as_str(), path, mount) else {
+        return Err(ApiError::method_not_allowed());
+    };
+    if state.auth_mode == AuthMode::Off {
+        return Ok(None);
+    }
+    let base = state.public_base.for_request(peer, headers);
+    authorize(&state.registry, &base, headers, &required).await.map(Some)
 }
 
 fn invalid_reason(error: TokenError) -> &'static str {

@@ -17,8 +17,7 @@ use super::error::ApiError;
 use super::observe::ParsedV2Path;
 use super::responses::*;
 use super::AppState;
-use crate::auth::access::{self, MountQuery};
-use crate::auth::AuthMode;
+use crate::auth::access::MountQuery;
 use crate::oci::{parse_content_range, parse_v2_path, Digest, Reference, RepoName, V2Path};
 use crate::services::analytics::DownloadClient;
 use crate::services::blobs::BlobRead;
@@ -42,7 +41,7 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
     let query = Query::parse(uri.query());
     let parsed = parsed.map_or_else(|| parse_v2_path(rest), |ParsedV2Path(parsed)| parsed);
     let result = match parsed {
-        Ok(Some(path)) => match check_access(&state, &method, &path, &query, &headers, peer).await {
+        Ok(Some(path)) => match bearer::check_access(&state, &method, &path, query.mount(), &headers, peer).await {
             Ok(viewer) => {
                 route(
                     &state.registry,
@@ -62,33 +61,6 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
         Err(error) => Err(error.into()),
     };
     result.unwrap_or_else(IntoResponse::into_response)
-}
-
-/// The access check before any handler (`auth::access`, `bearer`): a method the endpoint
-/// has no row for is refused; with auth on, the bearer token must cover the need. The
-/// verified token, when auth is on.
-async fn check_access(
-    state: &AppState,
-    method: &Method,
-    path: &V2Path,
-    query: &Query,
-    headers: &HeaderMap,
-    peer: Option<IpAddr>,
-) -> Result<Option<VerifiedToken>, ApiError> {
-    let mount = MountQuery {
-        mount: query.get("mount"),
-        from: query.get("from"),
-    };
-    let Some(required) = access::required(method.as_str(), path, mount) else {
-        return Err(ApiError::method_not_allowed());
-    };
-    if state.auth_mode == AuthMode::Off {
-        return Ok(None);
-    }
-    let base = state.public_base.for_request(peer, headers);
-    bearer::authorize(&state.registry, &base, headers, &required)
-        .await
-        .map(Some)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -176,6 +148,14 @@ impl Query {
                 })
             })
             .transpose()
+    }
+
+    /// The parameters of a cross-repository mount.
+    fn mount(&self) -> MountQuery<'_> {
+        MountQuery {
+            mount: self.get("mount"),
+            from: self.get("from"),
+        }
     }
 
     fn digest(&self) -> Result<Option<Digest>, ApiError> {

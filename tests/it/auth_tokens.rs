@@ -212,7 +212,7 @@ async fn keys_rotate_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_key(
 }
 
 #[tokio::test]
-async fn the_admin_token_is_made_once_mode_0600_and_never_logged() {
+async fn the_admin_token_is_made_once_with_mode_0600_and_shared_by_processes() {
     use std::os::unix::fs::PermissionsExt;
     let site = TestSite::new().await;
     let first = site.start_protected(|_| {}).await;
