@@ -101,6 +101,8 @@ pub fn start_rbee(args: &Args, work: &Path, name: &str, extra: &[&str]) -> Resul
     let log = std::fs::File::create(work.join(format!("{name}.log"))).map_err(|e| e.to_string())?;
     let mut child = Command::new(&args.rbee)
         .arg("serve")
+        // Open, as distribution runs in the comparison.
+        .args(["--auth", "off"])
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")

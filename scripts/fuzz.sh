@@ -2,7 +2,8 @@
 # Coverage-guided fuzzing of the input parsers (fuzz/: cargo-fuzz targets, libFuzzer, built
 # with nightly Rust): manifest/index inspection, names/references/digests and the /v2 path
 # parser, Range/Content-Range, tar extraction, the worker format (metadata.json, platforms,
-# worker index and manifest checks) and the client's Bearer challenge parser.
+# worker index and manifest checks), the client's Bearer challenge parser, and the server's
+# scope grammar and token verification.
 #
 # Installs cargo-fuzz (and the nightly toolchain) when missing, builds every target into
 # $CARGO_TARGET_DIR/fuzz (so a cached target directory keeps it warm), then runs each target

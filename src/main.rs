@@ -29,6 +29,30 @@ enum Command {
     Install(InstallArgs),
     /// Remove blobs no manifest references and abandoned uploads (safe while the registry runs).
     Gc(GcArgs),
+    /// Token signing keys: `keys rotate` or `keys list` (shared by every process on the
+    /// database; safe while serving).
+    Keys(KeysArgs),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KeysAction {
+    /// Make a new signing key; new tokens use it, older keys verify until their tokens expired.
+    Rotate,
+    /// List the signing keys, newest first.
+    List,
+}
+
+#[derive(clap::Args)]
+struct KeysArgs {
+    /// What to do.
+    #[arg(value_enum)]
+    action: KeysAction,
+    /// TOML configuration file.
+    #[arg(long, env = "RBEE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The database settings (the same as `gc`'s, declared in `rbee_registry::config`).
+    #[command(flatten)]
+    settings: GcFlags,
 }
 
 /// Credentials for the registry: --username/--password, or --token; and a CA to trust.
@@ -190,6 +214,7 @@ async fn run() -> ExitCode {
         Command::Publish(args) => run_publish(args).await,
         Command::Install(args) => run_install(args).await,
         Command::Gc(args) => run_gc(args).await,
+        Command::Keys(args) => run_keys(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -235,6 +260,41 @@ async fn run_gc(args: GcArgs) -> Result<(), String> {
         report.bytes_freed
     );
     Ok(())
+}
+
+/// Keys retired longer ago than this (or the token lifetime plus skew, if longer) are removed.
+const KEY_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+async fn run_keys(args: KeysArgs) -> Result<(), String> {
+    let rotate = matches!(args.action, KeysAction::Rotate);
+    let config = assemble(args.config.as_deref(), args.settings.0)?;
+    let registry = server::open_registry(&config).await.map_err(|e| e.to_string())?;
+    if rotate {
+        let skew = std::time::Duration::from_secs(rbee_registry::services::tokens::CLOCK_SKEW_SECS as u64);
+        let retention = KEY_RETENTION.max(config.auth.tokens.lifetime + skew);
+        let kid = registry
+            .rotate_signing_key(retention)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("{kid}");
+        return Ok(());
+    }
+    for key in registry.list_signing_keys().await.map_err(|e| e.to_string())? {
+        let state = match key.retired_at {
+            None => "current".to_string(),
+            Some(at) => format!("retired {}", millis_text(at)),
+        };
+        println!("{}\tcreated {}\t{state}", key.kid, millis_text(key.created_at));
+    }
+    Ok(())
+}
+
+/// A time stored in milliseconds since the epoch, as RFC 3339.
+fn millis_text(millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(millis / 1000)
+        .ok()
+        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| millis.to_string())
 }
 
 async fn run_publish(args: PublishArgs) -> Result<(), String> {

@@ -19,6 +19,7 @@
 //! | `rbee_uploads_rejected_total` | counter | reason | uploads refused by a limit (`per_client`, `too_large`) |
 //! | `rbee_upload_sessions_expired_total` | counter | | sessions removed after `upload_session_ttl` |
 //! | `rbee_download_events_dropped_total` | counter | | worker downloads not counted because the analytics queue was full |
+//! | `rbee_auth_failures_total` | counter | reason | failed authentications: `credentials` (wrong secret or refresh token at `/token`), `rate_limited`, `invalid_token` (a `/v2` bearer token refused), `insufficient_scope` |
 //!
 //! `route` is a fixed name (`blob`, `manifest`, `upload`, `tags`, …, `metrics`, `healthz`,
 //! `legacy_workers`, `v1_download`, …: `oci::Endpoint::name` and the route table in `routes`), never a client-chosen path, so the
@@ -68,6 +69,7 @@ pub const UPLOADS_IN_PROGRESS: &str = "rbee_uploads_in_progress";
 pub const DOWNLOADS_IN_PROGRESS: &str = "rbee_downloads_in_progress";
 pub const UPLOADS_REJECTED: &str = "rbee_uploads_rejected_total";
 pub const UPLOAD_SESSIONS_EXPIRED: &str = "rbee_upload_sessions_expired_total";
+pub const AUTH_FAILURES: &str = "rbee_auth_failures_total";
 pub const DOWNLOAD_EVENTS_DROPPED: &str = "rbee_download_events_dropped_total";
 pub const GC_LAST_RUN: &str = "rbee_gc_last_run_timestamp_seconds";
 pub const GC_LAST_RUN_DURATION: &str = "rbee_gc_last_run_duration_seconds";
@@ -126,6 +128,7 @@ fn describe_and_register() {
     describe_gauge!(DOWNLOADS_IN_PROGRESS, "Blob downloads being sent");
     describe_counter!(UPLOADS_REJECTED, "Uploads refused by a limit, by reason");
     describe_counter!(UPLOAD_SESSIONS_EXPIRED, "Upload sessions removed after their lifetime");
+    describe_counter!(AUTH_FAILURES, "Failed authentications, by reason");
 
     gauge!(HTTP_REQUESTS_IN_FLIGHT).set(0.0);
     gauge!(UPLOADS_IN_PROGRESS).set(0.0);
@@ -133,6 +136,9 @@ fn describe_and_register() {
     counter!(UPLOAD_SESSIONS_EXPIRED).absolute(0);
     for reason in ["per_client", "too_large"] {
         counter!(UPLOADS_REJECTED, "reason" => reason).absolute(0);
+    }
+    for reason in AUTH_FAILURE_REASONS {
+        counter!(AUTH_FAILURES, "reason" => reason).absolute(0);
     }
 }
 
@@ -281,6 +287,14 @@ pub fn record_dropped_download() -> u64 {
 /// Records an upload refused by a limit (`per_client` or `too_large`).
 pub fn record_rejected_upload(reason: &'static str) {
     counter!(UPLOADS_REJECTED, "reason" => reason).increment(1);
+}
+
+/// The reasons of `rbee_auth_failures_total`.
+pub const AUTH_FAILURE_REASONS: [&str; 4] = ["credentials", "rate_limited", "invalid_token", "insufficient_scope"];
+
+/// Records a failed authentication (one of [`AUTH_FAILURE_REASONS`]). Never the secret.
+pub fn record_auth_failure(reason: &'static str) {
+    counter!(AUTH_FAILURES, "reason" => reason).increment(1);
 }
 
 /// Increments a gauge now and decrements it when dropped.

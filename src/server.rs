@@ -27,10 +27,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::auth::AuthMode;
 use crate::config::{HttpLimits, ServeConfig, StorageConfig};
 use crate::db::{Database, DbError};
 use crate::routes::edge::PublicBase;
 use crate::routes::{router, ApiSettings, AppState, EdgeSettings};
+use crate::services::admin_token::AdminToken;
 use crate::services::analytics::DownloadRecorder;
 use crate::services::gc::GcOptions;
 use crate::services::jobs::{Job, JobRunner};
@@ -55,6 +57,8 @@ pub enum ServerError {
     Tls(#[from] tls::TlsError),
     #[error("cannot start the job runner: {0}")]
     Jobs(crate::services::RegistryError),
+    #[error("cannot prepare authentication: {0}")]
+    Auth(crate::services::RegistryError),
 }
 
 /// Free memory glibc's allocator keeps at the top of a heap instead of returning it to the
@@ -86,7 +90,33 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
     };
     let salt = config.analytics_salt.load().map_err(StorageError::Io)?;
     let recorder = DownloadRecorder::start(db.clone(), salt);
-    Ok(Registry::new(db, store, config.limits.clone()).with_download_recorder(recorder))
+    Ok(Registry::new(db, store, config.limits.clone())
+        .with_download_recorder(recorder)
+        .with_token_settings(config.auth.tokens.clone()))
+}
+
+/// Readies token authentication before serving: a signing key exists, and on the first start
+/// on this database the admin token is made (its file's path is logged, never the token).
+/// With `auth.mode = off` it says so.
+pub async fn prepare_auth(registry: &Registry, config: &ServeConfig) -> Result<(), ServerError> {
+    registry.ensure_signing_key().await.map_err(ServerError::Auth)?;
+    match registry
+        .create_admin_token_once(&config.data_dir)
+        .await
+        .map_err(ServerError::Auth)?
+    {
+        AdminToken::Created(path) => {
+            tracing::info!(path = %path.display(), "created the admin token (mode 0600); keep it safe")
+        }
+        AdminToken::Existing => {}
+    }
+    if config.auth.mode == AuthMode::Off {
+        tracing::warn!(
+            "authentication is off (auth.mode = off): anyone who reaches this registry may pull, push and delete; \
+             use it on a trusted network only"
+        );
+    }
+    Ok(())
 }
 
 /// Binds the listener; separate from [`serve`] so callers (tests) can learn the port.
@@ -114,6 +144,7 @@ pub async fn serve(
     }
     crate::observability::metrics_handle();
     let address = listener.local_addr().map_err(ServerError::Serve)?;
+    prepare_auth(&registry, config).await?;
     let public_url = match &config.public_url {
         Some(url) => url.clone(),
         None if tls.is_some() => {
@@ -132,6 +163,8 @@ pub async fn serve(
             url: public_url,
             trusted_proxies: config.trusted_proxies.clone(),
         },
+        auth_mode: config.auth.mode,
+        token_rate_limit: config.auth.token_rate_limit,
     };
     let api = ApiSettings {
         cors_origins: config.cors_origins.clone(),
@@ -235,12 +268,9 @@ async fn until_cut<F: std::future::Future>(connection: F, cut: &CancellationToke
     }
 }
 
-/// Whether `serve` answers with Docker token authentication.
-///
-/// Hook for the auth branch: it adds the `auth.mode` setting (`on` by default); at the merge
-/// this becomes `config.auth.mode == AuthMode::On`. Until then the registry serves no tokens.
-fn token_auth_on(_config: &ServeConfig) -> bool {
-    false
+/// Whether the registry serves tokens (and so takes passwords) on this listener.
+fn token_auth_on(config: &ServeConfig) -> bool {
+    config.auth.mode == AuthMode::On
 }
 
 /// The warning for credentials and tokens sent in clear text: token authentication over

@@ -1,6 +1,5 @@
 //! The client's `WWW-Authenticate: Bearer …` challenge parser (`client::parse_bearer_challenge`).
-//! The server has no token code yet (no authentication has landed); this is the one token
-//! parser in the tree.
+//! (The server's token parsers are the `tokens` target.)
 //!
 //! Two inputs from one: the bytes as a header, and a challenge built from fuzzed parameter
 //! values (quoted, in a fuzzed order and spacing), which must parse back to those values.

@@ -63,3 +63,56 @@ pub fn permitted(principal: &Principal, repo: &RepoName, facts: RepoFacts, setti
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::principal::RepoPattern;
+
+    #[test]
+    fn the_policy_table() {
+        let publisher = |delete| Principal::Publisher {
+            name: "ci".into(),
+            patterns: vec![RepoPattern::parse("workers/llm-*").unwrap()],
+            allow_delete: delete,
+        };
+        let license = Principal::License {
+            license_id: "l1".into(),
+            holder: "a@example.com".into(),
+            workers: vec!["llm-premium".into()],
+            expires_at: i64::MAX,
+        };
+        let pp = Actions::PULL.union(Actions::PUSH);
+        let (open, premium) = (
+            RepoFacts {
+                requires_license: false,
+            },
+            RepoFacts { requires_license: true },
+        );
+        let on = PolicySettings { anonymous_pull: true };
+        let off = PolicySettings { anonymous_pull: false };
+        for (principal, repo, facts, settings, expected) in [
+            (Principal::Anonymous, "workers/cpu", open, on, Actions::PULL),
+            (Principal::Anonymous, "workers/cpu", open, off, Actions::NONE),
+            (Principal::Anonymous, "workers/llm-premium", premium, on, Actions::NONE),
+            (Principal::Admin, "workers/llm-premium", premium, off, Actions::ALL),
+            (publisher(false), "workers/llm-cpu", open, on, pp),
+            (publisher(true), "workers/llm-cpu", open, on, Actions::ALL),
+            (publisher(false), "workers/sd-cpu", open, on, Actions::PULL),
+            (publisher(false), "workers/sd-premium", premium, on, Actions::NONE),
+            (publisher(false), "workers/llm-premium", premium, on, pp),
+            (license.clone(), "workers/llm-premium", premium, off, Actions::PULL),
+            (license.clone(), "workers/other-premium", premium, on, Actions::NONE),
+            (license.clone(), "workers/cpu", open, off, Actions::PULL),
+            (license, "team/llm-premium", premium, on, Actions::NONE),
+        ] {
+            let name = RepoName::parse(repo).unwrap();
+            assert_eq!(
+                permitted(&principal, &name, facts, settings),
+                expected,
+                "{principal:?} on {repo}"
+            );
+        }
+        assert_eq!(worker_of(&RepoName::parse("workers/a/b").unwrap()), None);
+    }
+}

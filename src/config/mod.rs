@@ -20,7 +20,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::AuthMode;
 use crate::routes::edge::TrustedProxies;
+use crate::services::tokens::TokenSettings;
 use crate::services::{PublicUrl, RegistryLimits};
 use crate::storage::S3Config;
 
@@ -48,6 +50,29 @@ pub const DEFAULT_PRESIGN_EXPIRY: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_GC_GRACE_PERIOD: Duration = Duration::from_secs(24 * 3600);
 /// Default age past which an untouched upload session is removed.
 pub const DEFAULT_UPLOAD_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Default of the token requests one client address may make per minute.
+pub const DEFAULT_TOKEN_RATE_LIMIT: u64 = 600;
+
+/// Token authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    /// The token service: `service`, lifetime, anonymous pull.
+    pub tokens: TokenSettings,
+    /// Token requests one client address may make per minute.
+    pub token_rate_limit: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: AuthMode::On,
+            tokens: TokenSettings::default(),
+            token_rate_limit: DEFAULT_TOKEN_RATE_LIMIT,
+        }
+    }
+}
 
 /// Errors while assembling the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +177,8 @@ pub struct ServeConfig {
     pub analytics_salt: SaltSource,
     /// Garbage collection (the periodic collection runs only when `gc.interval` is set).
     pub gc: GcConfig,
+    /// Token authentication.
+    pub auth: AuthConfig,
 }
 
 /// The salt of client-address hashes: given, or kept in a file of the data directory.
@@ -274,7 +301,22 @@ impl ServeConfig {
                 ))
             }
         };
+        if settings.auth_token_lifetime.is_zero() || settings.auth_service.is_empty() {
+            return Err(ConfigError::Invalid(
+                "auth.token_lifetime must be at least 1s and auth.service not empty".into(),
+            ));
+        }
+        let auth = AuthConfig {
+            mode: settings.auth_mode,
+            tokens: TokenSettings {
+                service: settings.auth_service,
+                lifetime: settings.auth_token_lifetime,
+                anonymous_pull: settings.auth_anonymous_pull,
+            },
+            token_rate_limit: settings.auth_token_rate_limit,
+        };
         Ok(ServeConfig {
+            auth,
             listen: settings.listen,
             tls,
             public_url: settings.public_url,

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use super::values::{Interval, Secret, SettingValue, StorageBackend};
 use super::*;
+use crate::auth::AuthMode;
 use crate::routes::edge::TrustedProxies;
+use crate::services::tokens::{DEFAULT_SERVICE, DEFAULT_TOKEN_LIFETIME};
 use crate::services::{PublicUrl, RegistryLimits};
 
 /// The subcommands that take settings as flags.
@@ -309,6 +311,33 @@ settings! {
         key: "gc.upload_max_age", env: Some("RBEE_GC_UPLOAD_MAX_AGE"),
         flags: [(Gc, "upload-max-age"), (Serve, "gc-upload-max-age")],
         default: "`7d`",
+    }
+    /// Token authentication: `on` (Docker token auth) or `off` (an open registry, for a
+    /// trusted network; logged at start).
+    auth_mode: AuthMode = AuthMode::On => {
+        key: "auth.mode", env: Some("RBEE_AUTH"), flags: [(Serve, "auth")],
+        default: "`on` (`off`: no authentication)",
+    }
+    /// Anonymous callers may pull repositories that need no license.
+    auth_anonymous_pull: bool = true => {
+        key: "auth.anonymous_pull", env: Some("RBEE_AUTH_ANONYMOUS_PULL"), flags: [(Serve, "anonymous-pull")],
+        default: "`true`",
+    }
+    /// Lifetime of the tokens `/token` hands out.
+    auth_token_lifetime: Duration = DEFAULT_TOKEN_LIFETIME => {
+        key: "auth.token_lifetime", env: Some("RBEE_AUTH_TOKEN_LIFETIME"), flags: [(Serve, "token-lifetime")],
+        default: "`5m`",
+    }
+    /// The token `service` (challenges' `service`, the tokens' audience and issuer).
+    auth_service: String = DEFAULT_SERVICE.to_string() => {
+        key: "auth.service", env: Some("RBEE_AUTH_SERVICE"), flags: [(Serve, "token-service")],
+        default: "`rbee-registry`",
+    }
+    /// Token requests one client address may make per minute.
+    auth_token_rate_limit: u64 = DEFAULT_TOKEN_RATE_LIMIT => {
+        key: "auth.token_rate_limit", env: Some("RBEE_AUTH_TOKEN_RATE_LIMIT"),
+        flags: [(Serve, "token-rate-limit")],
+        default: "`600` (`429` past it)",
     }
     /// Collect garbage every so often while serving (6h; off).
     gc_interval: Interval = Interval(None) => {

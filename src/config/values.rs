@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ConfigError;
+use crate::auth::AuthMode;
 use crate::routes::edge::TrustedProxies;
 use crate::services::PublicUrl;
 
@@ -159,6 +160,17 @@ impl SettingValue for Secret {
 
     fn from_text(text: &str) -> Result<Self, ConfigError> {
         Ok(Secret(text.to_string()))
+    }
+}
+
+/// `auth.mode`: `on` or `off`.
+impl SettingValue for AuthMode {
+    fn from_text(text: &str) -> Result<Self, ConfigError> {
+        match text {
+            "on" => Ok(AuthMode::On),
+            "off" => Ok(AuthMode::Off),
+            other => Err(ConfigError::Invalid(format!("{other:?} is not on or off"))),
+        }
     }
 }
 

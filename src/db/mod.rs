@@ -9,12 +9,15 @@
 //! connection (no `SQLITE_BUSY` races) and reads through a separate pool.
 //! Timestamps are milliseconds since the Unix epoch (`BIGINT`).
 
+pub mod admin_tokens;
 pub mod blobs;
 pub mod downloads;
 pub mod gc;
 pub mod gc_runs;
 pub mod jobs;
+pub mod keys;
 pub mod manifests;
+pub mod refresh_tokens;
 pub mod repositories;
 pub mod tags;
 pub mod uploads;

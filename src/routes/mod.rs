@@ -4,6 +4,7 @@
 //! Errors become HTTP in `error` (the distribution API) and `catalog_error` (the JSON
 //! catalog API) only.
 
+pub mod bearer;
 pub mod catalog;
 pub mod catalog_error;
 pub mod catalog_wire;
@@ -14,6 +15,7 @@ pub mod limits;
 pub mod observe;
 pub mod ops;
 pub mod responses;
+pub mod token;
 pub mod v2;
 
 use axum::http::{HeaderName, HeaderValue, Method};
@@ -22,6 +24,7 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::auth::AuthMode;
 use crate::services::Registry;
 
 /// State shared by every handler.
@@ -35,6 +38,10 @@ pub struct AppState {
     pub max_header_bytes: usize,
     /// The catalog repository served at `/catalog.git` (`git::http`); `None`: not served.
     pub catalog_git: Option<crate::git::http::CatalogGit>,
+    /// Whether `/v2` asks for tokens (`bearer`).
+    pub auth_mode: AuthMode,
+    /// Per-client limit of `/token` requests.
+    pub token_rate_limit: token::TokenRateLimit,
 }
 
 /// Settings of the HTTP edge, from the configuration.
@@ -43,6 +50,10 @@ pub struct EdgeSettings {
     pub max_header_bytes: usize,
     pub max_uploads_per_client: usize,
     pub public_base: edge::PublicBase,
+    /// Token authentication on or off.
+    pub auth_mode: AuthMode,
+    /// `/token` requests one client address may make per minute.
+    pub token_rate_limit: u64,
 }
 
 impl AppState {
@@ -53,6 +64,8 @@ impl AppState {
             public_base: edge.public_base,
             max_header_bytes: edge.max_header_bytes,
             catalog_git: None,
+            auth_mode: edge.auth_mode,
+            token_rate_limit: token::TokenRateLimit::new(edge.token_rate_limit),
         }
     }
 
@@ -106,6 +119,14 @@ const OPERATION_ROUTES: &[NamedRoute] = &[
     named("/readyz", "readyz", || get(ops::get_readiness)),
 ];
 
+/// Token authentication: the token endpoint (GET: the Docker token spec; POST: OAuth2) and
+/// the public keys that verify tokens.
+#[rustfmt::skip]
+const AUTH_ROUTES: &[NamedRoute] = &[
+    named("/token", "token", || get(token::get_token).post(token::post_token)),
+    named("/.well-known/jwks.json", "jwks", || get(token::get_jwks)),
+];
+
 /// The name the route table gives a matched route path outside `/v2` (`/v2` requests are
 /// named by their parsed endpoint, `oci::Endpoint::name`).
 pub fn route_name_of(matched_path: &str) -> Option<&'static str> {
@@ -113,6 +134,7 @@ pub fn route_name_of(matched_path: &str) -> Option<&'static str> {
         .iter()
         .chain(OPERATION_ROUTES)
         .chain(git::GIT_ROUTES)
+        .chain(AUTH_ROUTES)
         .find(|route| route.path == matched_path)
         .map(|route| route.name)
 }
@@ -148,11 +170,13 @@ pub fn router(state: AppState, api: &ApiSettings) -> Router {
     let catalog = add_routes(Router::new(), CATALOG_ROUTES).layer(cors);
     let operations = add_routes(Router::new(), OPERATION_ROUTES);
     let git = add_routes(Router::new(), git::GIT_ROUTES);
+    let auth = add_routes(Router::new(), AUTH_ROUTES);
     Router::new()
         .merge(distribution)
         .merge(catalog)
         .merge(operations)
         .merge(git)
+        .merge(auth)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::limit_uploads,

@@ -12,13 +12,16 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
+use super::bearer;
 use super::error::ApiError;
 use super::observe::ParsedV2Path;
 use super::responses::*;
 use super::AppState;
+use crate::auth::access::MountQuery;
 use crate::oci::{parse_content_range, parse_v2_path, Digest, Reference, RepoName, V2Path};
 use crate::services::analytics::DownloadClient;
 use crate::services::blobs::BlobRead;
+use crate::services::tokens::VerifiedToken;
 use crate::services::{BodyStream, Registry, RegistryError};
 
 type Handled = Result<Response, ApiError>;
@@ -38,13 +41,29 @@ pub async fn dispatch(State(state): State<AppState>, request: Request) -> Respon
     let query = Query::parse(uri.query());
     let parsed = parsed.map_or_else(|| parse_v2_path(rest), |ParsedV2Path(parsed)| parsed);
     let result = match parsed {
-        Ok(Some(path)) => route(&state.registry, method, path, &query, &headers, peer, body).await,
+        Ok(Some(path)) => match bearer::check_access(&state, &method, &path, query.mount(), &headers, peer).await {
+            Ok(viewer) => {
+                route(
+                    &state.registry,
+                    method,
+                    path,
+                    &query,
+                    &headers,
+                    peer,
+                    body,
+                    viewer.as_ref(),
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        },
         Ok(None) => Err(ApiError::unsupported_endpoint()),
         Err(error) => Err(error.into()),
     };
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn route(
     registry: &Registry,
     method: Method,
@@ -53,12 +72,13 @@ async fn route(
     headers: &HeaderMap,
     peer: Option<IpAddr>,
     body: Body,
+    viewer: Option<&VerifiedToken>,
 ) -> Handled {
     let head = method == Method::HEAD;
     match (method, path) {
         // end-1
         (Method::GET | Method::HEAD, V2Path::ApiBase) => Ok(ApiBase.into_response()),
-        (Method::GET, V2Path::Catalog) => list_repositories(registry, query).await,
+        (Method::GET, V2Path::Catalog) => list_repositories(registry, query, viewer).await,
         // end-2 (GET, HEAD), end-10 (DELETE)
         (Method::GET | Method::HEAD, V2Path::Blob { name, digest }) => {
             get_blob(registry, name, digest, headers, peer, head).await
@@ -128,6 +148,14 @@ impl Query {
                 })
             })
             .transpose()
+    }
+
+    /// The parameters of a cross-repository mount.
+    fn mount(&self) -> MountQuery<'_> {
+        MountQuery {
+            mount: self.get("mount"),
+            from: self.get("from"),
+        }
     }
 
     fn digest(&self) -> Result<Option<Digest>, ApiError> {
@@ -336,9 +364,12 @@ async fn list_tags(registry: &Registry, name: RepoName, query: &Query) -> Handle
     Ok(TagList { name, n, page }.into_response())
 }
 
-async fn list_repositories(registry: &Registry, query: &Query) -> Handled {
+async fn list_repositories(registry: &Registry, query: &Query, viewer: Option<&VerifiedToken>) -> Handled {
     let n = query.page_size()?;
-    let page = registry.list_repositories(n, query.get("last")).await?;
+    let page = match viewer {
+        Some(viewer) => registry.list_visible_repositories(viewer, n, query.get("last")).await?,
+        None => registry.list_repositories(n, query.get("last")).await?,
+    };
     Ok(Catalog { n, page }.into_response())
 }
 

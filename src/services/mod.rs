@@ -5,7 +5,7 @@
 //! values; they never see HTTP. Dependency direction: routes → services → db / storage / oci.
 //! Services never call routes.
 
-mod admin_token;
+pub mod admin_token;
 pub mod analytics;
 pub mod blobs;
 pub mod credentials;
@@ -14,11 +14,13 @@ pub mod error;
 pub mod gc;
 pub mod health;
 pub mod jobs;
+pub mod keys;
 mod licenses;
 pub mod manifests;
 mod policies;
 pub mod public_url;
 mod publishers;
+pub mod tokens;
 pub mod uploads;
 pub mod workers;
 
@@ -64,6 +66,10 @@ pub struct Registry {
     downloads: Option<analytics::DownloadRecorder>,
     /// Wakes this process's job tasks when a job is triggered here (`jobs`).
     jobs: jobs::JobSignals,
+    /// The token signing keys, cached (`keys`).
+    keys: keys::KeyCache,
+    /// Settings of the token service (`tokens`).
+    tokens: tokens::TokenSettings,
 }
 
 impl Registry {
@@ -74,6 +80,8 @@ impl Registry {
             limits,
             downloads: None,
             jobs: jobs::JobSignals::default(),
+            keys: keys::KeyCache::default(),
+            tokens: tokens::TokenSettings::default(),
         }
     }
 

@@ -3,6 +3,12 @@
 
 mod support;
 
+mod auth_bad_tokens;
+mod auth_challenges;
+mod auth_clients;
+mod auth_support;
+mod auth_tokens;
+
 mod bad_input;
 mod blobs;
 mod catalog_git;

@@ -121,8 +121,11 @@ impl TestSite {
     }
 
     /// The configuration of a server on this site, with a configuration file's other settings.
+    /// Authentication is off (the tests not about it push anonymously); `start_protected`
+    /// turns it on.
     pub fn config_with_file(&self, file: FileConfig) -> ServeConfig {
         let overrides = rbee_registry::config::Overrides {
+            auth_mode: Some(rbee_registry::auth::AuthMode::Off),
             listen: Some("127.0.0.1:0".parse().unwrap()),
             data_dir: Some(self.data_dir.clone()),
             database_url: Some(self.database_url.clone()),
@@ -141,8 +144,11 @@ impl TestSite {
     /// The `rbee-registry <subcommand>` command line for this site's database and storage.
     pub fn command(&self, subcommand: &str) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rbee-registry"));
+        command.arg(subcommand);
+        if subcommand == "serve" {
+            command.args(["--auth", "off"]);
+        }
         command
-            .arg(subcommand)
             .args(["--database-url", &self.database_url])
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -192,6 +198,15 @@ impl TestSite {
         self.start_configured(FileConfig::default(), |_| {}).await
     }
 
+    /// Starts a server on this site with token authentication on (the default of `serve`).
+    pub async fn start_protected(self: &Arc<Self>, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        self.start_configured(FileConfig::default(), |config| {
+            config.auth.mode = rbee_registry::auth::AuthMode::On;
+            configure(config);
+        })
+        .await
+    }
+
     /// Starts a server on this site with a configuration file's settings, then `configure`.
     pub async fn start_configured(
         self: &Arc<Self>,
@@ -201,6 +216,8 @@ impl TestSite {
         let mut config = self.config_with_file(file);
         configure(&mut config);
         let registry = server::open_registry(&config).await.unwrap();
+        // Done again (as a no-op) by `serve`; here so the admin token exists on return.
+        server::prepare_auth(&registry, &config).await.unwrap();
         let listener = server::bind(&config).await.unwrap();
         let address = listener.local_addr().unwrap();
         let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
@@ -259,6 +276,11 @@ impl TestApp {
     /// A registry on a fresh site of the backend `RBEE_TEST_BACKEND` names.
     pub async fn start() -> TestApp {
         TestSite::new().await.start().await
+    }
+
+    /// A registry with token authentication on, on a fresh site.
+    pub async fn start_protected() -> TestApp {
+        TestSite::new().await.start_protected(|_| {}).await
     }
 
     /// A registry on a fresh site, its configuration adjusted by `configure`.
