@@ -1,9 +1,12 @@
 //! The `rbee-registry` command line: `serve` (run the registry), `gc` (collect garbage),
-//! `publish` and `install` (the client side). The settings of `serve` and `gc` are declared
+//! `publish` and `install` (the client side), and the credential commands `publisher`,
+//! `license` and `worker` (in `cli/`). The settings of `serve` and `gc` are declared
 //! once in `rbee_registry::config`; this file only names the subcommands.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod cli;
 
 use clap::{Parser, Subcommand};
 use rbee_registry::artifact::Platform;
@@ -29,6 +32,15 @@ enum Command {
     Install(InstallArgs),
     /// Remove blobs no manifest references and abandoned uploads (safe while the registry runs).
     Gc(GcArgs),
+    /// Publisher tokens (CI credentials to push): create, list, revoke.
+    #[command(subcommand)]
+    Publisher(cli::PublisherCommand),
+    /// License tokens for premium workers: issue, list, show, revoke, public keys.
+    #[command(subcommand)]
+    License(cli::LicenseCommand),
+    /// A worker's access policy (premium or open).
+    #[command(subcommand)]
+    Worker(cli::WorkerCommand),
 }
 
 /// Credentials for the registry: --username/--password, or --token.
@@ -40,7 +52,8 @@ struct CredentialArgs {
     /// Registry password or token used as a password.
     #[arg(long, env = "RBEE_REGISTRY_PASSWORD", hide_env_values = true)]
     password: Option<String>,
-    /// A bearer token, sent as is.
+    /// A bearer token, sent as is; a publisher or license token (`rbee_pub_…`, `rbee_lic_…`)
+    /// is sent as the password of the token flow instead.
     #[arg(
         long,
         env = "RBEE_REGISTRY_TOKEN",
@@ -53,6 +66,11 @@ struct CredentialArgs {
 impl CredentialArgs {
     fn credentials(&self) -> Result<Option<Credentials>, String> {
         match (&self.username, &self.password, &self.token) {
+            // A publisher or license token is a password of the token flow (any user name).
+            (_, _, Some(token)) if token.starts_with("rbee_") => Ok(Some(Credentials::Basic {
+                username: "token".into(),
+                password: token.clone(),
+            })),
             (_, _, Some(token)) => Ok(Some(Credentials::Bearer(token.clone()))),
             (Some(username), Some(password), None) => Ok(Some(Credentials::Basic {
                 username: username.clone(),
@@ -104,6 +122,9 @@ struct InstallArgs {
     /// The registry.
     #[arg(long, env = "RBEE_REGISTRY", default_value = "http://127.0.0.1:8787")]
     registry: String,
+    /// A license token (`rbee_lic_…`) for a premium worker.
+    #[arg(long, env = "RBEE_LICENSE_TOKEN", hide_env_values = true)]
+    license: Option<String>,
     #[command(flatten)]
     credentials: CredentialArgs,
 }
@@ -132,7 +153,7 @@ struct GcArgs {
 }
 
 /// The configuration: flags and environment over the file named by `--config` over defaults.
-fn assemble(config: Option<&Path>, flags: Overrides) -> Result<ServeConfig, String> {
+pub(crate) fn assemble(config: Option<&Path>, flags: Overrides) -> Result<ServeConfig, String> {
     let file = match config {
         Some(path) => FileConfig::load(path).map_err(|e| e.to_string())?,
         None => FileConfig::default(),
@@ -177,6 +198,9 @@ async fn run() -> ExitCode {
         Command::Publish(args) => run_publish(args).await,
         Command::Install(args) => run_install(args).await,
         Command::Gc(args) => run_gc(args).await,
+        Command::Publisher(command) => cli::run_publisher(command).await,
+        Command::License(command) => cli::run_license(command).await,
+        Command::Worker(command) => cli::run_worker(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -251,7 +275,15 @@ async fn run_publish(args: PublishArgs) -> Result<(), String> {
 }
 
 async fn run_install(args: InstallArgs) -> Result<(), String> {
-    let client = RegistryClient::new(&args.registry, args.credentials.credentials()?).map_err(|e| e.to_string())?;
+    let credentials = match &args.license {
+        // The license is the password of the token flow (any user name).
+        Some(license) if !license.is_empty() => Some(Credentials::Basic {
+            username: "license".into(),
+            password: license.clone(),
+        }),
+        _ => args.credentials.credentials()?,
+    };
+    let client = RegistryClient::new(&args.registry, credentials).map_err(|e| e.to_string())?;
     let platform = args
         .platform
         .as_deref()

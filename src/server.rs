@@ -47,6 +47,8 @@ pub enum ServerError {
     Listen { address: String, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// Free memory glibc's allocator keeps at the top of a heap instead of returning it to the
@@ -78,7 +80,10 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
     };
     let salt = config.analytics_salt.load().map_err(StorageError::Io)?;
     let recorder = DownloadRecorder::start(db.clone(), salt);
-    Ok(Registry::new(db, store, config.limits.clone()).with_download_recorder(recorder))
+    let licensing = config.licenses.load()?;
+    Ok(Registry::new(db, store, config.limits.clone())
+        .with_download_recorder(recorder)
+        .with_license_settings(licensing))
 }
 
 /// Binds the listener; separate from [`serve`] so callers (tests) can learn the port.

@@ -2,6 +2,8 @@
 //! scope, and the access policy that decides which actions a principal has on a repository.
 //! Pure domain: no database, no HTTP. spec/auth.md is the contract.
 
+pub mod license_token;
 pub mod policy;
 pub mod principal;
 pub mod scope;
+pub mod secrets;

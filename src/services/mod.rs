@@ -13,11 +13,12 @@ pub mod discovery;
 pub mod error;
 pub mod gc;
 pub mod health;
-mod licenses;
+pub mod licenses;
 pub mod manifests;
-mod policies;
+pub mod policies;
 pub mod public_url;
-mod publishers;
+pub mod publishers;
+pub mod signed_urls;
 pub mod uploads;
 pub mod workers;
 
@@ -61,6 +62,8 @@ pub struct Registry {
     store: BlobStore,
     limits: RegistryLimits,
     downloads: Option<analytics::DownloadRecorder>,
+    /// Public keys from the configuration and the download URLs' lifetime.
+    licensing: licenses::LicenseSettings,
 }
 
 impl Registry {
@@ -70,7 +73,15 @@ impl Registry {
             store,
             limits,
             downloads: None,
+            licensing: licenses::LicenseSettings::default(),
         }
+    }
+
+    /// Verifies licenses also with these public keys, and hands out download URLs valid for
+    /// the configured time.
+    pub fn with_license_settings(mut self, licensing: licenses::LicenseSettings) -> Self {
+        self.licensing = licensing;
+        self
     }
 
     /// Counts completed worker package downloads with `recorder`.
