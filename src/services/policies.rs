@@ -121,7 +121,7 @@ impl Registry {
             .unwrap_or(&worker.latest().metadata);
         Err(WorkerError::LicenseRequired {
             worker_id: worker_id.to_string(),
-            licensed: !matches!(principal, Principal::Anonymous),
+            licensed: credential.is_some(),
             purchase_url: metadata.pricing.as_ref().map(|pricing| pricing.purchase_url.clone()),
         })
     }

@@ -43,7 +43,8 @@ impl Registry {
         digest: &Digest,
         lifetime: Duration,
     ) -> Result<String, RegistryError> {
-        let expires = now_millis() / 1000 + lifetime.as_secs() as i64;
+        // Rounded up to the next second, so the URL works for at least `lifetime`.
+        let expires = (now_millis() + lifetime.as_millis() as i64 + 999) / 1000;
         let signature = url_signature(&self.url_signing_key().await?, &message(repository, digest, expires));
         Ok(base.join(&format!(
             "/v1/blobs/{digest}?repository={repository}&expires={expires}&signature={signature}"
@@ -73,7 +74,7 @@ impl Registry {
         if !url_signature_valid(&key, &message(&repository, &digest, expires), signature) {
             return Err(refused);
         }
-        if expires <= now_millis() / 1000 {
+        if expires.saturating_mul(1000) <= now_millis() {
             return Err(WorkerError::DownloadUrlRefused { expired: true });
         }
         Ok((repository, digest))

@@ -66,7 +66,9 @@ fn redacted(app: &TestApp, value: &Value) -> Value {
             Some(path) if path.starts_with("/v1/blobs/") => {
                 let (path, query) = path.split_once('?').expect("a signed URL has a query");
                 let repository = query.split('&').next().unwrap();
-                Value::String(format!("http://registry{path}?{repository}&expires=<time>&signature=<signature>"))
+                Value::String(format!(
+                    "http://registry{path}?{repository}&expires=<time>&signature=<signature>"
+                ))
             }
             Some(path) => Value::String(format!("http://registry{path}")),
             None => value.clone(),
