@@ -71,9 +71,14 @@ async fn premium_download_needs_a_license_and_says_where_to_buy() {
         assert_eq!(status, 403, "{authorization}: {body}");
         assert_eq!(body["purchase_url"], purchase_url());
     }
-    // The catalog metadata stays public.
+    // The catalog metadata stays public; the installer reads the purchase link from it.
     let record: Value = app.get(&format!("/v1/workers/{PREMIUM}")).await.json().await.unwrap();
     assert_eq!(record["metadata"]["distribution"]["requires_license"], true);
+    let client = crate::worker_fixtures::client(&app);
+    assert_eq!(
+        client.purchase_url(PREMIUM).await.map(Value::from),
+        Some(purchase_url())
+    );
 
     // With the license: a URL that works without credentials and gives the exact bytes.
     let license = issue_license(&site, &[PREMIUM], "30d");
