@@ -122,8 +122,8 @@ struct InstallArgs {
     /// The registry.
     #[arg(long, env = "RBEE_REGISTRY", default_value = "http://127.0.0.1:8787")]
     registry: String,
-    /// A license token (`rbee_lic_…`) for a premium worker.
-    #[arg(long, env = "RBEE_LICENSE_TOKEN", hide_env_values = true)]
+    /// A license token (`rbee_lic_…`) for a premium worker (instead of other credentials).
+    #[arg(long, env = "RBEE_LICENSE_TOKEN", hide_env_values = true, conflicts_with_all = ["username", "token"])]
     license: Option<String>,
     #[command(flatten)]
     credentials: CredentialArgs,

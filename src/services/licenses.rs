@@ -162,6 +162,13 @@ impl Registry {
             return SigningKey::from_pkcs8(&document)
                 .map_err(|_| RegistryError::Corrupt(format!("license key {} does not parse", row.kid)).into());
         }
+        if !self.licensing.verify_keys.is_empty() {
+            return Err(CredentialError::Invalid(
+                "this registry verifies licenses with configured public keys only (license.verify_keys); \
+                 issue licenses on the registry that holds the signing key"
+                    .into(),
+            ));
+        }
         Ok(self.rotate_license_key().await?.0)
     }
 

@@ -115,6 +115,16 @@ async fn licenses_verify_offline_with_only_the_public_key_file() {
     // Signed by another registry's key, or altered: refused.
     assert_eq!(verify(&app, &foreign).await, invalid("invalid"));
     assert_eq!(verify(&app, &flipped(&token, 20)).await, invalid("invalid"));
+    // A registry with only public keys cannot issue licenses.
+    let mut config = replica.config();
+    config.licenses.verify_keys = Some(key_file.clone());
+    let verifier = rbee_registry::server::open_registry(&config).await.unwrap();
+    let premium = rbee_registry::artifact::WorkerId::parse(PREMIUM).unwrap();
+    let error = verifier
+        .issue_license("a@example.com", &[premium], i64::MAX / 2000)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("public keys only"), "{error}");
     // Without the file the replica knows no key at all.
     let plain = replica.start().await;
     assert_eq!(verify(&plain, &token).await, invalid("invalid"));

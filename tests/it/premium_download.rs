@@ -201,3 +201,39 @@ fn base64_of(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// `rbee-registry install` takes the license from `RBEE_LICENSE_TOKEN` (or `--license`) and
+/// sends it in the token flow. Until `/v2` checks tokens (the auth work), this shows the
+/// plumbing: the install with a license succeeds, and a license beside other credentials is
+/// refused as ambiguous.
+#[tokio::test]
+async fn premium_install_takes_the_license_from_the_environment() {
+    let (site, app, work) = premium_site(|_| {}).await;
+    let license = issue_license(&site, &[PREMIUM], "30d");
+    let prefix = work.path().join("prefix");
+    // A process that talks to this test's own server: awaited, never blocked on.
+    let install = |extra: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_rbee-registry"));
+        command
+            .args([
+                "install",
+                PREMIUM,
+                "--platform",
+                "linux/amd64",
+                "--registry",
+                &app.base_url,
+            ])
+            .arg("--prefix")
+            .arg(&prefix)
+            .args(extra)
+            .env("RBEE_LICENSE_TOKEN", &license)
+            .env("RBEE_LOG", "warn");
+        command.output()
+    };
+    let output = install(&[]).await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(prefix.join("bin").join(PREMIUM).exists());
+    let output = install(&["--username", "u", "--password", "p"]).await.unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--license"));
+}
