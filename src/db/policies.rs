@@ -62,22 +62,27 @@ where
     .transpose()
 }
 
-/// The URL-signing secret: the stored one, or `candidate` stored now when there is none (the
-/// first process to store one wins; every process then reads the same).
-pub async fn url_signing_secret(pool: &sqlx::AnyPool, candidate: &str, now: i64) -> Result<String, DbError> {
-    if let Some(row) = sqlx::query("SELECT secret FROM url_signing_keys WHERE id = 1")
-        .fetch_optional(pool)
-        .await?
-    {
-        return Ok(row.try_get(0)?);
-    }
+/// The stored URL-signing secret, if any (one row, id 1).
+pub async fn url_signing_secret<'c, E>(executor: E) -> Result<Option<String>, DbError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let row = sqlx::query("SELECT secret FROM url_signing_keys WHERE id = 1")
+        .fetch_optional(executor)
+        .await?;
+    Ok(row.map(|row| row.try_get(0)).transpose()?)
+}
+
+/// Stores `candidate` as the URL-signing secret unless one is stored (the first process to
+/// store one wins; every process then reads the same).
+pub async fn insert_url_signing_secret<'c, E>(executor: E, candidate: &str, now: i64) -> Result<(), DbError>
+where
+    E: Executor<'c, Database = Any>,
+{
     sqlx::query("INSERT INTO url_signing_keys (id, secret, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
         .bind(candidate)
         .bind(now)
-        .execute(pool)
+        .execute(executor)
         .await?;
-    let row = sqlx::query("SELECT secret FROM url_signing_keys WHERE id = 1")
-        .fetch_one(pool)
-        .await?;
-    Ok(row.try_get(0)?)
+    Ok(())
 }

@@ -29,8 +29,16 @@ fn message(repository: &RepoName, digest: &Digest, expires: i64) -> String {
 impl Registry {
     /// The URL-signing key shared through the database (created by the first process).
     async fn url_signing_key(&self) -> Result<Vec<u8>, RegistryError> {
-        let candidate = hex::encode(random_bytes::<32>());
-        let stored = policies::url_signing_secret(self.db.writer(), &candidate, now_millis()).await?;
+        let stored = match policies::url_signing_secret(self.db.reader()).await? {
+            Some(stored) => stored,
+            None => {
+                let candidate = hex::encode(random_bytes::<32>());
+                policies::insert_url_signing_secret(self.db.writer(), &candidate, now_millis()).await?;
+                policies::url_signing_secret(self.db.writer())
+                    .await?
+                    .ok_or_else(|| RegistryError::Corrupt("the URL-signing key was not stored".into()))?
+            }
+        };
         hex::decode(stored).map_err(|_| RegistryError::Corrupt("the URL-signing key is not hex".into()))
     }
 
