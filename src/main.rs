@@ -1,9 +1,12 @@
 //! The `rbee-registry` command line: `serve` (run the registry), `gc` (collect garbage),
-//! `publish` and `install` (the client side). The settings of `serve` and `gc` are declared
+//! `publish` and `install` (the client side), and the credential commands `publisher`,
+//! `license` and `worker` (in `cli/`). The settings of `serve` and `gc` are declared
 //! once in `rbee_registry::config`; this file only names the subcommands.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod cli;
 
 use clap::{Parser, Subcommand};
 use rbee_registry::artifact::Platform;
@@ -32,6 +35,15 @@ enum Command {
     /// Token signing keys: `keys rotate` or `keys list` (shared by every process on the
     /// database; safe while serving).
     Keys(KeysArgs),
+    /// Publisher tokens (CI credentials to push): create, list, revoke.
+    #[command(subcommand)]
+    Publisher(cli::PublisherCommand),
+    /// License tokens for premium workers: issue, list, show, revoke, public keys.
+    #[command(subcommand)]
+    License(cli::LicenseCommand),
+    /// A worker's access policy (premium or open).
+    #[command(subcommand)]
+    Worker(cli::WorkerCommand),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -64,7 +76,8 @@ struct CredentialArgs {
     /// Registry password or token used as a password.
     #[arg(long, env = "RBEE_REGISTRY_PASSWORD", hide_env_values = true)]
     password: Option<String>,
-    /// A bearer token, sent as is.
+    /// A bearer token, sent as is; a publisher or license token (`rbee_pub_…`, `rbee_lic_…`)
+    /// is sent as the password of the token flow instead.
     #[arg(
         long,
         env = "RBEE_REGISTRY_TOKEN",
@@ -81,7 +94,12 @@ struct CredentialArgs {
 impl CredentialArgs {
     /// The client of `registry` with these credentials and CA file.
     fn client(&self, registry: &str) -> Result<RegistryClient, String> {
-        let client = RegistryClient::new(registry, self.credentials()?).map_err(|e| e.to_string())?;
+        self.client_with(registry, self.credentials()?)
+    }
+
+    /// The client of `registry` with `credentials` and this CA file.
+    fn client_with(&self, registry: &str, credentials: Option<Credentials>) -> Result<RegistryClient, String> {
+        let client = RegistryClient::new(registry, credentials).map_err(|e| e.to_string())?;
         match &self.ca_file {
             Some(path) => client.trusting_ca_file(path).map_err(|e| e.to_string()),
             None => Ok(client),
@@ -90,6 +108,11 @@ impl CredentialArgs {
 
     fn credentials(&self) -> Result<Option<Credentials>, String> {
         match (&self.username, &self.password, &self.token) {
+            // A publisher or license token is a password of the token flow (any user name).
+            (_, _, Some(token)) if token.starts_with("rbee_") => Ok(Some(Credentials::Basic {
+                username: "token".into(),
+                password: token.clone(),
+            })),
             (_, _, Some(token)) => Ok(Some(Credentials::Bearer(token.clone()))),
             (Some(username), Some(password), None) => Ok(Some(Credentials::Basic {
                 username: username.clone(),
@@ -141,6 +164,9 @@ struct InstallArgs {
     /// The registry.
     #[arg(long, env = "RBEE_REGISTRY", default_value = "http://127.0.0.1:8787")]
     registry: String,
+    /// A license token (`rbee_lic_…`) for a premium worker (instead of other credentials).
+    #[arg(long, env = "RBEE_LICENSE_TOKEN", hide_env_values = true, conflicts_with_all = ["username", "token"])]
+    license: Option<String>,
     #[command(flatten)]
     credentials: CredentialArgs,
 }
@@ -169,7 +195,7 @@ struct GcArgs {
 }
 
 /// The configuration: flags and environment over the file named by `--config` over defaults.
-fn assemble(config: Option<&Path>, flags: Overrides) -> Result<ServeConfig, String> {
+pub(crate) fn assemble(config: Option<&Path>, flags: Overrides) -> Result<ServeConfig, String> {
     let file = match config {
         Some(path) => FileConfig::load(path).map_err(|e| e.to_string())?,
         None => FileConfig::default(),
@@ -215,6 +241,9 @@ async fn run() -> ExitCode {
         Command::Install(args) => run_install(args).await,
         Command::Gc(args) => run_gc(args).await,
         Command::Keys(args) => run_keys(args).await,
+        Command::Publisher(command) => cli::run_publisher(command).await,
+        Command::License(command) => cli::run_license(command).await,
+        Command::Worker(command) => cli::run_worker(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -324,7 +353,15 @@ async fn run_publish(args: PublishArgs) -> Result<(), String> {
 }
 
 async fn run_install(args: InstallArgs) -> Result<(), String> {
-    let client = args.credentials.client(&args.registry)?;
+    let credentials = match &args.license {
+        // The license is the password of the token flow (any user name).
+        Some(license) if !license.is_empty() => Some(Credentials::Basic {
+            username: "license".into(),
+            password: license.clone(),
+        }),
+        _ => args.credentials.credentials()?,
+    };
+    let client = args.credentials.client_with(&args.registry, credentials)?;
     let platform = args
         .platform
         .as_deref()

@@ -59,6 +59,8 @@ pub enum ServerError {
     Jobs(crate::services::RegistryError),
     #[error("cannot prepare authentication: {0}")]
     Auth(crate::services::RegistryError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// Free memory glibc's allocator keeps at the top of a heap instead of returning it to the
@@ -90,9 +92,11 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
     };
     let salt = config.analytics_salt.load().map_err(StorageError::Io)?;
     let recorder = DownloadRecorder::start(db.clone(), salt);
+    let licensing = config.licenses.load()?;
     Ok(Registry::new(db, store, config.limits.clone())
         .with_download_recorder(recorder)
-        .with_token_settings(config.auth.tokens.clone()))
+        .with_token_settings(config.auth.tokens.clone())
+        .with_license_settings(licensing))
 }
 
 /// Readies token authentication before serving: a signing key exists, and on the first start

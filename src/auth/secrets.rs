@@ -1,5 +1,6 @@
-//! Secret material: random secrets, their stored hashes, constant-time comparison, and the
-//! sealing of a credential inside a refresh-token record.
+//! Secret material: random secrets (admin, publisher and refresh tokens), their stored hashes,
+//! constant-time comparison, the sealing of a credential inside a refresh-token record, and
+//! the HMAC of the registry's self-signed download URLs.
 //!
 //! A refresh token is `rbee_rft_<id>.<key>`: the database keeps, under the SHA-256 of `<id>`,
 //! the credential the token was issued for, sealed (ChaCha20-Poly1305) with `<key>`, which
@@ -94,6 +95,24 @@ pub fn open_refresh(token: &str, sealed: &str) -> Option<String> {
     String::from_utf8(plain.to_vec()).ok()
 }
 
+/// The signature of a self-signed download URL's `message` (hex HMAC-SHA256 with `key`).
+pub fn url_signature(key: &[u8], message: &str) -> String {
+    hex::encode(ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), message.as_bytes()).as_ref())
+}
+
+/// Whether `signature` (hex) is `key`'s signature of `message`; constant time.
+pub fn url_signature_valid(key: &[u8], message: &str, signature: &str) -> bool {
+    let Ok(tag) = hex::decode(signature) else {
+        return false;
+    };
+    ring::hmac::verify(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
+        message.as_bytes(),
+        &tag,
+    )
+    .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +142,15 @@ mod tests {
         assert!(secrets_equal(&secret_hash(&a), &secret_hash(&a)));
         assert!(!secrets_equal(&secret_hash(&a), &secret_hash("x")));
         assert!(!secrets_equal("ab", "abc"));
+    }
+
+    #[test]
+    fn url_signatures() {
+        let key = random_bytes(32);
+        let signature = url_signature(&key, "m");
+        assert!(url_signature_valid(&key, "m", &signature));
+        assert!(!url_signature_valid(&key, "n", &signature));
+        assert!(!url_signature_valid(&key, "m", "zz"));
+        assert!(!url_signature_valid(&random_bytes(32), "m", &signature));
     }
 }

@@ -67,6 +67,13 @@ pub enum InstallError {
     MissingBinary(String),
     #[error("installing failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The registry refused the worker's content: a premium worker without a (valid) license.
+    #[error("{worker_id} requires a license{}{}", purchase_url.as_ref().map(|url| format!(": buy one at {url}")).unwrap_or_default(), if *had_license { "; the license given is not valid for it" } else { ", then pass it with --license or RBEE_LICENSE_TOKEN" })]
+    LicenseRequired {
+        worker_id: String,
+        purchase_url: Option<String>,
+        had_license: bool,
+    },
     #[error(transparent)]
     Client(#[from] ClientError),
 }
@@ -102,6 +109,32 @@ pub struct InstallReport {
 
 /// Installs one platform of a worker version under a prefix.
 pub async fn install_worker(
+    client: &RegistryClient,
+    request: &InstallRequest,
+    progress: &mut dyn Progress,
+) -> Result<InstallReport, InstallError> {
+    match install(client, request, progress).await {
+        Err(InstallError::Client(error)) if is_refusal(&error) => Err(InstallError::LicenseRequired {
+            worker_id: request.worker_id.clone(),
+            purchase_url: client.purchase_url(&request.worker_id).await,
+            had_license: client.has_credentials(),
+        }),
+        other => other,
+    }
+}
+
+/// Whether the registry refused access (`401`/`403`, or no token with the scope).
+fn is_refusal(error: &ClientError) -> bool {
+    match error {
+        ClientError::Status { status, .. } => {
+            matches!(status.as_u16(), 401 | 403)
+        }
+        ClientError::Token { .. } => true,
+        _ => false,
+    }
+}
+
+async fn install(
     client: &RegistryClient,
     request: &InstallRequest,
     progress: &mut dyn Progress,

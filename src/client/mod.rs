@@ -240,6 +240,27 @@ impl RegistryClient {
         })
     }
 
+    /// Where to buy a license for `worker_id`: its catalog record's `pricing.purchase_url`
+    /// (`GET /v1/workers/:id`, public), or `None` when the registry does not say.
+    pub async fn purchase_url(&self, worker_id: &str) -> Option<String> {
+        let response = self
+            .http
+            .get(self.url(&format!("/v1/workers/{worker_id}")))
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body: serde_json::Value = response.json().await.ok()?;
+        body["metadata"]["pricing"]["purchase_url"].as_str().map(str::to_string)
+    }
+
+    /// Whether the client has credentials to present.
+    pub fn has_credentials(&self) -> bool {
+        self.credentials.is_some()
+    }
+
     /// Whether the repository has the blob.
     pub async fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool, ClientError> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));

@@ -46,6 +46,8 @@ pub const DEFAULT_MAX_UPLOADS_PER_CLIENT: usize = 16;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 /// Default lifetime of a presigned download URL.
 pub const DEFAULT_PRESIGN_EXPIRY: Duration = Duration::from_secs(15 * 60);
+/// Default lifetime of the download URLs the v1 API hands out (the design's `expires_in`).
+pub const DEFAULT_DOWNLOAD_URL_EXPIRY: Duration = crate::services::licenses::DEFAULT_DOWNLOAD_URL_EXPIRY;
 /// Default grace period of garbage collection: younger blobs and links are never removed.
 pub const DEFAULT_GC_GRACE_PERIOD: Duration = Duration::from_secs(24 * 3600);
 /// Default age past which an untouched upload session is removed.
@@ -179,6 +181,32 @@ pub struct ServeConfig {
     pub gc: GcConfig,
     /// Token authentication.
     pub auth: AuthConfig,
+    /// License verification keys and download URL lifetime.
+    pub licenses: LicenseConfig,
+}
+
+/// Settings of licenses and download URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseConfig {
+    /// A public-key file that verifies licenses besides the database's keys.
+    pub verify_keys: Option<PathBuf>,
+    /// Lifetime of the registry's own signed download URLs.
+    pub download_url_expiry: Duration,
+}
+
+impl LicenseConfig {
+    /// The services' settings: the key file read and checked.
+    pub fn load(&self) -> Result<crate::services::licenses::LicenseSettings, ConfigError> {
+        use crate::services::licenses::LicenseSettings;
+        let verify_keys = match &self.verify_keys {
+            Some(path) => LicenseSettings::load_verify_keys(path).map_err(ConfigError::Invalid)?,
+            None => Vec::new(),
+        };
+        Ok(LicenseSettings {
+            verify_keys,
+            download_url_expiry: self.download_url_expiry,
+        })
+    }
 }
 
 /// The salt of client-address hashes: given, or kept in a file of the data directory.
@@ -278,6 +306,11 @@ impl ServeConfig {
                 "limits.max_uploads_per_client must be at least 1".into(),
             ));
         }
+        if settings.download_url_expiry.is_zero() {
+            return Err(ConfigError::Invalid(
+                "license.download_url_expiry must be at least 1s".into(),
+            ));
+        }
         if limits.upload_session_ttl.is_zero() {
             return Err(ConfigError::Invalid(
                 "limits.upload_session_ttl_secs must be at least 1".into(),
@@ -332,6 +365,10 @@ impl ServeConfig {
                 grace_period: settings.gc_grace_period,
                 upload_max_age: settings.gc_upload_max_age,
                 interval: settings.gc_interval.0,
+            },
+            licenses: LicenseConfig {
+                verify_keys: settings.license_verify_keys,
+                download_url_expiry: settings.download_url_expiry,
             },
         })
     }

@@ -339,6 +339,21 @@ settings! {
         flags: [(Serve, "token-rate-limit")],
         default: "`600` (`429` past it)",
     }
+    /// A file of public keys (`rbee-registry license public-key` prints it) that verify
+    /// license tokens besides the database's own keys: a registry with only this file
+    /// verifies licenses offline, and cannot issue them.
+    license_verify_keys: PathBuf => {
+        key: "license.verify_keys", env: Some("RBEE_LICENSE_VERIFY_KEYS"), flags: [(Serve, "license-verify-keys")],
+        default: "none (the database's keys)",
+    }
+    /// How long a download URL from `GET /v1/workers/:id/:version/download` works without
+    /// credentials (the registry's own signed URLs; presigned S3 URLs follow
+    /// `storage.s3.presign_expiry`).
+    download_url_expiry: Duration = DEFAULT_DOWNLOAD_URL_EXPIRY => {
+        key: "license.download_url_expiry", env: Some("RBEE_DOWNLOAD_URL_EXPIRY"),
+        flags: [(Serve, "download-url-expiry")],
+        default: "`1h`",
+    }
     /// Collect garbage every so often while serving (6h; off).
     gc_interval: Interval = Interval(None) => {
         key: "gc.interval", env: Some("RBEE_GC_INTERVAL"), flags: [(Serve, "gc-interval")],

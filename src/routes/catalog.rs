@@ -233,7 +233,9 @@ pub struct DownloadQuery {
 }
 
 /// `GET /v1/workers/:id/:version/download?platform=`: where to fetch one platform's package.
-/// The registry's own URL is the package's blob URL under `/v2` of the public base URL.
+/// A premium worker answers `403 {error, purchase_url}` without a license for it. The URL
+/// works without credentials for `expires_in` seconds: presigned by the object store, or
+/// signed by the registry under the public base URL.
 pub async fn get_download(
     State(state): State<AppState>,
     WorkerVersionPath(worker_id, version, _): WorkerVersionPath<V1Error>,
@@ -250,6 +252,12 @@ pub async fn get_download(
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip()),
     };
+    // A premium worker needs a license (or a publisher token) covering it.
+    let credential = super::licenses::credential_of(&headers);
+    state
+        .registry
+        .authorize_download(&worker_id, &version, credential.as_deref())
+        .await?;
     let download = state
         .registry
         .download_worker(&worker_id, &version, query.platform.as_deref(), &base_url, client)

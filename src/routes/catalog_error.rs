@@ -53,6 +53,10 @@ impl IntoResponse for LegacyError {
             | WorkerError::PlatformRequired { .. }
             | WorkerError::PlatformNotFound { .. } => (StatusCode::NOT_FOUND, self.0.to_string()),
             WorkerError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, self.0.to_string()),
+            WorkerError::LicenseRequired { .. } | WorkerError::DownloadUrlRefused { .. } => {
+                (StatusCode::FORBIDDEN, self.0.to_string())
+            }
+            WorkerError::DownloadUrlBlobUnknown => (StatusCode::NOT_FOUND, self.0.to_string()),
             WorkerError::Registry(error) => {
                 let (status, retry) = server_fault(error);
                 let message = match status {
@@ -114,6 +118,38 @@ impl IntoResponse for V1Error {
                 json!({ "worker": worker_id }),
             ),
             WorkerError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "INVALID_QUERY", json!({})),
+            // The design document's shape: `{error, purchase_url}` at the top level.
+            WorkerError::LicenseRequired {
+                worker_id,
+                licensed,
+                purchase_url,
+            } => {
+                let error = if licensed {
+                    "Invalid license"
+                } else {
+                    "License required"
+                };
+                return (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({
+                        "error": error,
+                        "code": "LICENSE_REQUIRED",
+                        "worker": worker_id,
+                        "purchase_url": purchase_url,
+                    })),
+                )
+                    .into_response();
+            }
+            WorkerError::DownloadUrlRefused { expired } => (
+                StatusCode::FORBIDDEN,
+                if expired {
+                    "DOWNLOAD_URL_EXPIRED"
+                } else {
+                    "DOWNLOAD_URL_INVALID"
+                },
+                json!({}),
+            ),
+            WorkerError::DownloadUrlBlobUnknown => (StatusCode::NOT_FOUND, "BLOB_NOT_FOUND", json!({})),
             WorkerError::Registry(error) => {
                 let (status, retry) = server_fault(&error);
                 let (code, message) = match status {

@@ -11,6 +11,7 @@ pub mod catalog_wire;
 pub mod edge;
 pub mod error;
 pub mod git;
+pub mod licenses;
 pub mod limits;
 pub mod observe;
 pub mod ops;
@@ -19,7 +20,7 @@ pub mod token;
 pub mod v2;
 
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::routing::{any, get, MethodRouter};
+use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -109,6 +110,8 @@ const CATALOG_ROUTES: &[NamedRoute] = &[
     named("/v1/workers/{id}/versions", "v1_versions", || get(catalog::list_versions)),
     named("/v1/workers/{id}/stats", "v1_stats", || get(catalog::get_stats)),
     named("/v1/workers/{id}/{version}/download", "v1_download", || get(catalog::get_download)),
+    named("/v1/licenses/verify", "v1_license_verify", || post(licenses::verify_license)),
+    named("/v1/blobs/{digest}", "v1_signed_blob", || get(licenses::get_signed_blob)),
 ];
 
 /// Operations: Prometheus metrics, liveness, readiness.

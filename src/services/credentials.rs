@@ -12,8 +12,8 @@ use crate::oci::RepoName;
 pub const ADMIN_TOKEN_PREFIX: &str = "rbee_adm_";
 /// Prefix of publisher tokens.
 pub const PUBLISHER_TOKEN_PREFIX: &str = "rbee_pub_";
-/// Prefix of license tokens (the design document's format).
-pub const LICENSE_TOKEN_PREFIX: &str = "rbee_lic_";
+/// Prefix of license tokens (the design document's format; `auth::license_token`).
+pub use crate::auth::license_token::LICENSE_TOKEN_PREFIX;
 
 impl Registry {
     /// The principal `secret` proves, or `None` when it proves nothing (unknown, revoked,

@@ -15,11 +15,12 @@ pub mod gc;
 pub mod health;
 pub mod jobs;
 pub mod keys;
-mod licenses;
+pub mod licenses;
 pub mod manifests;
-mod policies;
+pub mod policies;
 pub mod public_url;
-mod publishers;
+pub mod publishers;
+pub mod signed_urls;
 pub mod tokens;
 pub mod uploads;
 pub mod workers;
@@ -70,6 +71,8 @@ pub struct Registry {
     keys: keys::KeyCache,
     /// Settings of the token service (`tokens`).
     tokens: tokens::TokenSettings,
+    /// Public keys from the configuration and the download URLs' lifetime.
+    licensing: licenses::LicenseSettings,
 }
 
 impl Registry {
@@ -82,7 +85,15 @@ impl Registry {
             jobs: jobs::JobSignals::default(),
             keys: keys::KeyCache::default(),
             tokens: tokens::TokenSettings::default(),
+            licensing: licenses::LicenseSettings::default(),
         }
+    }
+
+    /// Verifies licenses also with these public keys, and hands out download URLs valid for
+    /// the configured time.
+    pub fn with_license_settings(mut self, licensing: licenses::LicenseSettings) -> Self {
+        self.licensing = licensing;
+        self
     }
 
     /// Counts completed worker package downloads with `recorder`.

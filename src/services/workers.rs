@@ -58,6 +58,20 @@ pub enum WorkerError {
     PkgbuildNotFound { worker_id: String },
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A premium worker asked for without a license that covers it (`licensed`: a credential
+    /// was presented, but it is invalid, revoked, expired or for other workers).
+    #[error("worker {worker_id:?} requires a license")]
+    LicenseRequired {
+        worker_id: String,
+        licensed: bool,
+        purchase_url: Option<String>,
+    },
+    /// A self-signed download URL that is altered, malformed or expired (`expired`).
+    #[error("{}", if *expired { "this download URL has expired; ask for a new one" } else { "this download URL is not valid" })]
+    DownloadUrlRefused { expired: bool },
+    /// A self-signed download URL whose blob the registry does not have (any more).
+    #[error("the blob of this download URL is not stored")]
+    DownloadUrlBlobUnknown,
     #[error(transparent)]
     Registry(#[from] RegistryError),
 }
@@ -442,8 +456,10 @@ impl Registry {
 
     /// `GET /v1/workers/:id/:version/download`: the package of one platform of a version and
     /// where to fetch it. That is a presigned object-store URL when the store redirects
-    /// downloads (counted now, since its bytes never pass through the registry), else the
-    /// package's blob URL under `/v2` of `base_url` (counted when a fetch of it completes).
+    /// downloads (counted now, since its bytes never pass through the registry), else a URL
+    /// under `base_url` the registry signs itself (`services::signed_urls`; counted when a
+    /// fetch of it completes). Either works without credentials until it expires. Whether
+    /// the caller may download at all is `Registry::authorize_download`'s.
     pub async fn download_worker(
         &self,
         worker_id: &WorkerId,
@@ -459,10 +475,13 @@ impl Registry {
             .map_err(WorkerError::Registry)?;
         let (url, expires_in) = match link {
             DownloadLink::Presigned { url, expires_in } => (url, Some(expires_in)),
-            DownloadLink::Registry => (
-                base_url.join(&format!("/v2/{}/blobs/{}", target.repository, target.digest)),
-                None,
-            ),
+            DownloadLink::Registry => {
+                let lifetime = self.licensing.download_url_expiry;
+                let url = self
+                    .signed_blob_url(base_url, &target.repository, &target.digest, lifetime)
+                    .await?;
+                (url, Some(lifetime))
+            }
         };
         Ok(WorkerDownload {
             url,

@@ -237,7 +237,8 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
     let relative = file.strip_prefix(src).unwrap();
     let first = relative.components().next()?.as_os_str().to_str()?.to_string();
     match first.as_str() {
-        "lib.rs" | "main.rs" => None,
+        // The binary (`main.rs` and its `cli/` modules) uses the library's public API.
+        "lib.rs" | "main.rs" | "cli" => None,
         _ => Some(first.trim_end_matches(".rs").to_string()),
     }
 }

@@ -74,10 +74,13 @@ async fn openapi_spec_lists_exactly_the_routes_the_router_serves() {
     // answers an empty 404): a JSON body or a PKGBUILD error comes back.
     let app = TestApp::start().await;
     for (method, path) in &spec {
-        let concrete = path.replace("{id}", "no-such-worker").replace("{version}", "1.0.0");
+        let concrete = path
+            .replace("{id}", "no-such-worker")
+            .replace("{version}", "1.0.0")
+            .replace("{digest}", &format!("sha256:{}", "0".repeat(64)));
         let response = match method.as_str() {
             "get" => app.get(&concrete).await,
-            "post" => app.client.post(app.url(&concrete)).send().await.unwrap(),
+            "post" => app.client.post(app.url(&concrete)).body("{}").send().await.unwrap(),
             other => panic!("{path}: teach this test to call {other}"),
         };
         let status = response.status().as_u16();

@@ -143,9 +143,14 @@ impl TestSite {
 
     /// The `rbee-registry <subcommand>` command line for this site's database and storage.
     pub fn command(&self, subcommand: &str) -> std::process::Command {
+        self.command_of(&[subcommand])
+    }
+
+    /// Like [`TestSite::command`] for a nested subcommand (`["license", "issue"]`).
+    pub fn command_of(&self, subcommand: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rbee-registry"));
-        command.arg(subcommand);
-        if subcommand == "serve" {
+        command.args(subcommand);
+        if subcommand == ["serve"] {
             command.args(["--auth", "off"]);
         }
         command
