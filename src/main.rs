@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rbee_registry::artifact::Platform;
+use rbee_registry::artifact::{Platform, WorkerId};
 use rbee_registry::client::{install, progress, publish, Credentials, RegistryClient};
 use rbee_registry::config::{FileConfig, GcFlags, Overrides, ServeConfig, ServeFlags};
 use rbee_registry::server;
@@ -29,6 +29,53 @@ enum Command {
     Install(InstallArgs),
     /// Remove blobs no manifest references and abandoned uploads (safe while the registry runs).
     Gc(GcArgs),
+    /// The Git worker catalog: create it, add a worker, or sync it (safe while `serve` runs).
+    Catalog(CatalogArgs),
+}
+
+#[derive(clap::Args)]
+struct CatalogArgs {
+    #[command(subcommand)]
+    command: CatalogCommand,
+}
+
+/// The options every `catalog` subcommand takes: those of `serve`.
+#[derive(clap::Args)]
+struct CatalogCommon {
+    /// TOML configuration file.
+    #[arg(long, env = "RBEE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The same settings as `serve` (database, data directory, catalog source).
+    #[command(flatten)]
+    settings: ServeFlags,
+}
+
+#[derive(clap::Args)]
+struct CatalogAddArgs {
+    /// Worker id (the branch).
+    #[arg(long)]
+    worker: String,
+    /// The worker's metadata.json (spec/worker-metadata.md).
+    #[arg(long)]
+    metadata: PathBuf,
+    /// Its PKGBUILD.
+    #[arg(long)]
+    pkgbuild: Option<PathBuf>,
+    /// Its README.md.
+    #[arg(long)]
+    readme: Option<PathBuf>,
+    #[command(flatten)]
+    common: CatalogCommon,
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Create the catalog repository `<data_dir>/catalog.git` (then the default source).
+    Init(CatalogCommon),
+    /// Commit a worker's branch (and its line in the master index), then apply the catalog.
+    Add(CatalogAddArgs),
+    /// Fetch the catalog source (if remote) and apply the catalog to the database.
+    Sync(CatalogCommon),
 }
 
 /// Credentials for the registry: --username/--password, or --token.
@@ -177,6 +224,7 @@ async fn run() -> ExitCode {
         Command::Publish(args) => run_publish(args).await,
         Command::Install(args) => run_install(args).await,
         Command::Gc(args) => run_gc(args).await,
+        Command::Catalog(args) => run_catalog(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -221,6 +269,52 @@ async fn run_gc(args: GcArgs) -> Result<(), String> {
         report.orphaned_upload_objects,
         report.bytes_freed
     );
+    Ok(())
+}
+
+async fn run_catalog(args: CatalogArgs) -> Result<(), String> {
+    let common = match &args.command {
+        CatalogCommand::Init(common) | CatalogCommand::Sync(common) => common,
+        CatalogCommand::Add(add) => &add.common,
+    };
+    let config = assemble(common.config.as_deref(), common.settings.0.clone())?;
+    let registry = server::open_registry(&config).await.map_err(|e| e.to_string())?;
+    let report = match args.command {
+        CatalogCommand::Init(_) => {
+            let created = registry.init_catalog().await.map_err(|e| e.to_string())?;
+            let path = registry.catalog_settings().repo_dir.display().to_string();
+            println!("{} {path}", if created { "created" } else { "exists" });
+            return Ok(());
+        }
+        CatalogCommand::Add(add) => {
+            let worker = WorkerId::parse(&add.worker).map_err(|e| e.to_string())?;
+            let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+            let metadata = read(&add.metadata)?;
+            let pkgbuild = add.pkgbuild.as_deref().map(read).transpose()?;
+            let readme = add.readme.as_deref().map(read).transpose()?;
+            let added = registry
+                .add_catalog_worker(&worker, metadata, pkgbuild, readme)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{worker}\t{}\t{}",
+                added.commit,
+                if added.branch_changed { "committed" } else { "unchanged" }
+            );
+            added.sync
+        }
+        CatalogCommand::Sync(_) => registry.sync_catalog().await.map_err(|e| e.to_string())?,
+    };
+    println!(
+        "catalog {:?}: revision {} (master {}), {} upserted, {} delisted",
+        report.outcome, report.revision, report.master_commit, report.upserted, report.delisted
+    );
+    for error in &report.branch_errors {
+        println!("branch {}: {}", error.branch, error.error);
+    }
+    for branch in &report.unlisted {
+        println!("branch {branch}: not named by the master index; not read");
+    }
     Ok(())
 }
 

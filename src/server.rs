@@ -78,7 +78,9 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
     };
     let salt = config.analytics_salt.load().map_err(StorageError::Io)?;
     let recorder = DownloadRecorder::start(db.clone(), salt);
-    Ok(Registry::new(db, store, config.limits.clone()).with_download_recorder(recorder))
+    Ok(Registry::new(db, store, config.limits.clone())
+        .with_download_recorder(recorder)
+        .with_catalog(config.catalog.clone()))
 }
 
 /// Binds the listener; separate from [`serve`] so callers (tests) can learn the port.
@@ -131,6 +133,13 @@ pub async fn serve(
             gc_stop.clone(),
         ))
     });
+    // LEAD (tls-jobs merge): register the catalog sync as a job of the runner (one process
+    // at a time under its database lease) instead of this per-process loop. Until then each
+    // process syncs on its own; the compare-and-swap in the sync applies a revision once.
+    let catalog_job = config
+        .catalog
+        .interval
+        .map(|interval| tokio::spawn(sync_catalog_periodically(registry.clone(), interval, gc_stop.clone())));
     let sweeper = tokio::spawn(sweep_upload_sessions(registry));
     let graceful = GracefulShutdown::new();
     let cut = CancellationToken::new();
@@ -177,6 +186,9 @@ pub async fn serve(
     sweeper.abort();
     // No new collection starts; one that is running finishes within the grace period.
     gc_stop.cancel();
+    if let Some(job) = catalog_job {
+        job.abort();
+    }
     let gc_abort = gc_job.as_ref().map(|job| job.abort_handle());
     tracing::info!(
         grace_secs = limits.shutdown_grace.as_secs_f64(),
@@ -227,6 +239,20 @@ async fn collect_garbage_periodically(registry: Registry, gc: GcConfig, interval
             ),
             Err(error) => tracing::warn!(%error, "periodic garbage collection failed"),
         }
+    }
+}
+
+/// Syncs the Git catalog every `interval` (the first one at start) until `stop` is cancelled.
+async fn sync_catalog_periodically(registry: Registry, interval: Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        // Failures are logged, counted and recorded in the status by the sync itself.
+        let _ = registry.sync_catalog().await;
     }
 }
 

@@ -5,3 +5,4 @@
 pub mod policy;
 pub mod principal;
 pub mod scope;
+pub mod webhook;

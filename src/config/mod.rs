@@ -140,6 +140,8 @@ pub struct ServeConfig {
     pub analytics_salt: SaltSource,
     /// Garbage collection (the periodic collection runs only when `gc.interval` is set).
     pub gc: GcConfig,
+    /// The Git catalog: its repository, source, sync interval and webhook secret.
+    pub catalog: crate::services::catalog::CatalogSettings,
 }
 
 /// The salt of client-address hashes: given, or kept in a file of the data directory.
@@ -248,7 +250,15 @@ impl ServeConfig {
             Some(salt) => SaltSource::Given(salt),
             None => SaltSource::File(data_dir.join("analytics-salt")),
         };
+        let catalog = crate::services::catalog::CatalogSettings::new(
+            &data_dir,
+            settings.catalog_source.as_deref(),
+            settings.catalog_interval.0,
+            settings.catalog_webhook_secret.map(Secret::into_inner),
+        )
+        .map_err(|error| ConfigError::Invalid(format!("catalog.source: {error}")))?;
         Ok(ServeConfig {
+            catalog,
             listen: settings.listen,
             public_url: settings.public_url,
             trusted_proxies: settings.trusted_proxies,

@@ -10,6 +10,7 @@
 //! Timestamps are milliseconds since the Unix epoch (`BIGINT`).
 
 pub mod blobs;
+pub mod catalog;
 pub mod downloads;
 pub mod gc;
 pub mod gc_runs;

@@ -203,7 +203,8 @@ pub async fn find_worker(
     Ok(Cached(Json(V1WorkerDetail {
         summary: V1WorkerSummary::of(&worker),
         versions: worker.version_names(),
-        metadata: worker.latest().metadata.clone(),
+        metadata: worker.metadata.clone(),
+        catalog: V1CatalogBranch::of(&worker),
     })))
 }
 

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod catalog_error;
+pub mod catalog_sync;
 pub mod catalog_wire;
 pub mod edge;
 pub mod error;
@@ -16,7 +17,7 @@ pub mod responses;
 pub mod v2;
 
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::routing::{any, get, MethodRouter};
+use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -86,6 +87,8 @@ const CATALOG_ROUTES: &[NamedRoute] = &[
     named("/v1/workers/{id}/versions", "v1_versions", || get(catalog::list_versions)),
     named("/v1/workers/{id}/stats", "v1_stats", || get(catalog::get_stats)),
     named("/v1/workers/{id}/{version}/download", "v1_download", || get(catalog::get_download)),
+    named("/v1/catalog/status", "v1_catalog_status", || get(catalog_sync::get_status)),
+    named("/v1/catalog/sync", "v1_catalog_sync", || post(catalog_sync::post_sync)),
 ];
 
 /// Operations: Prometheus metrics, liveness, readiness.

@@ -8,6 +8,7 @@
 mod admin_token;
 pub mod analytics;
 pub mod blobs;
+pub mod catalog;
 pub mod credentials;
 pub mod discovery;
 pub mod error;
@@ -61,6 +62,8 @@ pub struct Registry {
     store: BlobStore,
     limits: RegistryLimits,
     downloads: Option<analytics::DownloadRecorder>,
+    /// The Git catalog's repository and source.
+    catalog: std::sync::Arc<catalog::CatalogSettings>,
 }
 
 impl Registry {
@@ -70,7 +73,17 @@ impl Registry {
             store,
             limits,
             downloads: None,
+            catalog: std::sync::Arc::new(
+                catalog::CatalogSettings::new(std::path::Path::new("data"), None, None, None)
+                    .expect("no source to parse"),
+            ),
         }
+    }
+
+    /// Reads and syncs the Git catalog `settings` name.
+    pub fn with_catalog(mut self, settings: catalog::CatalogSettings) -> Self {
+        self.catalog = std::sync::Arc::new(settings);
+        self
     }
 
     /// Counts completed worker package downloads with `recorder`.
