@@ -108,8 +108,21 @@ pub fn fetch_into(dest: &Path, source: &CatalogSource) -> Result<FetchOutcome, G
         edits.push(branch_edit(name, None)?);
     }
     if !edits.is_empty() {
-        repo.edit_references_as(edits, None)
-            .map_err(|e| fault("updating the local branches", e))?;
+        // Another process fetching into the same repository may hold a ref's lock for a
+        // moment: retry a few times before giving up.
+        let mut attempts = 0;
+        loop {
+            let mut time = gix::date::parse::TimeBuf::default();
+            let signature = super::write::signature();
+            match repo.edit_references_as(edits.clone(), Some(signature.to_ref(&mut time))) {
+                Ok(_) => break,
+                Err(_) if attempts < 40 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(error) => return Err(fault("updating the local branches", error)),
+            }
+        }
     }
     Ok(outcome)
 }
@@ -133,7 +146,7 @@ fn branch_edit(name: &str, target: Option<gix::ObjectId>) -> Result<RefEdit, Git
     let change = match target {
         Some(id) => Change::Update {
             log: LogChange {
-                mode: RefLog::Only,
+                mode: RefLog::AndReference,
                 force_create_reflog: false,
                 message: "catalog sync".into(),
             },

@@ -34,7 +34,7 @@ pub struct AddOutcome {
     pub index_changed: bool,
 }
 
-fn signature() -> Signature {
+pub(crate) fn signature() -> Signature {
     Signature {
         name: "rbee-registry".into(),
         email: "rbee-registry@localhost".into(),

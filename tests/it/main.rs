@@ -26,3 +26,5 @@ mod workers;
 mod workers_bad_input;
 mod workers_legacy;
 mod workers_v1;
+mod catalog_fixtures;
+mod catalog_sync;

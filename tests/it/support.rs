@@ -138,11 +138,12 @@ impl TestSite {
         server::open_registry(&self.config()).await.unwrap()
     }
 
-    /// The `rbee-registry <subcommand>` command line for this site's database and storage.
+    /// The `rbee-registry <subcommand>` command line for this site's database and storage
+    /// (`subcommand` may be several words: `catalog sync`).
     pub fn command(&self, subcommand: &str) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rbee-registry"));
         command
-            .arg(subcommand)
+            .args(subcommand.split_whitespace())
             .args(["--database-url", &self.database_url])
             .arg("--data-dir")
             .arg(&self.data_dir)
