@@ -28,3 +28,4 @@ mod workers_legacy;
 mod workers_v1;
 mod catalog_fixtures;
 mod catalog_sync;
+mod catalog_bad_input;
