@@ -83,13 +83,7 @@ pub fn fetch_into(dest: &Path, source: &CatalogSource) -> Result<FetchOutcome, G
         source_name: source.display_name(),
         message,
     };
-    let repo = if dest.join("HEAD").exists() {
-        open(dest)?
-    } else {
-        let repo = gix::init_bare(dest).map_err(|e| fault(&format!("creating {}", dest.display()), e))?;
-        set_head(&repo)?;
-        repo
-    };
+    let repo = ensure_repository(dest)?;
     let before = branches(&repo)?;
     let wanted: BTreeMap<String, gix::ObjectId> = match source {
         CatalogSource::Remote(url) => fetch_remote(&repo, url).map_err(failed)?,
@@ -125,6 +119,25 @@ pub fn fetch_into(dest: &Path, source: &CatalogSource) -> Result<FetchOutcome, G
         }
     }
     Ok(outcome)
+}
+
+/// Opens the bare repository at `dest`, creating it when missing: made under a temporary
+/// name beside it and renamed into place, so processes creating it at once end up sharing
+/// one complete repository.
+fn ensure_repository(dest: &Path) -> Result<gix::Repository, GitError> {
+    if dest.join("HEAD").exists() {
+        return open(dest);
+    }
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| fault(&format!("creating {}", parent.display()), e))?;
+    let staging = parent.join(format!(".catalog-{}.git", uuid::Uuid::new_v4()));
+    let repo = gix::init_bare(&staging).map_err(|e| fault(&format!("creating {}", staging.display()), e))?;
+    set_head(&repo)?;
+    drop(repo);
+    if std::fs::rename(&staging, dest).is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    open(dest)
 }
 
 fn set_head(repo: &gix::Repository) -> Result<(), GitError> {

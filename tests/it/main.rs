@@ -29,3 +29,4 @@ mod workers_v1;
 mod catalog_fixtures;
 mod catalog_sync;
 mod catalog_bad_input;
+mod catalog_concurrency;
