@@ -431,7 +431,10 @@ mod tests {
             .filter(|setting| setting.secret)
             .map(|s| s.key)
             .collect();
-        assert_eq!(secrets, ["analytics.salt", "storage.s3.secret_access_key"]);
+        assert_eq!(
+            secrets,
+            ["analytics.salt", "storage.s3.secret_access_key", "catalog.webhook_secret"]
+        );
     }
 
     #[test]
