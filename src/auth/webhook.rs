@@ -44,10 +44,22 @@ mod tests {
         // GitHub's documented example: secret "It's a Secret to Everybody", body "Hello, World!".
         let expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
         assert_eq!(sign_hub_body(b"It's a Secret to Everybody", b"Hello, World!"), expected);
-        assert_eq!(verify_hub_signature(b"It's a Secret to Everybody", b"Hello, World!", Some(expected)), Ok(()));
-        assert_eq!(verify_hub_signature(b"other", b"Hello, World!", Some(expected)), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_hub_signature(b"It's a Secret to Everybody", b"Hello, World!", Some(expected)),
+            Ok(())
+        );
+        assert_eq!(
+            verify_hub_signature(b"other", b"Hello, World!", Some(expected)),
+            Err(SignatureError::Mismatch)
+        );
         assert_eq!(verify_hub_signature(b"k", b"b", None), Err(SignatureError::Missing));
-        assert_eq!(verify_hub_signature(b"k", b"b", Some("sha1=00")), Err(SignatureError::Malformed));
-        assert_eq!(verify_hub_signature(b"k", b"b", Some("sha256=zz")), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify_hub_signature(b"k", b"b", Some("sha1=00")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_hub_signature(b"k", b"b", Some("sha256=zz")),
+            Err(SignatureError::Malformed)
+        );
     }
 }

@@ -433,7 +433,11 @@ mod tests {
             .collect();
         assert_eq!(
             secrets,
-            ["analytics.salt", "storage.s3.secret_access_key", "catalog.webhook_secret"]
+            [
+                "analytics.salt",
+                "storage.s3.secret_access_key",
+                "catalog.webhook_secret"
+            ]
         );
     }
 

@@ -142,16 +142,11 @@ pub async fn delist_others(connection: &mut AnyConnection, kept: &str, now: i64)
          WHERE listed = 1 AND worker_id NOT IN (SELECT refs.value FROM {})",
         Backend::of(connection).json_text_rows(2),
     );
-    let result = sqlx::query(&sql)
-        .bind(now)
-        .bind(kept)
-        .execute(&mut *connection)
-        .await?;
+    let result = sqlx::query(&sql).bind(now).bind(kept).execute(&mut *connection).await?;
     Ok(result.rows_affected())
 }
 
-const WORKER_COLUMNS: &str =
-    "worker_id, branch_commit, metadata, pkgbuild, readme, requires_license, updated_at";
+const WORKER_COLUMNS: &str = "worker_id, branch_commit, metadata, pkgbuild, readme, requires_license, updated_at";
 
 fn worker_row(row: &sqlx::any::AnyRow) -> Result<CatalogWorkerRow, DbError> {
     Ok(CatalogWorkerRow {

@@ -219,7 +219,12 @@ fn copy_local(dest: &gix::Repository, path: &Path) -> Result<BTreeMap<String, gi
             continue;
         }
         let commit = source.find_commit(id).map_err(|e| e.to_string())?;
-        copy_tree(&source, dest, commit.tree_id().map_err(|e| e.to_string())?.detach(), &mut seen)?;
+        copy_tree(
+            &source,
+            dest,
+            commit.tree_id().map_err(|e| e.to_string())?.detach(),
+            &mut seen,
+        )?;
         commits.extend(commit.parent_ids().map(|p| p.detach()));
         dest.objects
             .write_buf(gix::objs::Kind::Commit, &commit.data)

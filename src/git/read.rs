@@ -130,7 +130,10 @@ pub(crate) fn read_index(repo: &gix::Repository, master: gix::ObjectId) -> Resul
 
 fn read_branch(repo: &gix::Repository, commit: gix::ObjectId) -> Result<BranchFiles, String> {
     let mut files = top_level_files(repo, commit, &[METADATA_FILE, PKGBUILD_FILE, README_FILE])?.into_iter();
-    let metadata = files.next().flatten().ok_or_else(|| format!("the branch has no {METADATA_FILE}"))?;
+    let metadata = files
+        .next()
+        .flatten()
+        .ok_or_else(|| format!("the branch has no {METADATA_FILE}"))?;
     let text = |name: &str, bytes: Option<Vec<u8>>| {
         bytes
             .map(|bytes| String::from_utf8(bytes).map_err(|_| format!("{name} is not UTF-8 text")))
@@ -156,14 +159,20 @@ fn top_level_files(
     let commit = repo
         .find_commit(commit)
         .map_err(|e| format!("commit {commit} cannot be read: {e}"))?;
-    let tree = commit.tree().map_err(|e| format!("the commit's tree cannot be read: {e}"))?;
+    let tree = commit
+        .tree()
+        .map_err(|e| format!("the commit's tree cannot be read: {e}"))?;
     let mut found: Vec<Option<Vec<u8>>> = vec![None; wanted.len()];
     for entry in tree.iter() {
         let entry = entry.map_err(|e| format!("the commit's tree cannot be read: {e}"))?;
         let name = entry.filename().to_string();
         match entry.mode().kind() {
             EntryKind::Blob | EntryKind::BlobExecutable => {}
-            EntryKind::Link => return Err(format!("{name:?} is a symbolic link; the catalog takes regular files only")),
+            EntryKind::Link => {
+                return Err(format!(
+                    "{name:?} is a symbolic link; the catalog takes regular files only"
+                ))
+            }
             EntryKind::Tree => return Err(format!("{name:?} is a directory; the catalog takes regular files only")),
             EntryKind::Commit => return Err(format!("{name:?} is a submodule; the catalog takes regular files only")),
         }

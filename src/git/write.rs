@@ -85,7 +85,9 @@ pub fn add_worker(repo_dir: &Path, worker_id: &str, files: &WorkerFiles) -> Resu
         (README_FILE, files.readme.as_ref()),
     ] {
         if let Some(bytes) = bytes {
-            let id = repo.write_blob(bytes).map_err(|e| fault(&format!("writing {name}"), e))?;
+            let id = repo
+                .write_blob(bytes)
+                .map_err(|e| fault(&format!("writing {name}"), e))?;
             entries.push(file_entry(name, id.detach()));
         }
     }
@@ -96,7 +98,13 @@ pub fn add_worker(repo_dir: &Path, worker_id: &str, files: &WorkerFiles) -> Resu
         .detach();
     let parent = branch_tip(&repo, worker_id)?;
     let unchanged = match parent {
-        Some(parent) => repo.find_commit(parent).ok().and_then(|c| c.tree_id().ok()).map(|t| t.detach()) == Some(tree),
+        Some(parent) => {
+            repo.find_commit(parent)
+                .ok()
+                .and_then(|c| c.tree_id().ok())
+                .map(|t| t.detach())
+                == Some(tree)
+        }
         None => false,
     };
     let commit_id = match (parent, unchanged) {
@@ -120,17 +128,27 @@ fn add_to_index(repo: &gix::Repository, worker_id: &str) -> Result<bool, GitErro
     if !index.add(worker_id) {
         return Ok(false);
     }
-    let blob = repo.write_blob(index.to_bytes()).map_err(|e| fault("writing the index", e))?;
+    let blob = repo
+        .write_blob(index.to_bytes())
+        .map_err(|e| fault("writing the index", e))?;
     let master_tree = repo
         .find_commit(master)
         .and_then(|c| c.tree_id())
         .map_err(|e| fault("reading master", e))?;
-    let mut editor = repo.edit_tree(master_tree).map_err(|e| fault("editing master's tree", e))?;
+    let mut editor = repo
+        .edit_tree(master_tree)
+        .map_err(|e| fault("editing master's tree", e))?;
     editor
         .upsert(INDEX_FILE, EntryKind::Blob, blob.detach())
         .map_err(|e| fault("editing master's tree", e))?;
     let tree = editor.write().map_err(|e| fault("writing master's tree", e))?.detach();
-    commit(repo, MASTER_BRANCH, &format!("Add {worker_id} to the index"), tree, Some(master))?;
+    commit(
+        repo,
+        MASTER_BRANCH,
+        &format!("Add {worker_id} to the index"),
+        tree,
+        Some(master),
+    )?;
     Ok(true)
 }
 
@@ -161,7 +179,10 @@ fn commit(
         parents: parent.into_iter().collect(),
         extra_headers: Vec::new(),
     };
-    let id = repo.write_object(&commit).map_err(|e| fault("writing a commit", e))?.detach();
+    let id = repo
+        .write_object(&commit)
+        .map_err(|e| fault("writing a commit", e))?
+        .detach();
     let reference = format!("refs/heads/{branch}");
     let expected = match parent {
         Some(parent) => PreviousValue::MustExistAndMatch(Target::Object(parent)),

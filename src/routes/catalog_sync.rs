@@ -33,9 +33,11 @@ pub async fn post_sync(
     let Some(secret) = state.registry.catalog_settings().webhook_secret() else {
         return Err(CatalogApiError::NoSecret);
     };
-    let body = axum::body::to_bytes(body, MAX_WEBHOOK_BYTES)
-        .await
-        .map_err(|error| CatalogApiError::Body(format!("the body cannot be read (at most {MAX_WEBHOOK_BYTES} bytes): {error}")))?;
+    let body = axum::body::to_bytes(body, MAX_WEBHOOK_BYTES).await.map_err(|error| {
+        CatalogApiError::Body(format!(
+            "the body cannot be read (at most {MAX_WEBHOOK_BYTES} bytes): {error}"
+        ))
+    })?;
     let signature = headers.get(SIGNATURE_HEADER).and_then(|value| value.to_str().ok());
     verify_hub_signature(secret, &body, signature).map_err(CatalogApiError::Signature)?;
     if headers.get("x-github-event").and_then(|v| v.to_str().ok()) == Some("ping") {

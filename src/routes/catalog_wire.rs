@@ -101,7 +101,10 @@ impl LegacyEntry {
     /// binaries reports what its metadata declares).
     pub fn of(worker: &Worker) -> Self {
         let metadata: &WorkerMetadata = &worker.metadata;
-        let stored = worker.latest().map(|latest| latest.platforms.as_slice()).unwrap_or_default();
+        let stored = worker
+            .latest()
+            .map(|latest| latest.platforms.as_slice())
+            .unwrap_or_default();
         let (oses, architectures): (Vec<String>, Vec<String>) = if stored.is_empty() {
             metadata
                 .platforms
@@ -215,7 +218,10 @@ impl V1Platform {
         let name = format!("{}-{}", p.os, p.arch);
         let platform = Platform::parse(&name).ok();
         V1Platform {
-            oci: platform.as_ref().map(ToString::to_string).unwrap_or_else(|| name.clone()),
+            oci: platform
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| name.clone()),
             architecture: platform
                 .as_ref()
                 .map(|p| p.architecture.clone())

@@ -141,7 +141,12 @@ impl Worker {
     /// When any of its versions was last indexed or its catalog branch last applied.
     pub fn updated_at(&self) -> i64 {
         let catalog = self.catalog.as_ref().map(|c| c.updated_at).unwrap_or(0);
-        self.versions.iter().map(|v| v.indexed_at).max().unwrap_or(0).max(catalog)
+        self.versions
+            .iter()
+            .map(|v| v.indexed_at)
+            .max()
+            .unwrap_or(0)
+            .max(catalog)
     }
 
     pub fn version_names(&self) -> Vec<String> {

@@ -39,11 +39,17 @@ async fn bad_branches_are_reported_and_the_rest_is_synced() {
     );
     repo.commit_branch(
         "linked",
-        &[file("metadata.json", good_metadata("linked")), ("120000", "PKGBUILD", b"/etc/passwd".to_vec())],
+        &[
+            file("metadata.json", good_metadata("linked")),
+            ("120000", "PKGBUILD", b"/etc/passwd".to_vec()),
+        ],
     );
     repo.commit_branch(
         "nested",
-        &[file("metadata.json", good_metadata("nested")), ("040000", "docs", b"text".to_vec())],
+        &[
+            file("metadata.json", good_metadata("nested")),
+            ("040000", "docs", b"text".to_vec()),
+        ],
     );
     repo.commit_branch("stray", &[file("metadata.json", good_metadata("stray"))]);
     repo.set_index(&["good", "bad-json", "wrong-id", "huge", "linked", "nested", "missing"]);
@@ -64,12 +70,20 @@ async fn bad_branches_are_reported_and_the_rest_is_synced() {
     assert_eq!(status["unlisted_branches"], json!(["stray"]));
 
     let (_, list) = get_json(&app, "/v1/workers").await;
-    let ids: Vec<&str> = list["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["good"]);
 
     // /metrics counts the sync and its refused branches.
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("rbee_catalog_syncs_total{outcome=\"applied\"}"), "{metrics}");
+    assert!(
+        metrics.contains("rbee_catalog_syncs_total{outcome=\"applied\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("rbee_catalog_branch_errors 6"), "{metrics}");
 
     // A branch that breaks later keeps its last good record; one that goes is delisted.
@@ -98,7 +112,10 @@ async fn an_unreachable_source_is_reported_and_the_applied_catalog_stays() {
         assert_eq!(status, 502, "{body}");
         assert_eq!(body["error"]["code"], "SYNC_FAILED");
         let (_, catalog) = get_json(&app, "/v1/catalog/status").await;
-        assert!(catalog["attempt_error"].as_str().unwrap().contains("cannot be fetched"), "{catalog}");
+        assert!(
+            catalog["attempt_error"].as_str().unwrap().contains("cannot be fetched"),
+            "{catalog}"
+        );
         assert_eq!(catalog["commit"], repo.rev("master"), "the applied revision stays");
         let (_, list) = get_json(&app, "/v1/workers").await;
         assert_eq!(list["workers"].as_array().unwrap().len(), 3);
@@ -111,7 +128,13 @@ async fn the_webhook_needs_a_valid_signature() {
     let repo = design_catalog();
     let app = start_with_source(repo.path.to_str().unwrap()).await;
     let body = br#"{"ref":"refs/heads/master"}"#;
-    let unsigned = app.client.post(app.url("/v1/catalog/sync")).body(&body[..]).send().await.unwrap();
+    let unsigned = app
+        .client
+        .post(app.url("/v1/catalog/sync"))
+        .body(&body[..])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unsigned.status(), 401);
     let forged = rbee_registry::auth::webhook::sign_hub_body(b"wrong secret", body);
     let forged = app
@@ -127,6 +150,12 @@ async fn the_webhook_needs_a_valid_signature() {
     assert_eq!(status["revision"], Value::Null, "nothing was synced");
     // Without a configured secret nothing opens it.
     let open = crate::support::TestApp::start().await;
-    let refused = open.client.post(open.url("/v1/catalog/sync")).body(&body[..]).send().await.unwrap();
+    let refused = open
+        .client
+        .post(open.url("/v1/catalog/sync"))
+        .body(&body[..])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 403);
 }

@@ -22,10 +22,8 @@ fn write_round(repo: &SourceRepo, round: usize) -> Vec<String> {
     for id in &ids {
         repo.commit_branch(id, &[file("metadata.json", metadata(id, &format!("round {round}")))]);
     }
-    if round % 2 == 0 {
-        if repo.try_rev("refs/heads/w3").is_some() {
-            repo.delete_branch("w3");
-        }
+    if round.is_multiple_of(2) && repo.try_rev("refs/heads/w3").is_some() {
+        repo.delete_branch("w3");
     }
     let names: Vec<&str> = ids.iter().map(String::as_str).collect();
     repo.set_index(&names);
@@ -73,7 +71,11 @@ async fn readers_never_see_a_half_applied_catalog() {
                     workers.iter().map(|w| w["description"].as_str().unwrap()).collect();
                 assert_eq!(descriptions.len(), 1, "a mixture of catalogs: {list}");
                 let round: usize = descriptions.first().unwrap()["round ".len()..].parse().unwrap();
-                assert_eq!(workers.len(), 3 + round % 2, "round {round} has its own workers: {list}");
+                assert_eq!(
+                    workers.len(),
+                    3 + round % 2,
+                    "round {round} has its own workers: {list}"
+                );
                 seen += 1;
             }
             seen
@@ -93,13 +95,21 @@ async fn catalog_init_and_add_work_while_serving() {
     let app = site.start().await;
     let run = |args: &str| {
         let output = site.command(args).output().unwrap();
-        assert!(output.status.success(), "{args}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{args}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap()
     };
     assert!(run("catalog init").starts_with("created"));
     assert!(run("catalog init").starts_with("exists"));
     let dir = tempfile::tempdir().unwrap();
-    let path = |name: &str, data: &[u8]| crate::worker_fixtures::write(dir.path(), name, data).display().to_string();
+    let path = |name: &str, data: &[u8]| {
+        crate::worker_fixtures::write(dir.path(), name, data)
+            .display()
+            .to_string()
+    };
     let metadata_file = path("cpu.json", &fixture("llm-worker-rbee-cpu.metadata.json"));
     let pkgbuild = path("PKGBUILD", &cpu_pkgbuild());
     let readme = path("README.md", b"# cpu\n");
@@ -115,7 +125,12 @@ async fn catalog_init_and_add_work_while_serving() {
 
     // The running server answers from the database the command brought in step.
     let (_, list) = get_json(&app, "/v1/workers").await;
-    let ids: Vec<&str> = list["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [CPU, PREMIUM]);
     let response = app.get(&format!("/workers/{CPU}/PKGBUILD")).await;
     assert_eq!(response.bytes().await.unwrap(), cpu_pkgbuild());
@@ -131,8 +146,17 @@ async fn catalog_init_and_add_work_while_serving() {
     // Stock git reads what gix wrote: a sound repository with the branches and the index.
     let repo = site.data_dir.join("catalog.git");
     let git = |args: &[&str]| {
-        let output = Command::new("git").arg("--git-dir").arg(&repo).args(args).output().unwrap();
-        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        let output = Command::new("git")
+            .arg("--git-dir")
+            .arg(&repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap()
     };
     git(&["fsck", "--strict"]);

@@ -19,7 +19,12 @@ pub const PREMIUM: &str = "llm-worker-rbee-premium";
 
 /// `tests/fixtures/catalog/<name>`.
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/catalog").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/catalog")
+            .join(name),
+    )
+    .unwrap()
 }
 
 pub fn cpu_pkgbuild() -> Vec<u8> {
@@ -90,7 +95,10 @@ impl SourceRepo {
         for (mode, name, contents) in entries {
             let (kind, id) = if *mode == "040000" {
                 let inner = self.blob(contents);
-                ("tree", self.git(&["mktree"], format!("100644 blob {inner}\tinner\n").as_bytes()))
+                (
+                    "tree",
+                    self.git(&["mktree"], format!("100644 blob {inner}\tinner\n").as_bytes()),
+                )
             } else {
                 ("blob", self.blob(contents))
             };

@@ -27,7 +27,12 @@ async fn the_design_catalog_syncs_and_is_served_by_both_apis() {
     // /v1/workers: all three, source-only (no version in the registry yet).
     let (status, list) = get_json(&app, "/v1/workers").await;
     assert_eq!(status, 200);
-    let ids: Vec<&str> = list["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [CPU, CUDA, PREMIUM]);
     for worker in list["workers"].as_array().unwrap() {
         assert_eq!(worker["origin"], "catalog-only");
@@ -42,11 +47,23 @@ async fn the_design_catalog_syncs_and_is_served_by_both_apis() {
     let cpu_file: Value = serde_json::from_slice(&fixture("llm-worker-rbee-cpu.metadata.json")).unwrap();
     let (status, cpu) = get_json(&app, &format!("/v1/workers/{CPU}")).await;
     assert_eq!(status, 200);
-    for field in ["name", "description", "license", "author", "homepage", "features", "tags", "version"] {
+    for field in [
+        "name",
+        "description",
+        "license",
+        "author",
+        "homepage",
+        "features",
+        "tags",
+        "version",
+    ] {
         assert_eq!(cpu[field], cpu_file[field], "{field}");
     }
     assert_eq!(cpu["distribution"]["type"], "hybrid");
-    assert_eq!(cpu["metadata"]["platforms"][0]["binary_size"], 45_000_000, "\"45MB\" is bytes");
+    assert_eq!(
+        cpu["metadata"]["platforms"][0]["binary_size"], 45_000_000,
+        "\"45MB\" is bytes"
+    );
     let declared: Vec<(&str, &str)> = cpu["platforms"]
         .as_array()
         .unwrap()
@@ -76,7 +93,8 @@ async fn the_design_catalog_syncs_and_is_served_by_both_apis() {
     assert_eq!(typed["workers"][0]["id"], CUDA);
 
     // The old client's shape: every Entry field the snapshot of a published worker has.
-    let snapshot: Value = serde_json::from_str(include_str!("snapshots/legacy_worker_llm-worker-rbee-cpu.json")).unwrap();
+    let snapshot: Value =
+        serde_json::from_str(include_str!("snapshots/legacy_worker_llm-worker-rbee-cpu.json")).unwrap();
     let (status, entry) = get_json(&app, &format!("/workers/{CPU}")).await;
     assert_eq!(status, 200);
     let mut expected = keys(&snapshot);
@@ -95,13 +113,19 @@ async fn the_design_catalog_syncs_and_is_served_by_both_apis() {
     assert_eq!(legacy_list["workers"].as_array().unwrap().len(), 3);
 
     // PKGBUILDs from the branches.
-    for path in [format!("/workers/{CPU}/PKGBUILD"), format!("/v1/workers/{CPU}/pkgbuild")] {
+    for path in [
+        format!("/workers/{CPU}/PKGBUILD"),
+        format!("/v1/workers/{CPU}/pkgbuild"),
+    ] {
         let response = app.get(&path).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.bytes().await.unwrap(), cpu_pkgbuild(), "{path}");
     }
     let (status, missing) = get_json(&app, &format!("/workers/{CUDA}/PKGBUILD")).await;
-    assert_eq!((status, missing), (404, serde_json::json!({"error": "PKGBUILD not found"})));
+    assert_eq!(
+        (status, missing),
+        (404, serde_json::json!({"error": "PKGBUILD not found"}))
+    );
 
     // The status names the commit.
     let (_, catalog) = get_json(&app, "/v1/catalog/status").await;
@@ -124,7 +148,11 @@ async fn the_design_metadata_publishes_unchanged_and_merges_with_the_catalog() {
     ] {
         let metadata = write(dir.path(), file, &fixture(file));
         let platform = Platform::parse("linux/amd64").unwrap();
-        let package_path = write(dir.path(), &format!("{worker}.tar.gz"), &package(worker, "0.1.0", "linux/amd64"));
+        let package_path = write(
+            dir.path(),
+            &format!("{worker}.tar.gz"),
+            &package(worker, "0.1.0", "linux/amd64"),
+        );
         let request = PublishRequest {
             worker_id: worker.into(),
             version: "0.1.0".into(),

@@ -5,6 +5,10 @@ mod support;
 
 mod bad_input;
 mod blobs;
+mod catalog_bad_input;
+mod catalog_concurrency;
+mod catalog_fixtures;
+mod catalog_sync;
 mod discovery;
 mod edge;
 mod gc;
@@ -26,7 +30,3 @@ mod workers;
 mod workers_bad_input;
 mod workers_legacy;
 mod workers_v1;
-mod catalog_fixtures;
-mod catalog_sync;
-mod catalog_bad_input;
-mod catalog_concurrency;

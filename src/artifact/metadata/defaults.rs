@@ -161,8 +161,10 @@ mod tests {
     #[test]
     fn the_design_documents_examples_parse_as_written() {
         use super::super::WorkerMetadata;
-        let cpu = WorkerMetadata::parse(include_bytes!("../../../tests/fixtures/catalog/llm-worker-rbee-cpu.metadata.json"))
-            .unwrap();
+        let cpu = WorkerMetadata::parse(include_bytes!(
+            "../../../tests/fixtures/catalog/llm-worker-rbee-cpu.metadata.json"
+        ))
+        .unwrap();
         assert_eq!(cpu.distribution.kind, "hybrid");
         assert_eq!(cpu.platforms[0].binary_size, Some(45_000_000));
         assert_eq!((cpu.worker_type.as_str(), cpu.implementation.as_str()), ("cpu", "rust"));

@@ -96,16 +96,32 @@ mod tests {
             ("tags", |m| format!("{:?}", m.tags), "catalog"),
             ("pricing", |m| format!("{:?}", m.pricing), "catalog"),
             ("distribution.type", |m| m.distribution.kind.clone(), "catalog"),
-            ("distribution.source_available", |m| m.distribution.source_available.to_string(), "catalog"),
-            ("distribution.requires_license", |m| m.distribution.requires_license.to_string(), "catalog"),
+            (
+                "distribution.source_available",
+                |m| m.distribution.source_available.to_string(),
+                "catalog",
+            ),
+            (
+                "distribution.requires_license",
+                |m| m.distribution.requires_license.to_string(),
+                "catalog",
+            ),
             ("version", |m| m.version.clone(), "registry"),
             ("platforms", |m| format!("{:?}", m.platforms), "registry"),
             ("worker_type", |m| m.worker_type.clone(), "registry"),
             ("binary_name", |m| m.binary_name.clone(), "registry"),
-            ("supported_formats", |m| format!("{:?}", m.supported_formats), "registry"),
+            (
+                "supported_formats",
+                |m| format!("{:?}", m.supported_formats),
+                "registry",
+            ),
         ];
         for (field, read, side) in table {
-            let expected = if *side == "catalog" { read(&catalog) } else { read(&registry) };
+            let expected = if *side == "catalog" {
+                read(&catalog)
+            } else {
+                read(&registry)
+            };
             assert_eq!(read(&merged), expected, "{field} comes from the {side}");
         }
         assert!(merged.distribution.binary_available);

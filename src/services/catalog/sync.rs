@@ -115,7 +115,8 @@ impl Registry {
     async fn sync_failed(&self, error: CatalogError) -> CatalogError {
         tracing::warn!(%error, source = %self.catalog.source_name(), "catalog sync failed");
         observability::record_catalog_sync("failed", None);
-        if let Err(record_error) = catalog::record_attempt(self.db.writer(), now_millis(), Some(&error.to_string())).await
+        if let Err(record_error) =
+            catalog::record_attempt(self.db.writer(), now_millis(), Some(&error.to_string())).await
         {
             tracing::warn!(%record_error, "the failed catalog sync could not be recorded");
         }
