@@ -159,3 +159,61 @@ async fn the_webhook_needs_a_valid_signature() {
         .unwrap();
     assert_eq!(refused.status(), 403);
 }
+
+/// The HTTP(S) source path: gix's HTTP client against stock git's smart HTTP server
+/// (`git http-backend`), including a second sync after a new commit and a deleted branch.
+#[tokio::test]
+async fn an_http_source_is_fetched_with_gix() {
+    use std::io::BufRead;
+    let repo = design_catalog();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/git_http_server.py");
+    let mut server = std::process::Command::new("python3")
+        .arg(script)
+        .arg(repo.path.parent().unwrap())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/catalog-source.git", port.trim());
+    let app = start_with_source(&url).await;
+    let report = synced(&app).await;
+    assert_eq!(
+        (report["outcome"].as_str(), report["upserted"].as_u64()),
+        (Some("applied"), Some(3)),
+        "{report}"
+    );
+    let (_, cpu) = get_json(&app, &format!("/v1/workers/{CPU}")).await;
+    assert_eq!(cpu["catalog"]["commit"], repo.rev(CPU));
+
+    let mut changed: Value = serde_json::from_slice(&fixture("llm-worker-rbee-cuda.metadata.json")).unwrap();
+    changed["description"] = "Fetched again".into();
+    repo.commit_branch(CUDA, &[file("metadata.json", serde_json::to_vec(&changed).unwrap())]);
+    repo.delete_branch(PREMIUM);
+    let report = synced(&app).await;
+    assert_eq!(
+        (report["upserted"].as_u64(), report["delisted"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    let (_, cuda) = get_json(&app, &format!("/v1/workers/{CUDA}")).await;
+    assert_eq!(cuda["description"], "Fetched again");
+    assert_eq!(get_json(&app, &format!("/v1/workers/{PREMIUM}")).await.0, 404);
+    // The local copy's branches are the source's.
+    let local = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(app.data_dir().join("catalog.git"))
+        .args(["for-each-ref", "--format=%(refname) %(objectname)", "refs/heads"])
+        .output()
+        .unwrap();
+    let local = String::from_utf8(local.stdout).unwrap();
+    let expected = repo.git(
+        &["for-each-ref", "--format=%(refname) %(objectname)", "refs/heads"],
+        b"",
+    );
+    assert_eq!(local.trim(), expected);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
