@@ -420,12 +420,19 @@ impl Registry {
     /// The error for a worker that does not exist (`worker_id` as the client wrote it, which
     /// may not even be a valid id), listing the workers that do.
     pub async fn worker_not_found(&self, worker_id: &str) -> WorkerError {
-        match workers::worker_ids(self.db.reader()).await {
-            Ok(known) => WorkerError::WorkerNotFound {
-                worker_id: worker_id.to_string(),
-                known,
-            },
-            Err(error) => error.into(),
+        let known = match workers::worker_ids(self.db.reader()).await {
+            Ok(known) => known,
+            Err(error) => return error.into(),
+        };
+        let catalog = match self.catalog_records().await {
+            Ok(records) => records,
+            Err(error) => return error.into(),
+        };
+        let mut known: BTreeSet<String> = known.into_iter().collect();
+        known.extend(catalog.into_iter().map(|record| record.worker_id.to_string()));
+        WorkerError::WorkerNotFound {
+            worker_id: worker_id.to_string(),
+            known: known.into_iter().collect(),
         }
     }
 
