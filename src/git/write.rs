@@ -111,7 +111,15 @@ pub fn add_worker(repo_dir: &Path, worker_id: &str, files: &WorkerFiles) -> Resu
         (Some(parent), true) => parent,
         _ => commit(&repo, worker_id, &format!("Update {worker_id}"), tree, parent)?,
     };
-    let index_changed = add_to_index(&repo, worker_id)?;
+    // Another writer moving master meanwhile (adding another worker) loses nothing: read
+    // master again and retry.
+    let mut attempts = 0;
+    let index_changed = loop {
+        match add_to_index(&repo, worker_id) {
+            Err(GitError::Conflict(_)) if attempts < 10 => attempts += 1,
+            other => break other?,
+        }
+    };
     Ok(AddOutcome {
         commit: commit_id.to_string(),
         branch_changed: !unchanged,
@@ -203,6 +211,9 @@ fn commit(
     };
     let mut time = gix::date::parse::TimeBuf::default();
     repo.edit_references_as(Some(edit), Some(signature.to_ref(&mut time)))
-        .map_err(|_| GitError::Conflict(reference))?;
+        .map_err(|error| {
+            tracing::debug!(%reference, %error, "compare-and-swap ref update refused");
+            GitError::Conflict(reference)
+        })?;
     Ok(id)
 }

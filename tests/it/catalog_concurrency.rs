@@ -169,3 +169,29 @@ async fn catalog_init_and_add_work_while_serving() {
     // `catalog sync` with no remote source reads the same repository: nothing new.
     assert!(run("catalog sync").contains("Current"));
 }
+
+#[tokio::test]
+async fn concurrent_adds_lose_no_worker() {
+    let site = TestSite::new().await;
+    let (first, second) = (site.registry().await, site.registry().await);
+    assert!(first.init_catalog().await.unwrap());
+    let add = |registry: rbee_registry::services::Registry, id: String| async move {
+        let worker = rbee_registry::artifact::WorkerId::parse(&id).unwrap();
+        registry
+            .add_catalog_worker(&worker, metadata(&id, "added"), None, None)
+            .await
+    };
+    let results = futures::future::join_all((0..6).map(|n| {
+        let registry = if n % 2 == 0 { first.clone() } else { second.clone() };
+        add(registry, format!("added-{n}"))
+    }))
+    .await;
+    for result in results {
+        result.unwrap();
+    }
+    let app = site.start().await;
+    let (_, list) = get_json(&app, "/v1/workers").await;
+    assert_eq!(list["workers"].as_array().unwrap().len(), 6, "{list}");
+    let (_, status) = get_json(&app, "/v1/catalog/status").await;
+    assert_eq!(status["branch_errors"], serde_json::json!([]));
+}

@@ -42,6 +42,9 @@ impl SyncOutcome {
     }
 }
 
+/// How often a sync that lost the compare-and-swap reads the state and the repository again.
+const MAX_APPLY_ATTEMPTS: u32 = 5;
+
 /// A branch the sync could not use, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BranchError {
@@ -88,28 +91,39 @@ impl Registry {
     /// Fetches the catalog (when it has a remote source), reads it and applies it.
     pub async fn sync_catalog(&self) -> Result<SyncReport, CatalogError> {
         let settings = self.catalog.clone();
-        let read = tokio::task::spawn_blocking(move || fetch_and_read(&settings))
+        let fetched = tokio::task::spawn_blocking(move || fetch(&settings))
             .await
             .map_err(|e| CatalogError::Task(e.to_string()));
-        let snapshot = match read {
-            Ok(Ok(snapshot)) => snapshot,
+        match fetched {
+            Ok(Ok(())) => {}
             Ok(Err(error)) => return Err(self.sync_failed(error.into()).await),
             Err(error) => return Err(self.sync_failed(error).await),
-        };
-        match self.apply_catalog(snapshot).await {
+        }
+        match self.apply_local_catalog().await {
             Ok(report) => Ok(report),
             Err(error) => Err(self.sync_failed(error).await),
         }
     }
 
-    /// Reads the local catalog repository (no fetch) and applies it: what `catalog add` does
-    /// after committing.
+    /// Reads the local catalog repository (no fetch) and applies it: the second half of a
+    /// sync, and what `catalog add` does after committing. The stored revision is read
+    /// *before* the repository, and the apply swaps from it: a revision another process
+    /// applied after that makes this one lose (never overwrite it with an older reading);
+    /// a loss reads both again, so the database ends at the repository's newest state.
     pub(super) async fn apply_local_catalog(&self) -> Result<SyncReport, CatalogError> {
-        let repo_dir = self.catalog.repo_dir.clone();
-        let snapshot = tokio::task::spawn_blocking(move || read_catalog(&repo_dir))
-            .await
-            .map_err(|e| CatalogError::Task(e.to_string()))??;
-        self.apply_catalog(snapshot).await
+        let mut attempts = 0;
+        loop {
+            let state = catalog::state(self.db.reader()).await?;
+            let repo_dir = self.catalog.repo_dir.clone();
+            let snapshot = tokio::task::spawn_blocking(move || read_catalog(&repo_dir))
+                .await
+                .map_err(|e| CatalogError::Task(e.to_string()))??;
+            let report = self.apply_catalog(snapshot, state.revision).await?;
+            if report.outcome != SyncOutcome::AppliedElsewhere || attempts == MAX_APPLY_ATTEMPTS {
+                return Ok(self.finish_sync(report));
+            }
+            attempts += 1;
+        }
     }
 
     async fn sync_failed(&self, error: CatalogError) -> CatalogError {
@@ -123,8 +137,13 @@ impl Registry {
         error
     }
 
-    /// Checks every branch of `snapshot` and applies the reading in one transaction.
-    async fn apply_catalog(&self, snapshot: CatalogSnapshot) -> Result<SyncReport, CatalogError> {
+    /// Checks every branch of `snapshot` and applies the reading in one transaction, if the
+    /// stored revision is still `expected`.
+    async fn apply_catalog(
+        &self,
+        snapshot: CatalogSnapshot,
+        expected: Option<String>,
+    ) -> Result<SyncReport, CatalogError> {
         let now = now_millis();
         let mut branch_errors = Vec::new();
         let mut checked = Vec::new();
@@ -177,10 +196,9 @@ impl Registry {
             branch_errors,
             unlisted: snapshot.unlisted.clone(),
         };
-        let state = catalog::state(self.db.reader()).await?;
-        if state.revision.as_deref() == Some(snapshot.revision.as_str()) {
+        if expected.as_deref() == Some(snapshot.revision.as_str()) {
             catalog::record_attempt(self.db.writer(), now, None).await?;
-            return Ok(self.finish_sync(report));
+            return Ok(report);
         }
         let errors_json = serde_json::to_string(&report.branch_errors).expect("errors serialize");
         let unlisted_json = serde_json::to_string(&report.unlisted).expect("names serialize");
@@ -191,10 +209,10 @@ impl Registry {
             unlisted: &unlisted_json,
         };
         let mut transaction = self.db.begin().await?;
-        if !catalog::claim_revision(&mut transaction, state.revision.as_deref(), &applied, now).await? {
+        if !catalog::claim_revision(&mut transaction, expected.as_deref(), &applied, now).await? {
             transaction.rollback().await?;
             report.outcome = SyncOutcome::AppliedElsewhere;
-            return Ok(self.finish_sync(report));
+            return Ok(report);
         }
         for branch in &checked {
             report.upserted += u64::from(catalog::upsert_worker(&mut transaction, &branch.row).await?);
@@ -211,7 +229,7 @@ impl Registry {
             revision = %report.revision, commit = %report.master_commit, upserted = report.upserted,
             delisted = report.delisted, branch_errors = report.branch_errors.len(), "catalog applied"
         );
-        Ok(self.finish_sync(report))
+        Ok(report)
     }
 
     fn finish_sync(&self, report: SyncReport) -> SyncReport {
@@ -258,12 +276,12 @@ pub(super) fn check_metadata(branch: &str, bytes: &[u8]) -> Result<(WorkerMetada
     Ok((metadata, json))
 }
 
-fn fetch_and_read(settings: &CatalogSettings) -> Result<CatalogSnapshot, GitError> {
+fn fetch(settings: &CatalogSettings) -> Result<(), GitError> {
     if let Some(source) = &settings.source {
         let outcome = fetch::fetch_into(&settings.repo_dir, source)?;
         if !outcome.updated.is_empty() || !outcome.deleted.is_empty() {
             tracing::info!(updated = ?outcome.updated, deleted = ?outcome.deleted, "catalog fetched");
         }
     }
-    read_catalog(&settings.repo_dir)
+    Ok(())
 }
