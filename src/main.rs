@@ -9,7 +9,7 @@ use std::process::ExitCode;
 mod cli;
 
 use clap::{Parser, Subcommand};
-use rbee_registry::artifact::Platform;
+use rbee_registry::artifact::{Platform, WorkerId};
 use rbee_registry::client::{install, progress, publish, Credentials, RegistryClient};
 use rbee_registry::config::{FileConfig, GcFlags, Overrides, ServeConfig, ServeFlags};
 use rbee_registry::server;
@@ -44,6 +44,53 @@ enum Command {
     /// A worker's access policy (premium or open).
     #[command(subcommand)]
     Worker(cli::WorkerCommand),
+    /// The Git worker catalog: create it, add a worker, or sync it (safe while `serve` runs).
+    Catalog(CatalogArgs),
+}
+
+#[derive(clap::Args)]
+struct CatalogArgs {
+    #[command(subcommand)]
+    command: CatalogCommand,
+}
+
+/// The options every `catalog` subcommand takes: those of `serve`.
+#[derive(clap::Args)]
+struct CatalogCommon {
+    /// TOML configuration file.
+    #[arg(long, env = "RBEE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The same settings as `serve` (database, data directory, catalog source).
+    #[command(flatten)]
+    settings: ServeFlags,
+}
+
+#[derive(clap::Args)]
+struct CatalogAddArgs {
+    /// Worker id (the branch).
+    #[arg(long)]
+    worker: String,
+    /// The worker's metadata.json (spec/worker-metadata.md).
+    #[arg(long)]
+    metadata: PathBuf,
+    /// Its PKGBUILD.
+    #[arg(long)]
+    pkgbuild: Option<PathBuf>,
+    /// Its README.md.
+    #[arg(long)]
+    readme: Option<PathBuf>,
+    #[command(flatten)]
+    common: CatalogCommon,
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Create the catalog repository `<data_dir>/catalog.git` (then the default source).
+    Init(CatalogCommon),
+    /// Commit a worker's branch (and its line in the master index), then apply the catalog.
+    Add(CatalogAddArgs),
+    /// Fetch the catalog source (if remote) and apply the catalog to the database.
+    Sync(CatalogCommon),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -244,6 +291,7 @@ async fn run() -> ExitCode {
         Command::Publisher(command) => cli::run_publisher(command).await,
         Command::License(command) => cli::run_license(command).await,
         Command::Worker(command) => cli::run_worker(command).await,
+        Command::Catalog(args) => run_catalog(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -314,6 +362,52 @@ async fn run_keys(args: KeysArgs) -> Result<(), String> {
             Some(at) => format!("retired {}", millis_text(at)),
         };
         println!("{}\tcreated {}\t{state}", key.kid, millis_text(key.created_at));
+    }
+    Ok(())
+}
+
+async fn run_catalog(args: CatalogArgs) -> Result<(), String> {
+    let common = match &args.command {
+        CatalogCommand::Init(common) | CatalogCommand::Sync(common) => common,
+        CatalogCommand::Add(add) => &add.common,
+    };
+    let config = assemble(common.config.as_deref(), common.settings.0.clone())?;
+    let registry = server::open_registry(&config).await.map_err(|e| e.to_string())?;
+    let report = match args.command {
+        CatalogCommand::Init(_) => {
+            let created = registry.init_catalog().await.map_err(|e| e.to_string())?;
+            let path = registry.catalog_settings().repo_dir.display().to_string();
+            println!("{} {path}", if created { "created" } else { "exists" });
+            return Ok(());
+        }
+        CatalogCommand::Add(add) => {
+            let worker = WorkerId::parse(&add.worker).map_err(|e| e.to_string())?;
+            let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+            let metadata = read(&add.metadata)?;
+            let pkgbuild = add.pkgbuild.as_deref().map(read).transpose()?;
+            let readme = add.readme.as_deref().map(read).transpose()?;
+            let added = registry
+                .add_catalog_worker(&worker, metadata, pkgbuild, readme)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{worker}\t{}\t{}",
+                added.commit,
+                if added.branch_changed { "committed" } else { "unchanged" }
+            );
+            added.sync
+        }
+        CatalogCommand::Sync(_) => registry.sync_catalog().await.map_err(|e| e.to_string())?,
+    };
+    println!(
+        "catalog {:?}: revision {} (master {}), {} upserted, {} delisted",
+        report.outcome, report.revision, report.master_commit, report.upserted, report.delisted
+    );
+    for error in &report.branch_errors {
+        println!("branch {}: {}", error.branch, error.error);
+    }
+    for branch in &report.unlisted {
+        println!("branch {branch}: not named by the master index; not read");
     }
     Ok(())
 }

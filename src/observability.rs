@@ -52,6 +52,17 @@
 //! | `rbee_job_last_success_timestamp_seconds` | gauge | job | Unix time the job's latest successful run finished (absent before the first) |
 //! | `rbee_job_last_run_success` | gauge | job | 1 when the job's latest run succeeded, 0 when it failed (absent before the first) |
 //! | `rbee_job_running` | gauge | job | 1 while a process holds the job's lease |
+//!
+//! Catalog syncs (spec/catalog.md) run in this process (`POST /v1/catalog/sync`, the
+//! periodic job, `catalog add` through this process's library) and count here; the applied
+//! revision and its per-branch errors, the same for every process, are in the database and
+//! `GET /v1/catalog/status`.
+//!
+//! | series | type | labels | meaning |
+//! |---|---|---|---|
+//! | `rbee_catalog_syncs_total` | counter | outcome (`applied`, `current`, `applied_elsewhere`, `failed`) | syncs this process ran |
+//! | `rbee_catalog_branch_errors` | gauge | | branches refused by the latest sync this process ran |
+//! | `rbee_catalog_last_sync_timestamp_seconds` | gauge | | Unix time of that sync |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -80,6 +91,9 @@ pub const GC_LAST_SUCCESS: &str = "rbee_gc_last_success_timestamp_seconds";
 pub const JOB_LAST_SUCCESS: &str = "rbee_job_last_success_timestamp_seconds";
 pub const JOB_LAST_RUN_SUCCESS: &str = "rbee_job_last_run_success";
 pub const JOB_RUNNING: &str = "rbee_job_running";
+pub const CATALOG_SYNCS: &str = "rbee_catalog_syncs_total";
+pub const CATALOG_BRANCH_ERRORS: &str = "rbee_catalog_branch_errors";
+pub const CATALOG_LAST_SYNC: &str = "rbee_catalog_last_sync_timestamp_seconds";
 
 /// Latency buckets, seconds: from 100 µs (a cached manifest) to a minute (a large push).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -282,6 +296,19 @@ pub fn record_dropped_download() -> u64 {
     static DROPPED: AtomicU64 = AtomicU64::new(0);
     counter!(DOWNLOAD_EVENTS_DROPPED).increment(1);
     DROPPED.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// Records a catalog sync: its outcome (`applied`, `current`, `applied_elsewhere`,
+/// `failed`) and, when it read the catalog, how many branches it refused.
+pub fn record_catalog_sync(outcome: &'static str, branch_errors: Option<usize>) {
+    counter!(CATALOG_SYNCS, "outcome" => outcome).increment(1);
+    if let Some(errors) = branch_errors {
+        gauge!(CATALOG_BRANCH_ERRORS).set(errors as f64);
+    }
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    gauge!(CATALOG_LAST_SYNC).set(now.as_secs_f64());
 }
 
 /// Records an upload refused by a limit (`per_client` or `too_large`).

@@ -96,7 +96,8 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
     Ok(Registry::new(db, store, config.limits.clone())
         .with_download_recorder(recorder)
         .with_token_settings(config.auth.tokens.clone())
-        .with_license_settings(licensing))
+        .with_license_settings(licensing)
+        .with_catalog(config.catalog.clone()))
 }
 
 /// Readies token authentication before serving: a signing key exists, and on the first start
@@ -316,6 +317,14 @@ async fn start_jobs(registry: &Registry, config: &ServeConfig) -> Result<JobRunn
             .await
             .map_err(ServerError::Jobs)?;
     }
+    // The catalog sync: periodic when `catalog.interval` is set, and registered always so
+    // that `POST /v1/catalog/sync` can trigger it.
+    if let Some(interval) = config.catalog.interval {
+        tracing::info!(interval_secs = interval.as_secs_f64(), "periodic catalog sync on");
+    }
+    jobs.register(Job::catalog_sync(registry.clone(), config.catalog.interval))
+        .await
+        .map_err(ServerError::Jobs)?;
     Ok(jobs)
 }
 

@@ -1,5 +1,6 @@
-//! The worker format's own parsers (`src/artifact/`): `metadata.json`, platform names,
-//! version tags, and the platform manifest and image config checks.
+//! The worker format's own parsers (`src/artifact/`): `metadata.json` (with the design's
+//! defaults and size strings), platform names, version tags, the platform manifest and image
+//! config checks, and the Git catalog's master index (`git::index`).
 //!
 //! Invariants: accepted metadata serialises (as the registry stores it in
 //! `worker_versions.metadata`) to JSON that parses back, through the same checks, to an equal
@@ -16,6 +17,8 @@ use rbee_registry::artifact::{
     self, check_image_config, check_platform_manifest, check_worker_index, Platform, WorkerMetadata,
     METADATA_MEDIA_TYPE, PACKAGE_MEDIA_TYPE,
 };
+use rbee_registry::artifact::metadata::defaults::parse_size;
+use rbee_registry::git::index::MasterIndex;
 use serde_json::Value;
 
 fn check_metadata(bytes: &[u8]) {
@@ -27,6 +30,27 @@ fn check_metadata(bytes: &[u8]) {
         .unwrap_or_else(|errors| panic!("stored metadata {stored} is refused: {errors:?}"));
     assert_eq!(again, metadata, "stored metadata {stored} reads back differently");
     assert!(metadata.check_identity(&metadata.id, &metadata.version).is_ok());
+}
+
+/// An accepted master index names valid worker ids, each once, and its bytes read back to it.
+fn check_catalog_index(bytes: &[u8]) {
+    let Ok(index) = MasterIndex::parse(bytes) else {
+        return;
+    };
+    let mut seen = BTreeSet::new();
+    for name in &index.workers {
+        assert!(artifact::is_valid_worker_id(name), "{name:?}");
+        assert!(seen.insert(name), "{name:?} twice");
+    }
+    assert_eq!(MasterIndex::parse(&index.to_bytes()), Ok(index));
+}
+
+/// A size string's byte count, written as plain bytes, reads back the same.
+fn check_size(text: &str) {
+    if let Some(bytes) = parse_size(text) {
+        assert_eq!(parse_size(&bytes.to_string()), Some(bytes), "{text:?}");
+        assert_eq!(parse_size(&format!("{bytes}B")), Some(bytes), "{text:?}");
+    }
 }
 
 fn check_platform(text: &str) {
@@ -101,7 +125,9 @@ fuzz_target!(|data: &[u8]| {
     check_metadata(data);
     check_manifest(data);
     check_index(data);
+    check_catalog_index(data);
     if let Ok(text) = std::str::from_utf8(data) {
+        check_size(text);
         check_platform(text);
         check_version(text);
     }

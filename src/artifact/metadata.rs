@@ -4,9 +4,12 @@
 //!
 //! [`WorkerMetadata::parse`] checks a document field by field and reports every problem with
 //! the path of the field (`distribution.requires_license`, `platforms[1].arch`), then
-//! deserializes it.
+//! deserializes it. Before the checks, [`defaults::fill_defaults`] fills in what the design
+//! document's record leaves out (its derivations are documented in spec/worker-metadata.md).
 
 use std::collections::BTreeSet;
+
+pub mod defaults;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -136,7 +139,16 @@ pub fn describe(errors: &[FieldError]) -> String {
 pub const IMPLEMENTATIONS: &[&str] = &["rust", "python", "cpp"];
 pub const WORKER_TYPES: &[&str] = &["cpu", "cuda", "metal"];
 pub const BUILD_SYSTEMS: &[&str] = &["cargo", "make", "cmake"];
-pub const DISTRIBUTION_TYPES: &[&str] = &["open-source", "premium"];
+/// The project's first two values, then the design document's.
+pub const DISTRIBUTION_TYPES: &[&str] = &[
+    "open-source",
+    "premium",
+    "source",
+    "binary",
+    "hybrid",
+    "binary-only",
+    "source-only",
+];
 pub const SOURCE_TYPES: &[&str] = &["git", "tarball"];
 pub const DECLARED_OSES: &[&str] = &["linux", "macos", "windows"];
 pub const DECLARED_ARCHITECTURES: &[&str] = &["x86_64", "aarch64"];
@@ -174,12 +186,13 @@ pub const TOP_LEVEL_FIELDS: &[&str] = &[
 impl WorkerMetadata {
     /// Parses and checks a metadata.json document.
     pub fn parse(bytes: &[u8]) -> Result<Self, Vec<FieldError>> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|error| {
+        let mut value: Value = serde_json::from_slice(bytes).map_err(|error| {
             vec![FieldError {
                 field: "$".into(),
                 message: format!("not valid JSON: {error}"),
             }]
         })?;
+        defaults::fill_defaults(&mut value);
         let mut check = Checker::default();
         check.document(&value);
         if !check.errors.is_empty() {
@@ -378,7 +391,14 @@ impl Checker {
                     self.unknown_fields(platform, &prefix, &["os", "arch", "binary_size", "checksum"]);
                     self.one_of(platform, &prefix, "os", DECLARED_OSES, true);
                     self.one_of(platform, &prefix, "arch", DECLARED_ARCHITECTURES, true);
-                    self.unsigned(platform, &prefix, "binary_size", false);
+                    if platform.get("binary_size").is_some_and(Value::is_string) {
+                        self.fail(
+                            &join(&prefix, "binary_size"),
+                            "must be a number of bytes or a size such as \"45MB\" (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)",
+                        );
+                    } else {
+                        self.unsigned(platform, &prefix, "binary_size", false);
+                    }
                     if let Some(checksum) = self.string(platform, &prefix, "checksum", false) {
                         if checksum.parse::<crate::oci::Digest>().is_err() {
                             self.fail(&join(&prefix, "checksum"), "must be a digest such as sha256:<64 hex>");
@@ -431,7 +451,12 @@ impl Checker {
                 if let Some(source) = self.object(value, "source") {
                     self.unknown_fields(source, "source", &["type", "url", "branch", "tag", "path"]);
                     self.one_of(source, "source", "type", SOURCE_TYPES, true);
-                    self.string(source, "source", "url", true);
+                    // Empty only when derived from a record without `homepage`.
+                    match source.get("url") {
+                        None => self.fail("source.url", "is required"),
+                        Some(Value::String(_)) => {}
+                        Some(_) => self.fail("source.url", "must be a string"),
+                    }
                     for key in ["branch", "tag", "path"] {
                         self.string(source, "source", key, false);
                     }
@@ -514,15 +539,17 @@ pub(super) mod tests {
         bad["distribution"]["requires_license"] = "yes".into();
         bad["platforms"] = serde_json::json!([{"os": "linux", "arch": "mips"}]);
         bad["workerType"] = "cpu".into();
-        bad.as_object_mut().unwrap().remove("binary_name");
+        bad.as_object_mut().unwrap().remove("license");
+        bad["platforms"][0]["binary_size"] = "45 parsecs".into();
         assert_eq!(
             errors_of(&bad),
             vec![
                 "workerType",
+                "license",
                 "worker_type",
                 "distribution.requires_license",
                 "platforms[0].arch",
-                "binary_name"
+                "platforms[0].binary_size",
             ]
         );
         let mut premium = valid();

@@ -11,6 +11,7 @@ pub mod scope;
 pub mod scopes;
 pub mod secrets;
 pub mod token;
+pub mod webhook;
 
 /// Whether the registry asks for tokens (`auth.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -183,6 +183,8 @@ pub struct ServeConfig {
     pub auth: AuthConfig,
     /// License verification keys and download URL lifetime.
     pub licenses: LicenseConfig,
+    /// The Git catalog: its repository, source, sync interval and webhook secret.
+    pub catalog: crate::services::catalog::CatalogSettings,
 }
 
 /// Settings of licenses and download URLs.
@@ -320,6 +322,13 @@ impl ServeConfig {
             Some(salt) => SaltSource::Given(salt),
             None => SaltSource::File(data_dir.join("analytics-salt")),
         };
+        let catalog = crate::services::catalog::CatalogSettings::new(
+            &data_dir,
+            settings.catalog_source.as_deref(),
+            settings.catalog_interval.0,
+            settings.catalog_webhook_secret.map(Secret::into_inner),
+        )
+        .map_err(|error| ConfigError::Invalid(format!("catalog.source: {error}")))?;
         let tls = match (settings.tls_cert, settings.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -350,6 +359,7 @@ impl ServeConfig {
         };
         Ok(ServeConfig {
             auth,
+            catalog,
             listen: settings.listen,
             tls,
             public_url: settings.public_url,
@@ -527,7 +537,14 @@ mod tests {
             .filter(|setting| setting.secret)
             .map(|s| s.key)
             .collect();
-        assert_eq!(secrets, ["analytics.salt", "storage.s3.secret_access_key"]);
+        assert_eq!(
+            secrets,
+            [
+                "analytics.salt",
+                "storage.s3.secret_access_key",
+                "catalog.webhook_secret"
+            ]
+        );
     }
 
     #[test]

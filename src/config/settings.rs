@@ -359,6 +359,22 @@ settings! {
         key: "gc.interval", env: Some("RBEE_GC_INTERVAL"), flags: [(Serve, "gc-interval")],
         default: "off (`6h`: `serve` collects garbage every 6 h; `off` or `0`: never)",
     }
+    /// Where the Git worker catalog comes from: an http(s):// Git URL or a local repository
+    /// path, fetched into `<data_dir>/catalog.git` by each sync (spec/catalog.md).
+    catalog_source: String => {
+        key: "catalog.source", env: Some("RBEE_CATALOG_SOURCE"), flags: [(Serve, "catalog-source")],
+        default: "none (`<data_dir>/catalog.git`, made by `catalog init`, is the catalog)",
+    }
+    /// Sync the catalog every so often while serving (15m; off).
+    catalog_interval: Interval = Interval(None) => {
+        key: "catalog.interval", env: Some("RBEE_CATALOG_INTERVAL"), flags: [(Serve, "catalog-interval")],
+        default: "off (syncs only on `POST /v1/catalog/sync` or `catalog sync`)",
+    }
+    /// Secret of the push webhooks that trigger `POST /v1/catalog/sync` (`X-Hub-Signature-256`).
+    catalog_webhook_secret: Secret => {
+        key: "catalog.webhook_secret", env: Some("RBEE_CATALOG_WEBHOOK_SECRET"), flags: [],
+        default: "none (the webhook endpoint refuses every request)",
+    }
 }
 
 /// The value at a dotted key of the file.

@@ -11,6 +11,7 @@
 
 pub mod admin_tokens;
 pub mod blobs;
+pub mod catalog;
 pub mod downloads;
 pub mod gc;
 pub mod gc_runs;

@@ -203,7 +203,8 @@ pub async fn find_worker(
     Ok(Cached(Json(V1WorkerDetail {
         summary: V1WorkerSummary::of(&worker),
         versions: worker.version_names(),
-        metadata: worker.latest().metadata.clone(),
+        metadata: worker.metadata.clone(),
+        catalog: V1CatalogBranch::of(&worker),
     })))
 }
 
@@ -256,7 +257,7 @@ pub async fn get_download(
     let credential = super::licenses::credential_of(&headers);
     state
         .registry
-        .authorize_download(&worker_id, &version, credential.as_deref())
+        .authorize_download(&worker_id, credential.as_deref())
         .await?;
     let download = state
         .registry

@@ -7,8 +7,59 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::auth::webhook::SignatureError;
+use crate::services::catalog::CatalogError;
 use crate::services::workers::WorkerError;
 use crate::services::RegistryError;
+
+/// An error of the catalog-sync endpoints (`/v1/catalog/…`), in the v1 shape.
+#[derive(Debug)]
+pub enum CatalogApiError {
+    /// No webhook secret is configured, so no request can be trusted to trigger a sync.
+    NoSecret,
+    /// The webhook signature is missing (401) or wrong (403).
+    Signature(SignatureError),
+    /// The request body could not be read (too large, cut off).
+    Body(String),
+    Catalog(CatalogError),
+}
+
+impl From<CatalogError> for CatalogApiError {
+    fn from(error: CatalogError) -> Self {
+        CatalogApiError::Catalog(error)
+    }
+}
+
+impl IntoResponse for CatalogApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match self {
+            CatalogApiError::NoSecret => (
+                StatusCode::FORBIDDEN,
+                "DENIED",
+                "no catalog.webhook_secret is configured: syncs are triggered by a signed push webhook (or `rbee-registry catalog sync`)".to_string(),
+            ),
+            CatalogApiError::Signature(error @ SignatureError::Missing) => {
+                (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", error.to_string())
+            }
+            CatalogApiError::Signature(error) => (StatusCode::FORBIDDEN, "DENIED", error.to_string()),
+            CatalogApiError::Body(message) => (StatusCode::BAD_REQUEST, "INVALID_BODY", message),
+            CatalogApiError::Catalog(CatalogError::Registry(error)) => {
+                return V1Error(WorkerError::Registry(error)).into_response();
+            }
+            CatalogApiError::Catalog(error @ (CatalogError::Git(_) | CatalogError::RemoteSource(_))) => {
+                (StatusCode::BAD_GATEWAY, "SYNC_FAILED", error.to_string())
+            }
+            CatalogApiError::Catalog(error @ CatalogError::InvalidWorker(_)) => {
+                (StatusCode::BAD_REQUEST, "INVALID_WORKER", error.to_string())
+            }
+            CatalogApiError::Catalog(error @ CatalogError::Task(_)) => {
+                tracing::error!(%error, "catalog request failed on a server fault");
+                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal server error".to_string())
+            }
+        };
+        (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+    }
+}
 
 /// A catalog error answered in the legacy shape.
 #[derive(Debug)]

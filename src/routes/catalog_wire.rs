@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::artifact::metadata::{Build, Dependencies, Distribution, Source};
-use crate::artifact::WorkerId;
-use crate::artifact::WorkerMetadata;
-use crate::services::workers::{platform_label, Worker, WorkerDownload, WorkerStats};
+use crate::artifact::metadata::{Build, DeclaredPlatform, Dependencies, Distribution, Pricing, Source};
+use crate::artifact::{Platform, WorkerId, WorkerMetadata};
+use crate::services::catalog::Origin;
+use crate::services::workers::{platform_label, PlatformPackage, Worker, WorkerDownload, WorkerStats};
 
 /// `GET /health`.
 #[derive(Debug, Serialize)]
@@ -100,17 +100,19 @@ impl LegacyEntry {
     /// `architectures` from the platforms stored for that version (a worker without stored
     /// binaries reports what its metadata declares).
     pub fn of(worker: &Worker) -> Self {
-        let latest = worker.latest();
-        let metadata: &WorkerMetadata = &latest.metadata;
-        let (oses, architectures): (Vec<String>, Vec<String>) = if latest.platforms.is_empty() {
+        let metadata: &WorkerMetadata = &worker.metadata;
+        let stored = worker
+            .latest()
+            .map(|latest| latest.platforms.as_slice())
+            .unwrap_or_default();
+        let (oses, architectures): (Vec<String>, Vec<String>) = if stored.is_empty() {
             metadata
                 .platforms
                 .iter()
                 .map(|p| (p.os.clone(), p.arch.clone()))
                 .unzip()
         } else {
-            latest
-                .platforms
+            stored
                 .iter()
                 .filter_map(|p| {
                     Some((
@@ -124,7 +126,7 @@ impl LegacyEntry {
             id: worker.id.to_string(),
             implementation: metadata.implementation.clone(),
             worker_type: metadata.worker_type.clone(),
-            version: latest.version.to_string(),
+            version: worker.shown_version(),
             platforms: ordered(oses, OS_ORDER),
             architectures: ordered(architectures, ARCHITECTURE_ORDER),
             name: metadata.name.clone(),
@@ -184,10 +186,54 @@ pub struct V1Platform {
     pub architecture: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    /// The package's size in bytes.
-    pub binary_size: u64,
-    /// The package's digest.
-    pub checksum: String,
+    /// The package's size in bytes (for a worker without stored binaries: what its catalog
+    /// record declares, absent when it declares none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary_size: Option<u64>,
+    /// The package's digest (likewise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+impl V1Platform {
+    fn stored(p: &PlatformPackage) -> Self {
+        V1Platform {
+            name: platform_label(&p.platform),
+            oci: p.platform.to_string(),
+            os: p.platform.legacy_os().unwrap_or(&p.platform.os).to_string(),
+            arch: p
+                .platform
+                .legacy_architecture()
+                .unwrap_or(&p.platform.architecture)
+                .to_string(),
+            architecture: p.platform.architecture.clone(),
+            variant: p.platform.variant.clone(),
+            binary_size: Some(p.package_size),
+            checksum: Some(p.package_digest.to_string()),
+        }
+    }
+
+    /// A platform a catalog record declares (old names), for a worker without binaries.
+    fn declared(p: &DeclaredPlatform) -> Self {
+        let name = format!("{}-{}", p.os, p.arch);
+        let platform = Platform::parse(&name).ok();
+        V1Platform {
+            oci: platform
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| name.clone()),
+            architecture: platform
+                .as_ref()
+                .map(|p| p.architecture.clone())
+                .unwrap_or_else(|| p.arch.clone()),
+            variant: platform.and_then(|p| p.variant),
+            name,
+            os: p.os.clone(),
+            arch: p.arch.clone(),
+            binary_size: p.binary_size,
+            checksum: p.checksum.clone(),
+        }
+    }
 }
 
 /// One worker in `GET /v1/workers`: the design document's metadata.json fields of its latest
@@ -213,19 +259,28 @@ pub struct V1WorkerSummary {
     pub platforms: Vec<V1Platform>,
     pub tags: Vec<String>,
     pub requires_license: bool,
-    /// RFC 3339 time the worker last got a version.
+    /// The design's `pricing` (premium workers), absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
+    /// `catalog-only` (a source-only worker: a catalog branch, no version in the registry),
+    /// `registry-only` or `both`.
+    pub origin: Origin,
+    /// RFC 3339 time the worker last got a version or its catalog branch was last applied.
     pub updated_at: String,
 }
 
 impl V1WorkerSummary {
     pub fn of(worker: &Worker) -> Self {
-        let latest = worker.latest();
-        let metadata = &latest.metadata;
+        let metadata = &worker.metadata;
+        let platforms = match worker.latest() {
+            Some(latest) if !latest.platforms.is_empty() => latest.platforms.iter().map(V1Platform::stored).collect(),
+            _ => metadata.platforms.iter().map(V1Platform::declared).collect(),
+        };
         V1WorkerSummary {
             id: worker.id.to_string(),
             name: metadata.name.clone(),
             description: metadata.description.clone(),
-            version: latest.version.to_string(),
+            version: worker.shown_version(),
             license: metadata.license.clone(),
             author: metadata.author.clone(),
             homepage: metadata.homepage.clone(),
@@ -234,29 +289,36 @@ impl V1WorkerSummary {
             features: metadata.features.clone(),
             worker_type: metadata.worker_type.clone(),
             implementation: metadata.implementation.clone(),
-            latest_version: latest.version.to_string(),
-            platforms: latest
-                .platforms
-                .iter()
-                .map(|p| V1Platform {
-                    name: platform_label(&p.platform),
-                    oci: p.platform.to_string(),
-                    os: p.platform.legacy_os().unwrap_or(&p.platform.os).to_string(),
-                    arch: p
-                        .platform
-                        .legacy_architecture()
-                        .unwrap_or(&p.platform.architecture)
-                        .to_string(),
-                    architecture: p.platform.architecture.clone(),
-                    variant: p.platform.variant.clone(),
-                    binary_size: p.package_size,
-                    checksum: p.package_digest.to_string(),
-                })
-                .collect(),
+            latest_version: worker.shown_version(),
+            platforms,
             tags: metadata.tags.clone(),
             requires_license: metadata.distribution.requires_license,
+            pricing: metadata.pricing.clone(),
+            origin: worker.origin,
             updated_at: rfc3339(worker.updated_at()),
         }
+    }
+}
+
+/// The catalog branch of a worker in `GET /v1/workers/:id` (absent for a worker without one).
+#[derive(Debug, Serialize)]
+pub struct V1CatalogBranch {
+    /// The branch's commit the record was applied from.
+    pub commit: String,
+    /// Whether the branch has a PKGBUILD (`/v1/workers/:id/pkgbuild` serves it).
+    pub has_pkgbuild: bool,
+    /// The branch's README.md, absent when it has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readme: Option<String>,
+}
+
+impl V1CatalogBranch {
+    pub fn of(worker: &Worker) -> Option<Self> {
+        worker.catalog.as_ref().map(|facts| V1CatalogBranch {
+            commit: facts.branch_commit.clone(),
+            has_pkgbuild: facts.has_pkgbuild,
+            readme: facts.readme.clone(),
+        })
     }
 }
 
@@ -276,6 +338,8 @@ pub struct V1WorkerDetail {
     pub summary: V1WorkerSummary,
     pub versions: Vec<String>,
     pub metadata: WorkerMetadata,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<V1CatalogBranch>,
 }
 
 /// `GET /v1/workers/:id/versions`.

@@ -7,6 +7,7 @@
 pub mod bearer;
 pub mod catalog;
 pub mod catalog_error;
+pub mod catalog_sync;
 pub mod catalog_wire;
 pub mod edge;
 pub mod error;
@@ -112,6 +113,8 @@ const CATALOG_ROUTES: &[NamedRoute] = &[
     named("/v1/workers/{id}/{version}/download", "v1_download", || get(catalog::get_download)),
     named("/v1/licenses/verify", "v1_license_verify", || post(licenses::verify_license)),
     named("/v1/blobs/{digest}", "v1_signed_blob", || get(licenses::get_signed_blob)),
+    named("/v1/catalog/status", "v1_catalog_status", || get(catalog_sync::get_status)),
+    named("/v1/catalog/sync", "v1_catalog_sync", || post(catalog_sync::post_sync)),
 ];
 
 /// Operations: Prometheus metrics, liveness, readiness.

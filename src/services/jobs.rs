@@ -41,6 +41,8 @@ pub use status::{JobRun, JobStatus, RunningJob};
 
 /// The name of the periodic garbage collection.
 pub const GC_JOB: &str = "gc";
+/// The catalog sync's job name.
+pub const CATALOG_SYNC_JOB: &str = "catalog-sync";
 /// Default length of a lease; a running job renews it every third of that.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// Longest sleep between two looks at a job's row.
@@ -107,6 +109,31 @@ impl Job {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The catalog sync (`Registry::sync_catalog`): every `interval` (the first at once), or
+    /// only when triggered (`interval` `None`). Each run applies the source's revision once
+    /// whichever process runs it (the sync's compare-and-swap).
+    pub fn catalog_sync(registry: Registry, interval: Option<Duration>) -> Job {
+        let job = Job::new(CATALOG_SYNC_JOB, interval, move || {
+            let registry = registry.clone();
+            async move {
+                let report = registry.sync_catalog().await?;
+                Ok(format!(
+                    "{:?}: revision {}, {} upserted, {} delisted, {} branch errors",
+                    report.outcome,
+                    report.revision,
+                    report.upserted,
+                    report.delisted,
+                    report.branch_errors.len()
+                ))
+            }
+        });
+        if interval.is_some() {
+            job.first_run_now()
+        } else {
+            job
+        }
     }
 
     /// The periodic garbage collection of `serve`: `Registry::collect_garbage`, which records

@@ -8,6 +8,7 @@
 pub mod admin_token;
 pub mod analytics;
 pub mod blobs;
+pub mod catalog;
 pub mod credentials;
 pub mod discovery;
 pub mod error;
@@ -73,6 +74,8 @@ pub struct Registry {
     tokens: tokens::TokenSettings,
     /// Public keys from the configuration and the download URLs' lifetime.
     licensing: licenses::LicenseSettings,
+    /// The Git catalog's repository and source.
+    catalog: std::sync::Arc<catalog::CatalogSettings>,
 }
 
 impl Registry {
@@ -86,6 +89,10 @@ impl Registry {
             keys: keys::KeyCache::default(),
             tokens: tokens::TokenSettings::default(),
             licensing: licenses::LicenseSettings::default(),
+            catalog: std::sync::Arc::new(
+                catalog::CatalogSettings::new(std::path::Path::new("data"), None, None, None)
+                    .expect("no source to parse"),
+            ),
         }
     }
 
@@ -93,6 +100,12 @@ impl Registry {
     /// the configured time.
     pub fn with_license_settings(mut self, licensing: licenses::LicenseSettings) -> Self {
         self.licensing = licensing;
+        self
+    }
+
+    /// Reads and syncs the Git catalog `settings` name.
+    pub fn with_catalog(mut self, settings: catalog::CatalogSettings) -> Self {
+        self.catalog = std::sync::Arc::new(settings);
         self
     }
 

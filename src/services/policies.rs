@@ -10,9 +10,9 @@ use super::{Registry, RegistryError};
 use crate::artifact::WorkerId;
 use crate::auth::access::covers;
 use crate::auth::policy::{permitted, worker_of, PolicySettings, RepoFacts};
-use crate::auth::scopes::Access;
 use crate::auth::principal::Principal;
 use crate::auth::scope::Actions;
+use crate::auth::scopes::Access;
 use crate::db::{now_millis, policies};
 use crate::oci::RepoName;
 
@@ -94,13 +94,8 @@ impl Registry {
     /// Whether the holder of `credential` (a license or publisher token, or none) may download
     /// `version` of `worker_id`: always for an open worker; for a premium one only with a
     /// credential the access policy grants `pull` on it. Otherwise the answer carries where
-    /// to buy a license (the version's `pricing.purchase_url`).
-    pub async fn authorize_download(
-        &self,
-        worker_id: &WorkerId,
-        version: &semver::Version,
-        credential: Option<&str>,
-    ) -> Result<(), WorkerError> {
+    /// to buy a license (the merged record's `pricing.purchase_url`).
+    pub async fn authorize_download(&self, worker_id: &WorkerId, credential: Option<&str>) -> Result<(), WorkerError> {
         let repository = worker_id.repository();
         let facts = self.policy_facts(&repository).await?;
         let settings = PolicySettings {
@@ -128,13 +123,9 @@ impl Registry {
                 }
             }
         }
+        // The catalog is the truth for pricing (spec/catalog.md): the merged record's.
         let worker = self.find_worker(worker_id).await?;
-        let metadata = worker
-            .versions
-            .iter()
-            .find(|v| &v.version == version)
-            .map(|v| &v.metadata)
-            .unwrap_or(&worker.latest().metadata);
+        let metadata = &worker.metadata;
         Err(WorkerError::LicenseRequired {
             worker_id: worker_id.to_string(),
             licensed: credential.is_some(),

@@ -20,6 +20,7 @@ use std::time::Duration;
 use futures::TryStreamExt;
 
 use super::analytics::{DownloadClient, DownloadLink};
+use super::catalog::{merge_metadata, CatalogRecord, Origin};
 use super::{PublicUrl, Registry, RegistryError};
 use crate::artifact::{
     self, check_image_config, check_platform_manifest, check_worker_index, metadata::describe, Platform, WorkerId,
@@ -102,31 +103,95 @@ pub struct WorkerVersion {
     pub indexed_at: i64,
 }
 
-/// A worker with all its versions, oldest first (semver order).
+/// A worker: its versions in the registry (oldest first, semver order; none for a worker
+/// only the Git catalog has) and its record, merged from its catalog branch and its latest
+/// version by `catalog::merge_metadata` (spec/catalog.md, "Truth rules").
 #[derive(Debug, Clone)]
 pub struct Worker {
     pub id: WorkerId,
     pub versions: Vec<WorkerVersion>,
+    /// The merged record.
+    pub metadata: WorkerMetadata,
+    pub origin: Origin,
+    /// The catalog branch's facts, when the worker has one.
+    pub catalog: Option<CatalogFacts>,
+}
+
+/// What a worker's catalog branch adds beside the merged record.
+#[derive(Debug, Clone)]
+pub struct CatalogFacts {
+    pub branch_commit: String,
+    pub has_pkgbuild: bool,
+    pub readme: Option<String>,
+    /// When the branch was applied (milliseconds since the epoch).
+    pub updated_at: i64,
 }
 
 impl Worker {
-    /// The highest non-pre-release version (or the highest pre-release if there is none).
-    pub fn latest(&self) -> &WorkerVersion {
-        let latest = artifact::latest_version(self.versions.iter().map(|v| &v.version)).cloned();
-        self.versions
-            .iter()
-            .find(|v| Some(&v.version) == latest.as_ref())
-            .unwrap_or_else(|| self.versions.last().expect("a worker has at least one version"))
+    /// Merges a worker's catalog record and registry versions; `None` when it has neither.
+    pub fn merge(id: WorkerId, versions: Vec<WorkerVersion>, catalog: Option<&CatalogRecord>) -> Option<Self> {
+        let latest = latest_of(&versions).map(|v| &v.metadata);
+        let (metadata, origin) = merge_metadata(catalog.map(|c| &c.metadata), latest)?;
+        Some(Worker {
+            id,
+            versions,
+            metadata,
+            origin,
+            catalog: catalog.map(|record| CatalogFacts {
+                branch_commit: record.branch_commit.clone(),
+                has_pkgbuild: record.pkgbuild.is_some(),
+                readme: record.readme.clone(),
+                updated_at: record.updated_at,
+            }),
+        })
     }
 
-    /// When any of its versions was last indexed.
+    /// The highest non-pre-release version (or the highest pre-release if there is none);
+    /// `None` for a worker with no version in the registry.
+    pub fn latest(&self) -> Option<&WorkerVersion> {
+        latest_of(&self.versions)
+    }
+
+    /// When any of its versions was last indexed or its catalog branch last applied.
     pub fn updated_at(&self) -> i64 {
-        self.versions.iter().map(|v| v.indexed_at).max().unwrap_or(0)
+        let catalog = self.catalog.as_ref().map(|c| c.updated_at).unwrap_or(0);
+        self.versions
+            .iter()
+            .map(|v| v.indexed_at)
+            .max()
+            .unwrap_or(0)
+            .max(catalog)
     }
 
     pub fn version_names(&self) -> Vec<String> {
         self.versions.iter().map(|v| v.version.to_string()).collect()
     }
+
+    /// The version old clients and v1 summaries show: the latest in the registry, else the
+    /// one the catalog record declares.
+    pub fn shown_version(&self) -> String {
+        match self.latest() {
+            Some(latest) => latest.version.to_string(),
+            None => self.metadata.version.clone(),
+        }
+    }
+
+    fn matches(&self, filter: &WorkerFilter) -> bool {
+        let tag_matches = filter.tag.as_ref().is_none_or(|tag| self.metadata.tags.contains(tag));
+        let type_matches = filter
+            .worker_type
+            .as_ref()
+            .is_none_or(|t| &self.metadata.worker_type == t);
+        tag_matches && type_matches
+    }
+}
+
+fn latest_of(versions: &[WorkerVersion]) -> Option<&WorkerVersion> {
+    let latest = artifact::latest_version(versions.iter().map(|v| &v.version)).cloned();
+    versions
+        .iter()
+        .find(|v| Some(&v.version) == latest.as_ref())
+        .or_else(|| versions.last())
 }
 
 /// The versions of a worker in semver order, and the latest as [`Worker::latest`] picks it.
@@ -309,10 +374,17 @@ impl Registry {
         Ok(indexed)
     }
 
-    /// Every worker with at least one version, by id, optionally filtered.
+    /// Every worker (with a version in the registry, a listed catalog branch, or both), by
+    /// id, optionally filtered on its merged record.
     pub async fn list_workers(&self, filter: &WorkerFilter) -> Result<Vec<Worker>, WorkerError> {
         let versions = workers::all_versions(self.db.reader()).await?;
         let platforms = workers::all_platforms(self.db.reader()).await?;
+        let mut catalog: BTreeMap<String, CatalogRecord> = self
+            .catalog_records()
+            .await?
+            .into_iter()
+            .map(|record| (record.worker_id.to_string(), record))
+            .collect();
         let mut by_worker: BTreeMap<String, Vec<workers::WorkerPlatformRow>> = BTreeMap::new();
         for (worker_id, platform) in platforms {
             by_worker.entry(worker_id).or_default().push(platform);
@@ -321,50 +393,60 @@ impl Registry {
         for version in versions {
             grouped.entry(version.worker_id.clone()).or_default().push(version);
         }
+        for worker_id in catalog.keys() {
+            grouped.entry(worker_id.clone()).or_default();
+        }
         let mut listed = Vec::new();
         for (worker_id, versions) in grouped {
             let platforms = by_worker.remove(&worker_id).unwrap_or_default();
+            let record = catalog.remove(&worker_id);
             let Ok(worker_id) = WorkerId::parse(&worker_id) else {
                 tracing::error!(%worker_id, "an indexed worker id is not valid; not listed");
                 continue;
             };
-            let worker = assemble_worker(worker_id, versions, &platforms);
-            if worker.versions.is_empty() {
+            let versions = assemble_versions(versions, &platforms);
+            let Some(worker) = Worker::merge(worker_id, versions, record.as_ref()) else {
                 continue;
-            }
-            let latest = &worker.latest().metadata;
-            let tag_matches = filter.tag.as_ref().is_none_or(|tag| latest.tags.contains(tag));
-            let type_matches = filter.worker_type.as_ref().is_none_or(|t| &latest.worker_type == t);
-            if tag_matches && type_matches {
+            };
+            if worker.matches(filter) {
                 listed.push(worker);
             }
         }
         Ok(listed)
     }
 
-    /// One worker with all its versions.
+    /// One worker with all its versions and its catalog record.
     pub async fn find_worker(&self, worker_id: &WorkerId) -> Result<Worker, WorkerError> {
         let versions = workers::versions_of(self.db.reader(), worker_id).await?;
-        if versions.is_empty() {
-            return Err(self.worker_not_found(worker_id.as_str()).await);
+        let platforms = if versions.is_empty() {
+            Vec::new()
+        } else {
+            workers::platforms_of(self.db.reader(), worker_id).await?
+        };
+        let record = self.catalog_record(worker_id).await?;
+        let versions = assemble_versions(versions, &platforms);
+        match Worker::merge(worker_id.clone(), versions, record.as_ref()) {
+            Some(worker) => Ok(worker),
+            None => Err(self.worker_not_found(worker_id.as_str()).await),
         }
-        let platforms = workers::platforms_of(self.db.reader(), worker_id).await?;
-        let worker = assemble_worker(worker_id.clone(), versions, &platforms);
-        if worker.versions.is_empty() {
-            return Err(self.worker_not_found(worker_id.as_str()).await);
-        }
-        Ok(worker)
     }
 
     /// The error for a worker that does not exist (`worker_id` as the client wrote it, which
     /// may not even be a valid id), listing the workers that do.
     pub async fn worker_not_found(&self, worker_id: &str) -> WorkerError {
-        match workers::worker_ids(self.db.reader()).await {
-            Ok(known) => WorkerError::WorkerNotFound {
-                worker_id: worker_id.to_string(),
-                known,
-            },
-            Err(error) => error.into(),
+        let known = match workers::worker_ids(self.db.reader()).await {
+            Ok(known) => known,
+            Err(error) => return error.into(),
+        };
+        let catalog = match self.catalog_records().await {
+            Ok(records) => records,
+            Err(error) => return error.into(),
+        };
+        let mut known: BTreeSet<String> = known.into_iter().collect();
+        known.extend(catalog.into_iter().map(|record| record.worker_id.to_string()));
+        WorkerError::WorkerNotFound {
+            worker_id: worker_id.to_string(),
+            known: known.into_iter().collect(),
         }
     }
 
@@ -491,9 +573,21 @@ impl Registry {
         })
     }
 
-    /// The PKGBUILD attached to a worker's latest version (a referrer of its index).
+    /// The worker's PKGBUILD: its catalog branch's, else the one attached to its latest
+    /// version (a referrer of its index).
     pub async fn find_pkgbuild(&self, worker_id: &WorkerId) -> Result<String, WorkerError> {
-        let versions = self.version_indexes(worker_id).await?;
+        let record = self.catalog_record(worker_id).await?;
+        if let Some(pkgbuild) = record.as_ref().and_then(|r| r.pkgbuild.clone()) {
+            return Ok(pkgbuild);
+        }
+        let versions = match self.version_indexes(worker_id).await {
+            Err(WorkerError::WorkerNotFound { .. }) if record.is_some() => {
+                return Err(WorkerError::PkgbuildNotFound {
+                    worker_id: worker_id.to_string(),
+                })
+            }
+            other => other?,
+        };
         let latest = artifact::latest_version(versions.iter().map(|(version, _)| version))
             .expect("a worker with versions has a latest one");
         let (_, latest_index_digest) = versions
@@ -582,11 +676,10 @@ pub(super) async fn record_worker_tag(
     }
 }
 
-fn assemble_worker(
-    worker_id: WorkerId,
+fn assemble_versions(
     versions: Vec<workers::WorkerVersionRow>,
     platforms: &[workers::WorkerPlatformRow],
-) -> Worker {
+) -> Vec<WorkerVersion> {
     let mut assembled: Vec<WorkerVersion> = versions
         .into_iter()
         .filter_map(|row| {
@@ -620,8 +713,5 @@ fn assemble_worker(
         })
         .collect();
     assembled.sort_by(|a, b| a.version.cmp(&b.version));
-    Worker {
-        id: worker_id,
-        versions: assembled,
-    }
+    assembled
 }

@@ -18,7 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("artifact", &["oci"]),
     ("auth", &["oci", "artifact"]),
     // The Git catalog repository and its smart HTTP server (gix), beside the other stores.
-    ("git", &["oci"]),
+    ("git", &["oci", "artifact"]),
     // The two stores, below services; they know the OCI types, not each other.
     ("db", &["oci", "artifact", "auth"]),
     ("storage", &["oci"]),

@@ -11,9 +11,13 @@ mod auth_tokens;
 
 mod bad_input;
 mod blobs;
+mod catalog_bad_input;
+mod catalog_concurrency;
+mod catalog_fixtures;
 mod catalog_git;
 mod catalog_git_fixture;
 mod catalog_git_protocol;
+mod catalog_sync;
 mod discovery;
 mod edge;
 mod gc;

@@ -141,7 +141,8 @@ impl TestSite {
         server::open_registry(&self.config()).await.unwrap()
     }
 
-    /// The `rbee-registry <subcommand>` command line for this site's database and storage.
+    /// The `rbee-registry <subcommand>` command line for this site's database and storage
+    /// (`subcommand` may be several words: `catalog sync`).
     pub fn command(&self, subcommand: &str) -> std::process::Command {
         self.command_of(&[subcommand])
     }

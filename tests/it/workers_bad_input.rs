@@ -36,7 +36,8 @@ async fn workers_publish_refuses_malformed_metadata_naming_the_fields() {
     let mut bad = metadata(CPU, "0.1.0");
     bad["worker_type"] = "gpu".into();
     bad["distribution"]["requires_license"] = "no".into();
-    bad.as_object_mut().unwrap().remove("binary_name");
+    // binary_name has a default now (the id); a missing name still names the field.
+    bad.as_object_mut().unwrap().remove("name");
     let package_path = write(work.path(), "p.tar.gz", &package(CPU, "0.1.0", "linux/amd64"));
     let mut publish_request = PublishRequest {
         worker_id: CPU.into(),
@@ -48,7 +49,7 @@ async fn workers_publish_refuses_malformed_metadata_naming_the_fields() {
     let error = publish(&client(&app), &publish_request).await.unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, PublishError::Metadata(_)), "{message}");
-    for field in ["worker_type", "distribution.requires_license", "binary_name"] {
+    for field in ["worker_type", "distribution.requires_license", "name"] {
         assert!(message.contains(field), "{message} should name {field}");
     }
     publish_request.metadata = write(work.path(), "broken.json", b"{\"id\": ");
