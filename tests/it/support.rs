@@ -143,8 +143,9 @@ impl TestSite {
 
     /// The `rbee-registry <subcommand>` command line for this site's database and storage
     /// (`subcommand` may be several words: `catalog sync`).
+    /// `subcommand` may be several words (`"catalog sync"`).
     pub fn command(&self, subcommand: &str) -> std::process::Command {
-        self.command_of(&[subcommand])
+        self.command_of(&subcommand.split_whitespace().collect::<Vec<_>>())
     }
 
     /// Like [`TestSite::command`] for a nested subcommand (`["license", "issue"]`).
