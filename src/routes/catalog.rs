@@ -224,7 +224,7 @@ pub async fn list_versions(
     let list = state.registry.list_versions(&worker_id).await?;
     Ok(Cached(Json(V1Versions {
         versions: list.versions.iter().map(ToString::to_string).collect(),
-        latest: list.latest.to_string(),
+        latest: list.latest.as_ref().map(ToString::to_string),
     })))
 }
 

@@ -36,7 +36,7 @@ impl IntoResponse for CatalogApiError {
             CatalogApiError::NoSecret => (
                 StatusCode::FORBIDDEN,
                 "DENIED",
-                "no catalog.webhook_secret is configured: syncs are triggered by a signed push webhook (or `rbee-registry catalog sync`)".to_string(),
+                "no catalog.webhook_secret is configured: syncs are triggered by a signed push webhook, the admin token or `rbee-registry catalog sync`".to_string(),
             ),
             CatalogApiError::Signature(error @ SignatureError::Missing) => {
                 (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", error.to_string())

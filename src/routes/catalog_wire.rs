@@ -342,11 +342,11 @@ pub struct V1WorkerDetail {
     pub catalog: Option<V1CatalogBranch>,
 }
 
-/// `GET /v1/workers/:id/versions`.
+/// `GET /v1/workers/:id/versions`: `latest` is null for a catalog-only worker.
 #[derive(Debug, Serialize)]
 pub struct V1Versions {
     pub versions: Vec<String>,
-    pub latest: String,
+    pub latest: Option<String>,
 }
 
 /// `GET /v1/workers/:id/:version/download`: the design's `{download_url, checksum}`, the

@@ -194,11 +194,12 @@ fn latest_of(versions: &[WorkerVersion]) -> Option<&WorkerVersion> {
         .or_else(|| versions.last())
 }
 
-/// The versions of a worker in semver order, and the latest as [`Worker::latest`] picks it.
+/// The versions of a worker in semver order, and the latest as [`Worker::latest`] picks it
+/// (none for a catalog-only worker, which has no version in the registry yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionList {
     pub versions: Vec<semver::Version>,
-    pub latest: semver::Version,
+    pub latest: Option<semver::Version>,
 }
 
 /// Where one platform's package of a version is stored.
@@ -479,17 +480,20 @@ impl Registry {
         Ok(versions)
     }
 
-    /// `GET /v1/workers/:id/versions`: the versions in semver order and the latest.
+    /// `GET /v1/workers/:id/versions`: the versions in semver order and the latest; a
+    /// catalog-only worker (a listed branch, no version published) has none.
     pub async fn list_versions(&self, worker_id: &WorkerId) -> Result<VersionList, WorkerError> {
-        let versions: Vec<semver::Version> = self
-            .version_indexes(worker_id)
-            .await?
-            .into_iter()
-            .map(|(version, _)| version)
-            .collect();
-        let latest = artifact::latest_version(&versions)
-            .cloned()
-            .expect("a worker with versions has a latest one");
+        let versions: Vec<semver::Version> = match self.version_indexes(worker_id).await {
+            Ok(versions) => versions.into_iter().map(|(version, _)| version).collect(),
+            Err(WorkerError::WorkerNotFound { .. }) if self.catalog_record(worker_id).await?.is_some() => {
+                return Ok(VersionList {
+                    versions: Vec::new(),
+                    latest: None,
+                });
+            }
+            Err(error) => return Err(error),
+        };
+        let latest = artifact::latest_version(&versions).cloned();
         Ok(VersionList { versions, latest })
     }
 
@@ -623,10 +627,16 @@ impl Registry {
         String::from_utf8(bytes).map_err(|_| not_found())
     }
 
-    /// Download counts of a worker, from the database (shared by every registry process).
+    /// Download counts of a worker, from the database (shared by every registry process);
+    /// zero for a catalog-only worker.
     pub async fn worker_stats(&self, worker_id: &WorkerId) -> Result<WorkerStats, WorkerError> {
-        let Some(last_updated) = workers::last_indexed(self.db.reader(), worker_id).await? else {
-            return Err(self.worker_not_found(worker_id.as_str()).await);
+        // A catalog-only worker has no download yet; it was last updated by the catalog.
+        let last_updated = match workers::last_indexed(self.db.reader(), worker_id).await? {
+            Some(indexed) => indexed,
+            None => match self.catalog_record(worker_id).await? {
+                Some(record) => record.updated_at,
+                None => return Err(self.worker_not_found(worker_id.as_str()).await),
+            },
         };
         let mut stats = WorkerStats {
             last_updated,

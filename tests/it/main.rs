@@ -18,6 +18,7 @@ mod catalog_git;
 mod catalog_git_fixture;
 mod catalog_git_protocol;
 mod catalog_sync;
+mod catalog_wiring;
 mod discovery;
 mod edge;
 mod gc;

@@ -166,13 +166,18 @@ async fn a_blob_mounted_through_one_process_is_served_by_the_other() {
 }
 
 /// A `rbee-registry serve` child process on a free port; killed on drop.
-struct ServeProcess {
+pub struct ServeProcess {
     child: std::process::Child,
     base_url: String,
 }
 
 impl ServeProcess {
-    async fn start(site: &TestSite) -> ServeProcess {
+    pub async fn start(site: &TestSite) -> ServeProcess {
+        ServeProcess::start_with(site, &[]).await
+    }
+
+    /// Like [`ServeProcess::start`], with more `serve` arguments.
+    pub async fn start_with(site: &TestSite, arguments: &[&str]) -> ServeProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -181,6 +186,7 @@ impl ServeProcess {
         let child = site
             .command("serve")
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(arguments)
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -199,7 +205,7 @@ impl ServeProcess {
         panic!("rbee-registry serve did not come up on port {port}");
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
 }
