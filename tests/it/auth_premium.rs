@@ -273,6 +273,11 @@ async fn premium_worker_with_real_clients_on_the_protected_registry() {
         text(&wrong)
     );
     drop(publisher);
+
+    // Once the license is revoked, its still-valid catalog token lists the open ones only.
+    cli(&site, &["license", "revoke", &license]);
+    let listed: serde_json::Value = get_with(&app, "/v2/_catalog", &holder).await.json().await.unwrap();
+    assert_eq!(listed["repositories"], serde_json::json!([format!("workers/{OPEN}")]));
 }
 
 #[tokio::test]
@@ -369,6 +374,17 @@ async fn publisher_tokens_push_with_skopeo_and_oras_only_inside_their_patterns()
     )
     .await;
     succeeded(&pulled, "anonymous ORAS pull of what the publisher pushed");
+
+    // `_catalog` by publisher: `workers/*` includes the premium worker; the narrow one
+    // sees only open repositories.
+    let premium = serde_json::Value::from(format!("workers/{PREMIUM}"));
+    for (secret, sees) in [(&publisher, true), (&narrow, false)] {
+        let token = token_for(&app, Some(secret), &["registry:catalog:*"]).await;
+        let listed: serde_json::Value = get_with(&app, "/v2/_catalog", &token).await.json().await.unwrap();
+        let names = listed["repositories"].as_array().unwrap();
+        assert_eq!(names.contains(&premium), sees, "{listed}");
+        assert!(names.contains(&format!("workers/{OPEN}").into()), "{listed}");
+    }
 
     // The narrow publisher may publish its own worker, not the premium one.
     let narrow_premium = publish_cli(&app, work.path(), PREMIUM, Some(&narrow)).await;
