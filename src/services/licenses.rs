@@ -333,7 +333,7 @@ impl Registry {
             return Ok(None);
         };
         let license = License::of(row, now_secs());
-        Ok((license.status == LicenseStatus::Active).then(|| Principal::License {
+        Ok((license.status == LicenseStatus::Active).then_some(Principal::License {
             license_id: license.id,
             holder: license.holder,
             workers: license.workers,
