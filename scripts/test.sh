@@ -145,8 +145,9 @@ harness_secret() {
 conformance() {
   local port server
   port=$(free_port)
-  # --auth off until the harness takes credentials (issue 10's tls-jobs part).
-  "$CARGO_TARGET_DIR/release/rbee-registry" serve --listen "127.0.0.1:$port" --auth off "$@" >"$work/server.log" 2>&1 &
+  # The default configuration (token authentication on): the harness authenticates with the
+  # publisher token harness_secret creates.
+  "$CARGO_TARGET_DIR/release/rbee-registry" serve --listen "127.0.0.1:$port" "$@" >"$work/server.log" 2>&1 &
   server=$!
   pids+=($server)
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done

@@ -176,8 +176,8 @@ pub async fn run_publisher(command: PublisherCommand) -> Result<(), String> {
                 .iter()
                 .map(|text| RepoPattern::parse(text))
                 .collect::<Result<Vec<_>, _>>()?;
-            let expires_at = expires.as_deref().map(expiry_secs).transpose()?.map(|secs| secs * 1000);
             let registry = store.open().await?;
+            let expires_at = expires.as_deref().map(expiry_secs).transpose()?.map(|secs| secs * 1000);
             let (publisher, token) = registry
                 .create_publisher(&name, &patterns, allow_delete, expires_at)
                 .await
@@ -247,8 +247,9 @@ pub async fn run_license(command: LicenseCommand) -> Result<(), String> {
             store,
         } => {
             let workers = workers.iter().map(|w| worker_id(w)).collect::<Result<Vec<_>, _>>()?;
-            let expires_at = expiry_secs(&expires)?;
+            // A duration counts from the issue, after the database is open.
             let registry = store.open().await?;
+            let expires_at = expiry_secs(&expires)?;
             let (license, token) = registry
                 .issue_license(&holder, &workers, expires_at)
                 .await

@@ -325,6 +325,22 @@ impl Registry {
         Ok(LicenseVerdict::Valid(claims))
     }
 
+    /// The principal of the license `id` while its record is active: what a token's
+    /// subject `license:<id>` may see in `_catalog` (a replica without the record: nothing
+    /// beyond the open repositories).
+    pub(super) async fn active_license_principal(&self, id: &str) -> Result<Option<Principal>, RegistryError> {
+        let Some(row) = licenses::find(self.db.reader(), id).await? else {
+            return Ok(None);
+        };
+        let license = License::of(row, now_secs());
+        Ok((license.status == LicenseStatus::Active).then_some(Principal::License {
+            license_id: license.id,
+            holder: license.holder,
+            workers: license.workers,
+            expires_at: license.expires_at,
+        }))
+    }
+
     pub(super) async fn authenticate_license(&self, secret: &str) -> Result<Option<Principal>, RegistryError> {
         Ok(match self.verify_license(secret).await? {
             LicenseVerdict::Valid(claims) => Some(Principal::License {

@@ -116,23 +116,41 @@ impl Registry {
         let Some(row) = publishers::find_by_hash(self.db.reader(), &hash).await? else {
             return Ok(None);
         };
-        if !secrets_equal(&row.token_hash, &hash)
-            || row.revoked_at.is_some()
-            || row.expires_at.is_some_and(|at| at <= now_millis())
-        {
+        if !secrets_equal(&row.token_hash, &hash) {
             return Ok(None);
         }
-        let mut patterns = Vec::new();
-        for text in &row.patterns {
-            match RepoPattern::parse(text) {
-                Ok(pattern) => patterns.push(pattern),
-                Err(error) => return Err(RegistryError::Corrupt(format!("publisher {}: {error}", row.name))),
+        active_principal(row)
+    }
+
+    /// The principal of the active (not revoked, not expired) publisher named `name`, read
+    /// from the database: what a token's subject `publisher:<name>` may see in `_catalog`.
+    pub(super) async fn active_publisher_principal(&self, name: &str) -> Result<Option<Principal>, RegistryError> {
+        for row in publishers::all(self.db.reader()).await? {
+            if row.name == name {
+                if let Some(principal) = active_principal(row)? {
+                    return Ok(Some(principal));
+                }
             }
         }
-        Ok(Some(Principal::Publisher {
-            name: row.name,
-            patterns,
-            allow_delete: row.allow_delete,
-        }))
+        Ok(None)
     }
+}
+
+/// The principal of a publisher record, unless it is revoked or expired.
+fn active_principal(row: publishers::PublisherRow) -> Result<Option<Principal>, RegistryError> {
+    if row.revoked_at.is_some() || row.expires_at.is_some_and(|at| at <= now_millis()) {
+        return Ok(None);
+    }
+    let mut patterns = Vec::new();
+    for text in &row.patterns {
+        match RepoPattern::parse(text) {
+            Ok(pattern) => patterns.push(pattern),
+            Err(error) => return Err(RegistryError::Corrupt(format!("publisher {}: {error}", row.name))),
+        }
+    }
+    Ok(Some(Principal::Publisher {
+        name: row.name,
+        patterns,
+        allow_delete: row.allow_delete,
+    }))
 }

@@ -267,8 +267,9 @@ impl Registry {
     }
 
     /// `GET /v2/_catalog` for the holder of `viewer`: the page with only the repositories
-    /// it may pull (the admin sees all; others the open ones, and those its token grants
-    /// `pull` on). The page's continuation is the unfiltered one.
+    /// it may pull (the admin sees all; others the open ones, those its token grants `pull`
+    /// on, and those its license or publisher record lets it pull). The page's continuation
+    /// is the unfiltered one.
     pub async fn list_visible_repositories(
         &self,
         viewer: &VerifiedToken,
@@ -280,6 +281,13 @@ impl Registry {
             return Ok(page);
         }
         let anonymous = viewer.subject == Principal::Anonymous.subject();
+        // The token carries only `registry:catalog:*`; what its credential may pull beyond
+        // the open repositories is read from the credential's record (revocation included).
+        let holder = match viewer.subject.split_once(':') {
+            Some(("license", id)) => self.active_license_principal(id).await?,
+            Some(("publisher", name)) => self.active_publisher_principal(name).await?,
+            _ => None,
+        };
         let mut visible = Vec::with_capacity(page.entries.len());
         for entry in page.entries {
             let Ok(name) = RepoName::parse(&entry) else {
@@ -292,8 +300,12 @@ impl Registry {
                     actions: Actions::PULL,
                 },
             );
-            let open = (!anonymous || self.tokens.anonymous_pull) && !self.repo_facts(&name).await?.requires_license;
-            if granted || open {
+            let facts = self.repo_facts(&name).await?;
+            let open = (!anonymous || self.tokens.anonymous_pull) && !facts.requires_license;
+            let held = holder
+                .as_ref()
+                .is_some_and(|holder| permitted(holder, &name, facts, self.tokens.policy()).contains(Actions::PULL));
+            if granted || open || held {
                 visible.push(entry);
             }
         }

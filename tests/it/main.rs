@@ -6,6 +6,8 @@ mod support;
 mod auth_bad_tokens;
 mod auth_challenges;
 mod auth_clients;
+mod auth_license_tokens;
+mod auth_premium;
 mod auth_support;
 mod auth_tokens;
 
