@@ -317,14 +317,15 @@ async fn start_jobs(registry: &Registry, config: &ServeConfig) -> Result<JobRunn
             .await
             .map_err(ServerError::Jobs)?;
     }
-    // The catalog sync: periodic when `catalog.interval` is set, and registered always so
-    // that `POST /v1/catalog/sync` can trigger it.
+    // The periodic catalog sync, one process at a time under the job's lease. Syncs asked for
+    // directly (`POST /v1/catalog/sync`, `catalog sync`, `catalog add`) run at once in the
+    // asking process; the sync's compare-and-swap on the revision applies each one once.
     if let Some(interval) = config.catalog.interval {
         tracing::info!(interval_secs = interval.as_secs_f64(), "periodic catalog sync on");
+        jobs.register(Job::catalog_sync(registry.clone(), interval))
+            .await
+            .map_err(ServerError::Jobs)?;
     }
-    jobs.register(Job::catalog_sync(registry.clone(), config.catalog.interval))
-        .await
-        .map_err(ServerError::Jobs)?;
     Ok(jobs)
 }
 

@@ -111,11 +111,11 @@ impl Job {
         &self.name
     }
 
-    /// The catalog sync (`Registry::sync_catalog`): every `interval` (the first at once), or
-    /// only when triggered (`interval` `None`). Each run applies the source's revision once
-    /// whichever process runs it (the sync's compare-and-swap).
-    pub fn catalog_sync(registry: Registry, interval: Option<Duration>) -> Job {
-        let job = Job::new(CATALOG_SYNC_JOB, interval, move || {
+    /// The periodic catalog sync (`Registry::sync_catalog`): every `interval`, the first at
+    /// once. Each run applies the source's revision once whichever process runs it (the
+    /// sync's compare-and-swap).
+    pub fn catalog_sync(registry: Registry, interval: Duration) -> Job {
+        Job::new(CATALOG_SYNC_JOB, Some(interval), move || {
             let registry = registry.clone();
             async move {
                 let report = registry.sync_catalog().await?;
@@ -128,12 +128,8 @@ impl Job {
                     report.branch_errors.len()
                 ))
             }
-        });
-        if interval.is_some() {
-            job.first_run_now()
-        } else {
-            job
-        }
+        })
+        .first_run_now()
     }
 
     /// The periodic garbage collection of `serve`: `Registry::collect_garbage`, which records
