@@ -35,7 +35,8 @@ base=http://127.0.0.1:$port
 
 start() {  # start DATA_DIR [extra args…]
   local data=$1; shift
-  "$binary" serve --listen 127.0.0.1:$port --data-dir "$data" "$@" >>"$work/server.log" 2>&1 &
+  # Durability, not access, is under test here: an open registry (auth is in tests/it/auth_*).
+  "$binary" serve --listen 127.0.0.1:$port --data-dir "$data" --auth off "$@" >>"$work/server.log" 2>&1 &
   server=$!
   for _ in $(seq 100); do curl -sf "$base/v2/" >/dev/null && return 0; sleep 0.05; done
   fail "server did not start"
