@@ -26,6 +26,10 @@ missing_apt=()
 command -v skopeo >/dev/null || missing_apt+=(skopeo)
 command -v docker-registry >/dev/null || missing_apt+=(docker-registry)
 command -v curl >/dev/null || missing_apt+=(curl)
+# Stock git (the catalog tests build repositories and clone /catalog.git with it) and the
+# openssl CLI (the TLS tests make a test CA).
+command -v git >/dev/null || missing_apt+=(git)
+command -v openssl >/dev/null || missing_apt+=(openssl)
 command -v psql >/dev/null || missing_apt+=(postgresql-client)
 if [ ${#missing_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
