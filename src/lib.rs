@@ -12,6 +12,7 @@
 //! - [`client`]: the Distribution client, with `publish` and `install` built on it.
 //! - [`config`]: configuration assembled from flags, environment and file.
 //! - [`observability`]: the Prometheus series and recorder (a leaf; the request middleware is `routes::observe`).
+//! - [`web`]: the browser pages' HTML (maud templates), pure.
 //! - [`server`]: wiring the above into a running server.
 //!
 //! Dependency direction: routes → services → db / storage / oci.
@@ -28,3 +29,4 @@ pub mod routes;
 pub mod server;
 pub mod services;
 pub mod storage;
+pub mod web;

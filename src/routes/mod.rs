@@ -16,6 +16,7 @@ pub mod licenses;
 pub mod limits;
 pub mod observe;
 pub mod ops;
+pub mod pages;
 pub mod responses;
 pub mod token;
 pub mod v2;
@@ -141,6 +142,7 @@ pub fn route_name_of(matched_path: &str) -> Option<&'static str> {
         .chain(OPERATION_ROUTES)
         .chain(git::GIT_ROUTES)
         .chain(AUTH_ROUTES)
+        .chain(pages::PAGE_ROUTES)
         .find(|route| route.path == matched_path)
         .map(|route| route.name)
 }
@@ -153,7 +155,7 @@ fn add_routes(router: Router<AppState>, routes: &[NamedRoute]) -> Router<AppStat
 
 /// The one route table of the server. spec/openapi.yaml lists every route outside `/v2`
 /// (a test keeps the two in step) but the Git routes (`git::GIT_ROUTES`, whose protocol
-/// Git's documents and spec/catalog.md specify).
+/// Git's documents and spec/catalog.md specify) and the browser pages (`pages::PAGE_ROUTES`).
 pub fn router(state: AppState, api: &ApiSettings) -> Router {
     // Repository names contain `/`: everything under /v2/ goes to one dispatcher that
     // parses the path once (see `oci::route`).
@@ -177,12 +179,14 @@ pub fn router(state: AppState, api: &ApiSettings) -> Router {
     let operations = add_routes(Router::new(), OPERATION_ROUTES);
     let git = add_routes(Router::new(), git::GIT_ROUTES);
     let auth = add_routes(Router::new(), AUTH_ROUTES);
+    let pages = add_routes(Router::new(), pages::PAGE_ROUTES).layer(axum::middleware::from_fn(pages::page_headers));
     Router::new()
         .merge(distribution)
         .merge(catalog)
         .merge(operations)
         .merge(git)
         .merge(auth)
+        .merge(pages)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::limit_uploads,

@@ -19,22 +19,36 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("auth", &["oci", "artifact"]),
     // The Git catalog repository and its smart HTTP server (gix), beside the other stores.
     ("git", &["oci", "artifact"]),
+    // The browser pages' HTML: pure rendering of values the routes hand in.
+    ("web", &["oci", "artifact", "auth"]),
+    // The Distribution client (publish, install, mirror, pull-through): never the server
+    // side. Services use it to reach upstream registries.
+    ("client", &["oci", "artifact"]),
     // The two stores, below services; they know the OCI types, not each other.
     ("db", &["oci", "artifact", "auth"]),
     ("storage", &["oci"]),
     // The rules.
     (
         "services",
-        &["oci", "observability", "artifact", "auth", "db", "storage", "git"],
+        &[
+            "oci",
+            "observability",
+            "artifact",
+            "auth",
+            "db",
+            "storage",
+            "git",
+            "client",
+        ],
     ),
     // HTTP handlers and middleware: they see services, never the stores.
     (
         "routes",
-        &["oci", "observability", "artifact", "auth", "git", "services"],
+        &["oci", "observability", "artifact", "auth", "git", "services", "web"],
     ),
     // The outer ring: settings assembled from flags, environment and file; each setting's
     // type is owned by the layer that uses it.
-    ("config", &["oci", "auth", "storage", "services", "routes"]),
+    ("config", &["oci", "auth", "storage", "client", "services", "routes"]),
     // Assembly: opens the stores, builds the services and the router, serves.
     (
         "server",
@@ -45,13 +59,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "db",
             "storage",
             "git",
+            "client",
             "services",
             "config",
             "routes",
         ],
     ),
-    // The Distribution client (publish, install): never the server side.
-    ("client", &["oci", "artifact"]),
 ];
 
 /// References against the table that a change under way will remove, each with its reason.

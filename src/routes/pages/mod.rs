@@ -1,0 +1,43 @@
+//! The browser pages (`crate::web` renders them): their routes and the headers every page
+//! and static file carries. Pages are HTML for people; the JSON APIs (`/v2`, `/workers`,
+//! `/v1`) and `/catalog.git` keep their own routes and answer as before. Page routes live
+//! in their own table ([`PAGE_ROUTES`]): spec/openapi.yaml describes the APIs, not pages.
+
+pub mod assets;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::get;
+
+use super::{named, NamedRoute};
+
+/// The page routes: path, the name metrics and logs label it with, handlers.
+#[rustfmt::skip]
+pub(super) const PAGE_ROUTES: &[NamedRoute] = &[
+    named("/static/{file}", "page_static", || get(assets::get_static)),
+];
+
+/// What every page and static file may load: its own stylesheet, scripts and images (SVG
+/// charts are inline markup), forms posting only to this origin, never framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Middleware of the page routes: the security headers of every page answer.
+pub async fn page_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
