@@ -207,6 +207,9 @@ RBEE_CONFORMANCE_USERNAME=${tls_secret:+conformance} RBEE_CONFORMANCE_PASSWORD=$
 kill $tls_server
 wait $tls_server 2>/dev/null || true
 
+step "client-only library (what rbee-hive links): no server dependencies; its example installs a worker"
+scripts/client-only.sh
+
 step "docker-compose.yml is valid"
 scripts/check-compose.sh
 

@@ -18,15 +18,25 @@
 //! Dependency direction: routes → services → db / storage / oci.
 
 pub mod artifact;
+#[cfg(feature = "server")]
 pub mod auth;
 pub mod client;
+#[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
 pub mod db;
+#[cfg(feature = "server")]
 pub mod git;
+#[cfg(feature = "server")]
 pub mod observability;
 pub mod oci;
+#[cfg(feature = "server")]
 pub mod routes;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
 pub mod services;
+#[cfg(feature = "server")]
 pub mod storage;
+#[cfg(feature = "server")]
 pub mod web;
