@@ -26,8 +26,11 @@ use crate::services::tokens::TokenSettings;
 use crate::services::{PublicUrl, RegistryLimits};
 use crate::storage::S3Config;
 
+mod pull_through;
 mod settings;
 mod values;
+
+pub use pull_through::{PullThroughConfig, DEFAULT_TAG_TTL};
 
 pub use settings::{
     markdown_table, CliCommand, FileConfig, GcFlags, Layer, Overrides, ServeFlags, SettingDef, Settings, SETTINGS,
@@ -185,6 +188,8 @@ pub struct ServeConfig {
     pub licenses: LicenseConfig,
     /// The Git catalog: its repository, source, sync interval and webhook secret.
     pub catalog: crate::services::catalog::CatalogSettings,
+    /// The pull-through cache (no upstreams: none).
+    pub pull_through: PullThroughConfig,
 }
 
 /// Settings of licenses and download URLs.
@@ -357,9 +362,17 @@ impl ServeConfig {
             },
             token_rate_limit: settings.auth_token_rate_limit,
         };
+        let pull_through = PullThroughConfig::new(
+            settings.pull_through_upstreams,
+            settings.pull_through_username,
+            settings.pull_through_password.map(Secret::into_inner),
+            settings.pull_through_docker_config,
+            settings.pull_through_tag_ttl,
+        )?;
         Ok(ServeConfig {
             auth,
             catalog,
+            pull_through,
             listen: settings.listen,
             tls,
             public_url: settings.public_url,

@@ -375,6 +375,36 @@ settings! {
         key: "catalog.webhook_secret", env: Some("RBEE_CATALOG_WEBHOOK_SECRET"), flags: [],
         default: "none (the webhook endpoint refuses every request)",
     }
+    /// Upstream registries of the pull-through cache (URLs, comma-separated / a list): a
+    /// manifest or blob not held here is fetched from the first, or from the one whose
+    /// `host[:port]` a request's `?ns=` names, verified and stored.
+    pull_through_upstreams: Vec<String> = Vec::new() => {
+        key: "pull_through.upstreams", env: Some("RBEE_UPSTREAMS"), flags: [(Serve, "upstream")],
+        default: "none (no pull-through cache)",
+    }
+    /// Username for the upstreams (with `pull_through.password`).
+    pull_through_username: String => {
+        key: "pull_through.username", env: Some("RBEE_UPSTREAM_USERNAME"), flags: [(Serve, "upstream-username")],
+        default: "none (the Docker config, else anonymous)",
+    }
+    /// Password or token for the upstreams (prefer the environment or the file).
+    pull_through_password: Secret => {
+        key: "pull_through.password", env: Some("RBEE_UPSTREAM_PASSWORD"), flags: [(Serve, "upstream-password")],
+        default: "none",
+    }
+    /// Docker `config.json` whose `auths` entry for an upstream's host gives its
+    /// credentials when no username is set.
+    pull_through_docker_config: PathBuf => {
+        key: "pull_through.docker_config", env: Some("RBEE_UPSTREAM_DOCKER_CONFIG"),
+        flags: [(Serve, "upstream-docker-config")],
+        default: "`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`",
+    }
+    /// How long a cached tag is served before it is checked against its upstream again
+    /// (with the upstream down it is served anyway).
+    pull_through_tag_ttl: Duration = DEFAULT_TAG_TTL => {
+        key: "pull_through.tag_ttl", env: Some("RBEE_UPSTREAM_TAG_TTL"), flags: [(Serve, "upstream-tag-ttl")],
+        default: "`5m`",
+    }
 }
 
 /// The value at a dotted key of the file.
