@@ -537,13 +537,15 @@ mod tests {
     fn secrets_never_show_in_debug() {
         let file = file(
             "[storage]\nbackend = \"s3\"\n[storage.s3]\nbucket = \"a\"\nsecret_access_key = \"s3-secret-text\"\n\
-             [analytics]\nsalt = \"salt-secret-text\"\n",
+             [analytics]\nsalt = \"salt-secret-text\"\n\
+             [pull_through]\nusername = \"u\"\npassword = \"upstream-secret-text\"\n",
         );
         let shown = format!("{file:?}");
         let config = ServeConfig::assemble(file.clone(), FileConfig::default()).unwrap();
         for shown in [shown, format!("{config:?}"), format!("{:?}", Settings::resolve(file))] {
             assert!(!shown.contains("s3-secret-text"), "{shown}");
             assert!(!shown.contains("salt-secret-text"), "{shown}");
+            assert!(!shown.contains("upstream-secret-text"), "{shown}");
         }
         let secrets: Vec<_> = SETTINGS
             .iter()
@@ -555,7 +557,8 @@ mod tests {
             [
                 "analytics.salt",
                 "storage.s3.secret_access_key",
-                "catalog.webhook_secret"
+                "catalog.webhook_secret",
+                "pull_through.password"
             ]
         );
     }
