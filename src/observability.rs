@@ -63,6 +63,15 @@
 //! | `rbee_catalog_syncs_total` | counter | outcome (`applied`, `current`, `applied_elsewhere`, `failed`) | syncs this process ran |
 //! | `rbee_catalog_branch_errors` | gauge | | branches refused by the latest sync this process ran |
 //! | `rbee_catalog_last_sync_timestamp_seconds` | gauge | | Unix time of that sync |
+//!
+//! The pull-through cache (`services::pull_through`, spec/replication.md) counts per process:
+//!
+//! | series | type | labels | meaning |
+//! |---|---|---|---|
+//! | `rbee_pull_through_hits_total` | counter | kind (`manifest`, `blob`) | requests answered from what was held |
+//! | `rbee_pull_through_misses_total` | counter | kind | requests that needed the upstream |
+//! | `rbee_pull_through_upstream_fetches_total` | counter | kind | requests this process made to an upstream for content |
+//! | `rbee_pull_through_errors_total` | counter | reason (`unreachable`, `refused`, `invalid`, `stale_served`) | failed fetches, and held tags served because a recheck failed |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
