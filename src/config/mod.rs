@@ -680,6 +680,34 @@ mod tests {
     }
 
     #[test]
+    fn upstreams_repeat_and_take_credentials_together() {
+        let layer = parse(
+            CliCommand::Serve,
+            &[
+                "--upstream",
+                "http://127.0.0.1:5000",
+                "--upstream",
+                "https://a.example,https://b.example",
+                "--upstream-tag-ttl",
+                "10m",
+            ],
+        )
+        .unwrap();
+        let config = ServeConfig::assemble(layer, FileConfig::default()).unwrap();
+        assert_eq!(
+            config.pull_through.upstreams,
+            ["http://127.0.0.1:5000", "https://a.example", "https://b.example"]
+        );
+        assert_eq!(config.pull_through.tag_ttl, Duration::from_secs(600));
+        assert_eq!(config.pull_through.load().unwrap().upstreams.len(), 3);
+        let config = ServeConfig::assemble(Overrides::default(), FileConfig::default()).unwrap();
+        assert!(config.pull_through.upstreams.is_empty());
+        assert_eq!(config.pull_through.tag_ttl, DEFAULT_TAG_TTL);
+        let alone = file("[pull_through]\nupstreams = [\"http://127.0.0.1:5000\"]\nusername = \"u\"\n");
+        assert!(ServeConfig::assemble(Overrides::default(), alone).is_err());
+    }
+
+    #[test]
     fn the_environment_sits_between_flags_and_the_file() {
         // Only this test reads RBEE_TRUSTED_PROXIES in this process.
         std::env::set_var("RBEE_TRUSTED_PROXIES", "10.1.0.0/16");
