@@ -31,11 +31,19 @@ use crate::client::{ClientError, Credentials, RegistryClient};
 pub use flight::FlightError;
 
 /// One upstream registry of the cache.
-#[derive(Debug)]
 pub struct UpstreamRegistry {
     /// `host[:port]` of its URL: what containerd's `?ns=` names.
     pub host: String,
     pub client: RegistryClient,
+}
+
+/// Only the address: the client holds credentials and the upstream's bearer token.
+impl std::fmt::Debug for UpstreamRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamRegistry")
+            .field("url", &self.client.base_url().as_str())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The cache's settings: its upstreams (the first answers requests without `?ns=`) and how
@@ -125,7 +133,10 @@ mod tests {
     fn ns_selects_the_upstream() {
         let settings = PullThroughSettings::new(
             &["http://127.0.0.1:5000".into(), "https://registry.example".into()],
-            None,
+            Some(Credentials::Basic {
+                username: "u".into(),
+                password: "pw-secret-text".into(),
+            }),
             None,
             Duration::from_secs(300),
         )
@@ -138,5 +149,10 @@ mod tests {
         );
         assert_eq!(cache.upstream(Some("127.0.0.1:5000")).unwrap().host, "127.0.0.1:5000");
         assert!(cache.upstream(Some("docker.io")).is_none());
+        let shown = format!("{cache:?}");
+        assert!(
+            shown.contains("127.0.0.1:5000") && !shown.contains("pw-secret-text"),
+            "{shown}"
+        );
     }
 }
