@@ -3,7 +3,8 @@
 //! published a premium worker with a publisher token, and a cache (`serve --upstream` with
 //! the publisher's credentials) in front of it. skopeo pulls the worker through the cache
 //! (only with a license the cache itself checks), bytes equal; ten concurrent pulls of a cold
-//! blob make one upstream fetch; with the origin stopped, the same tag pull still works.
+//! blob make one upstream fetch; with the origin stopped, the same tag pull still works; a
+//! client that hangs up mid-blob does not stop the store.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -314,6 +315,48 @@ async fn ten_concurrent_pulls_of_a_cold_blob_make_one_upstream_fetch() {
             &[r#"kind="blob""#]
         ) >= 1
     );
+    cache.stop().await;
+    origin.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_mid_blob_does_not_stop_the_store() {
+    let origin_site = TestSite::new().await;
+    let publisher = create_publisher(&origin_site, "ci", &["workers/*"], &[]);
+    let origin = Origin::start(&origin_site).await;
+    let origin_client = RegistryClient::new(&origin.base_url, Some(publisher_credentials(&publisher))).unwrap();
+    let content = bytes_of(24 * 1024 * 1024, 11);
+    let digest = origin_client
+        .push_blob_bytes("workers/left-early", &content)
+        .await
+        .unwrap();
+    let cache = TestSite::new()
+        .await
+        .start_configured(FileConfig::default(), |config| {
+            config.pull_through = pull_through(
+                &origin.base_url,
+                Some(publisher_credentials(&publisher)),
+                Duration::from_secs(300),
+            );
+        })
+        .await;
+    let path = format!("/v2/workers/left-early/blobs/{digest}");
+
+    // The first client reads one chunk of the streaming blob and hangs up.
+    let mut response = cache.get(&path).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.content_length(), Some(content.len() as u64));
+    let first = response.chunk().await.unwrap().expect("a first chunk");
+    assert!(!first.is_empty() && first[..] == content[..first.len()]);
+    drop(response);
+
+    // The fetch went on: the next client gets the whole blob, verified and stored, and the
+    // origin was asked once.
+    let again = cache.get(&path).await;
+    assert_eq!(again.status(), 200);
+    assert!(again.bytes().await.unwrap()[..] == content[..]);
+    assert_eq!(origin.blob_fetches().await, 1);
+    assert_eq!(cache.stored_blobs().await.len(), 1);
     cache.stop().await;
     origin.stop().await;
 }
