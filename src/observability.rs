@@ -63,6 +63,15 @@
 //! | `rbee_catalog_syncs_total` | counter | outcome (`applied`, `current`, `applied_elsewhere`, `failed`) | syncs this process ran |
 //! | `rbee_catalog_branch_errors` | gauge | | branches refused by the latest sync this process ran |
 //! | `rbee_catalog_last_sync_timestamp_seconds` | gauge | | Unix time of that sync |
+//!
+//! The pull-through cache (`services::pull_through`, spec/replication.md) counts per process:
+//!
+//! | series | type | labels | meaning |
+//! |---|---|---|---|
+//! | `rbee_pull_through_hits_total` | counter | kind (`manifest`, `blob`) | requests answered from what was held |
+//! | `rbee_pull_through_misses_total` | counter | kind | requests that needed the upstream |
+//! | `rbee_pull_through_upstream_fetches_total` | counter | kind | requests this process made to an upstream for content |
+//! | `rbee_pull_through_errors_total` | counter | reason (`unreachable`, `refused`, `invalid`, `stale_served`) | failed fetches, and held tags served because a recheck failed |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -339,4 +348,37 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.decrement(1.0);
     }
+}
+
+/// The pull-through cache's series (`services::pull_through`, counted per process):
+/// `rbee_pull_through_hits_total` and `rbee_pull_through_misses_total` (by `kind`,
+/// `manifest` or `blob`: requests answered from what was held, and requests that needed
+/// the upstream), `rbee_pull_through_upstream_fetches_total` (by `kind`: fetches this
+/// process made from an upstream) and `rbee_pull_through_errors_total` (by `reason`:
+/// `unreachable` (the upstream could not be asked or answered 5xx), `refused` (it refused
+/// the credentials or the request), `invalid` (bytes that do not match their digest, an
+/// invalid manifest), `stale_served` (a cached tag served because the recheck failed)).
+pub const PULL_THROUGH_HITS: &str = "rbee_pull_through_hits_total";
+pub const PULL_THROUGH_MISSES: &str = "rbee_pull_through_misses_total";
+pub const PULL_THROUGH_UPSTREAM_FETCHES: &str = "rbee_pull_through_upstream_fetches_total";
+pub const PULL_THROUGH_ERRORS: &str = "rbee_pull_through_errors_total";
+
+/// Records a pull-through request answered from what was held (`kind`: `manifest`, `blob`).
+pub fn record_pull_through_hit(kind: &'static str) {
+    counter!(PULL_THROUGH_HITS, "kind" => kind).increment(1);
+}
+
+/// Records a pull-through request that needed the upstream.
+pub fn record_pull_through_miss(kind: &'static str) {
+    counter!(PULL_THROUGH_MISSES, "kind" => kind).increment(1);
+}
+
+/// Records one fetch from an upstream.
+pub fn record_pull_through_fetch(kind: &'static str) {
+    counter!(PULL_THROUGH_UPSTREAM_FETCHES, "kind" => kind).increment(1);
+}
+
+/// Records a pull-through failure (`reason`: a fixed name, see [`PULL_THROUGH_ERRORS`]).
+pub fn record_pull_through_error(reason: &'static str) {
+    counter!(PULL_THROUGH_ERRORS, "reason" => reason).increment(1);
 }

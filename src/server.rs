@@ -97,7 +97,8 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
         .with_download_recorder(recorder)
         .with_token_settings(config.auth.tokens.clone())
         .with_license_settings(licensing)
-        .with_catalog(config.catalog.clone()))
+        .with_catalog(config.catalog.clone())
+        .with_pull_through(config.pull_through.load()?))
 }
 
 /// Readies token authentication before serving: a signing key exists, and on the first start

@@ -10,6 +10,7 @@ pub mod install;
 pub mod progress;
 pub mod publish;
 pub mod unpack;
+pub mod upstream;
 
 use std::path::Path;
 use std::sync::Mutex;

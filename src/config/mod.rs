@@ -26,8 +26,11 @@ use crate::services::tokens::TokenSettings;
 use crate::services::{PublicUrl, RegistryLimits};
 use crate::storage::S3Config;
 
+mod pull_through;
 mod settings;
 mod values;
+
+pub use pull_through::{PullThroughConfig, DEFAULT_TAG_TTL};
 
 pub use settings::{
     markdown_table, CliCommand, FileConfig, GcFlags, Layer, Overrides, ServeFlags, SettingDef, Settings, SETTINGS,
@@ -185,6 +188,8 @@ pub struct ServeConfig {
     pub licenses: LicenseConfig,
     /// The Git catalog: its repository, source, sync interval and webhook secret.
     pub catalog: crate::services::catalog::CatalogSettings,
+    /// The pull-through cache (no upstreams: none).
+    pub pull_through: PullThroughConfig,
 }
 
 /// Settings of licenses and download URLs.
@@ -357,9 +362,17 @@ impl ServeConfig {
             },
             token_rate_limit: settings.auth_token_rate_limit,
         };
+        let pull_through = PullThroughConfig::new(
+            settings.pull_through_upstreams,
+            settings.pull_through_username,
+            settings.pull_through_password.map(Secret::into_inner),
+            settings.pull_through_docker_config,
+            settings.pull_through_tag_ttl,
+        )?;
         Ok(ServeConfig {
             auth,
             catalog,
+            pull_through,
             listen: settings.listen,
             tls,
             public_url: settings.public_url,
@@ -524,13 +537,15 @@ mod tests {
     fn secrets_never_show_in_debug() {
         let file = file(
             "[storage]\nbackend = \"s3\"\n[storage.s3]\nbucket = \"a\"\nsecret_access_key = \"s3-secret-text\"\n\
-             [analytics]\nsalt = \"salt-secret-text\"\n",
+             [analytics]\nsalt = \"salt-secret-text\"\n\
+             [pull_through]\nusername = \"u\"\npassword = \"upstream-secret-text\"\n",
         );
         let shown = format!("{file:?}");
         let config = ServeConfig::assemble(file.clone(), FileConfig::default()).unwrap();
         for shown in [shown, format!("{config:?}"), format!("{:?}", Settings::resolve(file))] {
             assert!(!shown.contains("s3-secret-text"), "{shown}");
             assert!(!shown.contains("salt-secret-text"), "{shown}");
+            assert!(!shown.contains("upstream-secret-text"), "{shown}");
         }
         let secrets: Vec<_> = SETTINGS
             .iter()
@@ -542,7 +557,8 @@ mod tests {
             [
                 "analytics.salt",
                 "storage.s3.secret_access_key",
-                "catalog.webhook_secret"
+                "catalog.webhook_secret",
+                "pull_through.password"
             ]
         );
     }
@@ -661,6 +677,34 @@ mod tests {
         assert!(error.to_string().contains("--max-header-bytes"), "{error}");
         let error = parse(CliCommand::Serve, &["--public-url", "registry.example.com"]).unwrap_err();
         assert!(error.to_string().contains("--public-url"), "{error}");
+    }
+
+    #[test]
+    fn upstreams_repeat_and_take_credentials_together() {
+        let layer = parse(
+            CliCommand::Serve,
+            &[
+                "--upstream",
+                "http://127.0.0.1:5000",
+                "--upstream",
+                "https://a.example,https://b.example",
+                "--upstream-tag-ttl",
+                "10m",
+            ],
+        )
+        .unwrap();
+        let config = ServeConfig::assemble(layer, FileConfig::default()).unwrap();
+        assert_eq!(
+            config.pull_through.upstreams,
+            ["http://127.0.0.1:5000", "https://a.example", "https://b.example"]
+        );
+        assert_eq!(config.pull_through.tag_ttl, Duration::from_secs(600));
+        assert_eq!(config.pull_through.load().unwrap().upstreams.len(), 3);
+        let config = ServeConfig::assemble(Overrides::default(), FileConfig::default()).unwrap();
+        assert!(config.pull_through.upstreams.is_empty());
+        assert_eq!(config.pull_through.tag_ttl, DEFAULT_TAG_TTL);
+        let alone = file("[pull_through]\nupstreams = [\"http://127.0.0.1:5000\"]\nusername = \"u\"\n");
+        assert!(ServeConfig::assemble(Overrides::default(), alone).is_err());
     }
 
     #[test]

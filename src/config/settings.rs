@@ -45,6 +45,8 @@ pub struct SettingDef {
     pub doc: &'static [&'static str],
     /// A secret: the environment's value is hidden from `--help`, and `Debug` redacts it.
     pub secret: bool,
+    /// A list: its flag may be given several times (the values add up), besides commas.
+    pub list: bool,
     /// Checks a flag's or the environment's text (clap reports a failure with the flag's name).
     check: fn(&str) -> Result<(), String>,
 }
@@ -86,6 +88,7 @@ macro_rules! settings {
                 default: $shown,
                 doc: &[$($doc),+],
                 secret: <$ty as SettingValue>::SECRET,
+                list: <$ty as SettingValue>::LIST,
                 check: check::<$ty>,
             }
         ),*];
@@ -120,8 +123,11 @@ macro_rules! settings {
             /// The values clap found in flags and the environment.
             pub(super) fn from_matches(matches: &clap::ArgMatches) -> Result<Layer, clap::Error> {
                 Ok(Layer {$(
-                    $field: match matches.try_get_one::<String>($key) {
-                        Ok(Some(text)) => Some(<$ty as SettingValue>::from_text(text).map_err(|error| {
+                    $field: match matches.try_get_many::<String>($key) {
+                        // A repeated list flag's values join as one comma-separated list.
+                        Ok(Some(values)) => Some(<$ty as SettingValue>::from_text(
+                            &values.map(String::as_str).collect::<Vec<_>>().join(","),
+                        ).map_err(|error| {
                             clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{}: {error}\n", $key))
                         })?),
                         _ => None,
@@ -375,6 +381,37 @@ settings! {
         key: "catalog.webhook_secret", env: Some("RBEE_CATALOG_WEBHOOK_SECRET"), flags: [],
         default: "none (the webhook endpoint refuses every request)",
     }
+    /// Upstream registries of the pull-through cache (URLs: `--upstream` repeated or
+    /// comma-separated, a list in the file): a
+    /// manifest or blob not held here is fetched from the first, or from the one whose
+    /// `host[:port]` a request's `?ns=` names, verified and stored.
+    pull_through_upstreams: Vec<String> = Vec::new() => {
+        key: "pull_through.upstreams", env: Some("RBEE_UPSTREAMS"), flags: [(Serve, "upstream")],
+        default: "none (no pull-through cache)",
+    }
+    /// Username for the upstreams (with `pull_through.password`).
+    pull_through_username: String => {
+        key: "pull_through.username", env: Some("RBEE_UPSTREAM_USERNAME"), flags: [(Serve, "upstream-username")],
+        default: "none (the Docker config, else anonymous)",
+    }
+    /// Password or token for the upstreams (prefer the environment or the file).
+    pull_through_password: Secret => {
+        key: "pull_through.password", env: Some("RBEE_UPSTREAM_PASSWORD"), flags: [(Serve, "upstream-password")],
+        default: "none",
+    }
+    /// Docker `config.json` whose `auths` entry for an upstream's host gives its
+    /// credentials when no username is set.
+    pull_through_docker_config: PathBuf => {
+        key: "pull_through.docker_config", env: Some("RBEE_UPSTREAM_DOCKER_CONFIG"),
+        flags: [(Serve, "upstream-docker-config")],
+        default: "`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`",
+    }
+    /// How long a cached tag is served before it is checked against its upstream again
+    /// (with the upstream down it is served anyway).
+    pull_through_tag_ttl: Duration = DEFAULT_TAG_TTL => {
+        key: "pull_through.tag_ttl", env: Some("RBEE_UPSTREAM_TAG_TTL"), flags: [(Serve, "upstream-tag-ttl")],
+        default: "`5m`",
+    }
 }
 
 /// The value at a dotted key of the file.
@@ -444,7 +481,11 @@ pub(super) fn add_flags(mut cli: clap::Command, command: CliCommand) -> clap::Co
         let mut arg = clap::Arg::new(setting.key)
             .long(*flag)
             .value_name(flag.to_uppercase().replace('-', "_"))
-            .action(clap::ArgAction::Set)
+            .action(if setting.list {
+                clap::ArgAction::Append
+            } else {
+                clap::ArgAction::Set
+            })
             .value_parser(move |text: &str| check(text).map(|()| text.to_string()))
             .help(format!(
                 "{} [default: {}]",

@@ -15,6 +15,8 @@ use crate::services::PublicUrl;
 pub trait SettingValue: Sized {
     /// Never shown: `Debug` redacts it and `--help` hides its environment value.
     const SECRET: bool = false;
+    /// A list of values (comma-separated in one flag, or the flag repeated).
+    const LIST: bool = false;
 
     fn from_text(text: &str) -> Result<Self, ConfigError>;
 
@@ -91,6 +93,8 @@ impl SettingValue for Duration {
 
 /// A list: comma-separated in a flag or the environment, an array of strings in the file.
 impl SettingValue for Vec<String> {
+    const LIST: bool = true;
+
     fn from_text(text: &str) -> Result<Self, ConfigError> {
         Ok(text
             .split(',')

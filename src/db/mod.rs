@@ -21,6 +21,7 @@ pub mod licenses;
 pub mod manifests;
 pub mod policies;
 pub mod publishers;
+pub mod pull_through;
 pub mod refresh_tokens;
 pub mod repositories;
 pub mod tags;

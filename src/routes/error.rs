@@ -174,6 +174,10 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, message)
                     .with_header(header::RETRY_AFTER, "1".into())
             }
+            RegistryError::Upstream(_) => {
+                tracing::warn!(error = %message, "pull-through request failed upstream");
+                ApiError::new(StatusCode::BAD_GATEWAY, ErrorCode::Unknown, message)
+            }
             RegistryError::Database(_) | RegistryError::Storage(_) | RegistryError::Corrupt(_) => {
                 tracing::error!(error = %message, "request failed on a server fault");
                 ApiError::new(

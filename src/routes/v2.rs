@@ -81,7 +81,7 @@ async fn route(
         (Method::GET, V2Path::Catalog) => list_repositories(registry, query, viewer).await,
         // end-2 (GET, HEAD), end-10 (DELETE)
         (Method::GET | Method::HEAD, V2Path::Blob { name, digest }) => {
-            get_blob(registry, name, digest, headers, peer, head).await
+            get_blob(registry, name, digest, headers, peer, head, query.get("ns")).await
         }
         (Method::DELETE, V2Path::Blob { name, digest }) => delete_blob(registry, name, digest).await,
         // end-4a, end-4b, end-11
@@ -99,7 +99,7 @@ async fn route(
         (Method::DELETE, V2Path::Upload { name, session_id }) => cancel_upload(registry, name, session_id).await,
         // end-3 (GET, HEAD), end-7 (PUT), end-9 (DELETE)
         (Method::GET | Method::HEAD, V2Path::Manifest { name, reference }) => {
-            get_manifest(registry, name, reference, headers, head).await
+            get_manifest(registry, name, reference, headers, head, query.get("ns")).await
         }
         (Method::PUT, V2Path::Manifest { name, reference }) => {
             put_manifest(registry, name, reference, headers, body).await
@@ -186,13 +186,17 @@ async fn get_blob(
     headers: &HeaderMap,
     peer: Option<IpAddr>,
     head: bool,
+    ns: Option<&str>,
 ) -> Handled {
     let range = header_text(headers, header::RANGE);
     let client = DownloadClient {
         user_agent: header_text(headers, header::USER_AGENT).map(str::to_string),
         address: peer,
     };
-    match registry.download_blob(&name, &digest, range, !head, client).await? {
+    match registry
+        .download_blob_through(&name, &digest, range, !head, client, ns)
+        .await?
+    {
         BlobRead::Content(content) => Ok(BlobBody { content, head }.into_response()),
         BlobRead::RangeNotSatisfiable { size } => Ok(RangeNotSatisfiable { size }.into_response()),
         BlobRead::Redirect { digest, location } => Ok(BlobRedirect { digest, location }.into_response()),
@@ -298,6 +302,7 @@ async fn get_manifest(
     reference: Reference,
     headers: &HeaderMap,
     head: bool,
+    ns: Option<&str>,
 ) -> Handled {
     let accept: Vec<String> = headers
         .get_all(header::ACCEPT)
@@ -307,7 +312,7 @@ async fn get_manifest(
         .map(|media_type| media_type.split(';').next().unwrap_or("").trim().to_string())
         .filter(|media_type| !media_type.is_empty())
         .collect();
-    let manifest = registry.get_manifest(&name, &reference, &accept).await?;
+    let manifest = registry.get_manifest_through(&name, &reference, &accept, ns).await?;
     Ok(ManifestBody { manifest, head }.into_response())
 }
 

@@ -39,6 +39,10 @@ pub enum RegistryError {
     /// database is busy): not the client's fault, worth a retry.
     #[error("the registry is unavailable: {0}")]
     Unavailable(String),
+    /// The pull-through cache's upstream failed or served content that does not match its
+    /// digest; nothing of it was stored.
+    #[error("upstream registry: {0}")]
+    Upstream(String),
     #[error(transparent)]
     Database(DbError),
     /// The blob store is out of space or over its quota.

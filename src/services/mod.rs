@@ -21,6 +21,7 @@ pub mod manifests;
 pub mod policies;
 pub mod public_url;
 pub mod publishers;
+pub mod pull_through;
 pub mod signed_urls;
 pub mod tokens;
 pub mod uploads;
@@ -76,6 +77,8 @@ pub struct Registry {
     licensing: licenses::LicenseSettings,
     /// The Git catalog's repository and source.
     catalog: std::sync::Arc<catalog::CatalogSettings>,
+    /// The pull-through cache's upstreams and running fetches (`pull_through`), if any.
+    pull_through: Option<std::sync::Arc<pull_through::PullThrough>>,
 }
 
 impl Registry {
@@ -93,6 +96,7 @@ impl Registry {
                 catalog::CatalogSettings::new(std::path::Path::new("data"), None, None, None)
                     .expect("no source to parse"),
             ),
+            pull_through: None,
         }
     }
 
@@ -106,6 +110,13 @@ impl Registry {
     /// Reads and syncs the Git catalog `settings` name.
     pub fn with_catalog(mut self, settings: catalog::CatalogSettings) -> Self {
         self.catalog = std::sync::Arc::new(settings);
+        self
+    }
+
+    /// Fetches what is missing from these upstreams (`pull_through`); no upstreams: none.
+    pub fn with_pull_through(mut self, settings: pull_through::PullThroughSettings) -> Self {
+        self.pull_through =
+            (!settings.upstreams.is_empty()).then(|| std::sync::Arc::new(pull_through::PullThrough::new(settings)));
         self
     }
 

@@ -35,6 +35,8 @@ mod manifests;
 mod openapi;
 mod ops;
 mod premium_download;
+mod pull_through;
+mod pull_through_bad_upstream;
 mod redirects;
 mod restart;
 mod scale_out;
