@@ -63,10 +63,26 @@
 //! | `rbee_catalog_syncs_total` | counter | outcome (`applied`, `current`, `applied_elsewhere`, `failed`) | syncs this process ran |
 //! | `rbee_catalog_branch_errors` | gauge | | branches refused by the latest sync this process ran |
 //! | `rbee_catalog_last_sync_timestamp_seconds` | gauge | | Unix time of that sync |
+//!
+//! Mirrors (`services::mirror`) record each repository's last run in the database; every
+//! scrape renders them ([`render_mirrors`], `observability/mirrors.rs`), one series per
+//! upstream and repository the operator mirrors:
+//!
+//! | series | type | labels | meaning |
+//! |---|---|---|---|
+//! | `rbee_mirror_last_run_success` | gauge | upstream, repository | 1 when the latest run succeeded, 0 when it failed |
+//! | `rbee_mirror_last_success_timestamp_seconds` | gauge | upstream, repository | Unix time the latest successful run finished |
+//! | `rbee_mirror_lag_seconds` | gauge | upstream, repository | how long upstream tags have not been brought here (0: caught up) |
+//! | `rbee_mirror_last_run_bytes` | gauge | upstream, repository | bytes the latest run received |
+//! | `rbee_mirror_last_run_blobs` | gauge | upstream, repository | blobs the latest run stored |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
+
+mod mirrors;
+
+pub use mirrors::{render_mirrors, MirrorRecord};
 
 use metrics::{counter, gauge, Gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod keys;
 pub mod licenses;
 pub mod manifests;
+pub mod mirror;
 pub mod policies;
 pub mod public_url;
 pub mod publishers;
@@ -76,6 +77,8 @@ pub struct Registry {
     licensing: licenses::LicenseSettings,
     /// The Git catalog's repository and source.
     catalog: std::sync::Arc<catalog::CatalogSettings>,
+    /// A mirror whose last success is older is listed by `/readyz` (`mirror.stale_after`).
+    mirror_stale_after: std::time::Duration,
 }
 
 impl Registry {
@@ -93,6 +96,7 @@ impl Registry {
                 catalog::CatalogSettings::new(std::path::Path::new("data"), None, None, None)
                     .expect("no source to parse"),
             ),
+            mirror_stale_after: mirror::DEFAULT_STALE_AFTER,
         }
     }
 
@@ -106,6 +110,12 @@ impl Registry {
     /// Reads and syncs the Git catalog `settings` name.
     pub fn with_catalog(mut self, settings: catalog::CatalogSettings) -> Self {
         self.catalog = std::sync::Arc::new(settings);
+        self
+    }
+
+    /// Lists mirrors whose last success is older than `stale_after` on `/readyz`.
+    pub fn with_mirror_stale_after(mut self, stale_after: std::time::Duration) -> Self {
+        self.mirror_stale_after = stale_after;
         self
     }
 
