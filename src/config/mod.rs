@@ -28,6 +28,7 @@ use crate::storage::S3Config;
 
 mod settings;
 mod values;
+mod mirror;
 
 pub use settings::{
     markdown_table, CliCommand, FileConfig, GcFlags, Layer, Overrides, ServeFlags, SettingDef, Settings, SETTINGS,
@@ -185,6 +186,8 @@ pub struct ServeConfig {
     pub licenses: LicenseConfig,
     /// The Git catalog: its repository, source, sync interval and webhook secret.
     pub catalog: crate::services::catalog::CatalogSettings,
+    /// The configured mirror job (`mirror.*`) and the staleness threshold of `/readyz`.
+    pub mirror: crate::services::mirror::MirrorSettings,
 }
 
 /// Settings of licenses and download URLs.
@@ -264,7 +267,7 @@ impl SaltSource {
 impl ServeConfig {
     /// Merges overrides over the file over defaults, and checks what the types cannot.
     pub fn assemble(overrides: Overrides, file: FileConfig) -> Result<Self, ConfigError> {
-        let settings = Settings::resolve(overrides.or(file));
+        let mut settings = Settings::resolve(overrides.or(file));
         let data_dir = settings.data_dir;
         let database_url = settings
             .database_url
@@ -329,6 +332,16 @@ impl ServeConfig {
             settings.catalog_webhook_secret.map(Secret::into_inner),
         )
         .map_err(|error| ConfigError::Invalid(format!("catalog.source: {error}")))?;
+        let mirror = mirror::mirror_settings(
+            settings.mirror_upstream.take(),
+            std::mem::take(&mut settings.mirror_repos),
+            std::mem::take(&mut settings.mirror_platforms),
+            settings.mirror_interval.0,
+            settings.mirror_prune,
+            (settings.mirror_username.take(), settings.mirror_password.take().map(Secret::into_inner)),
+            settings.mirror_concurrency,
+            settings.mirror_stale_after,
+        )?;
         let tls = match (settings.tls_cert, settings.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -360,6 +373,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             auth,
             catalog,
+            mirror,
             listen: settings.listen,
             tls,
             public_url: settings.public_url,

@@ -93,6 +93,21 @@ impl MirrorOptions {
         }
     }
 
+    /// Options for `upstream` with repository patterns and platforms as the user wrote them
+    /// (checked here, once).
+    pub fn with_filters(upstream: &str, repositories: &[String], platforms: &[String]) -> Result<MirrorOptions, String> {
+        let mut options = MirrorOptions::new(upstream);
+        options.repositories = repositories
+            .iter()
+            .map(|text| RepoPattern::parse(text))
+            .collect::<Result<_, _>>()?;
+        options.platforms = platforms
+            .iter()
+            .map(|text| Platform::parse(text).map_err(|error| error.to_string()))
+            .collect::<Result<_, _>>()?;
+        Ok(options)
+    }
+
     /// The job name of this upstream's mirror (one lease per upstream).
     pub fn job_name(&self) -> String {
         format!("mirror {}", self.upstream)
@@ -111,6 +126,8 @@ pub struct MirrorSettings {
     pub interval: Option<Duration>,
     /// A mirror whose last success is older is listed by `/readyz`.
     pub stale_after: Duration,
+    /// Blobs copied at once (`mirror.concurrency`; also the command's default).
+    pub concurrency: usize,
 }
 
 impl Default for MirrorSettings {
@@ -121,6 +138,7 @@ impl Default for MirrorSettings {
             options: None,
             interval: None,
             stale_after: DEFAULT_STALE_AFTER,
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 }
