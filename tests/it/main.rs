@@ -32,6 +32,8 @@ mod licenses_verify;
 mod limits;
 mod load;
 mod manifests;
+mod mirror;
+mod mirror_support;
 mod openapi;
 mod ops;
 mod premium_download;
