@@ -158,3 +158,56 @@ pub async fn assert_same_blobs(origin: &RegistryClient, mirror: &RegistryClient,
         assert_eq!(from_origin, from_mirror, "{repository}@{digest}");
     }
 }
+
+/// A worker package of about `size` incompressible bytes (`bin/<worker>` and a data file).
+pub fn big_package(worker: &str, size: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut data = vec![0u8; size];
+    for byte in data.iter_mut() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let mut add = |path: &str, mode: u32, bytes: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(mode);
+        header.set_cksum();
+        builder.append_data(&mut header, path, bytes).unwrap();
+    };
+    add(&format!("bin/{worker}"), 0o755, b"#!/bin/sh\necho big\n");
+    add("share/model.bin", 0o644, &data);
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// Publishes `worker` `version` with a big package per platform and a PKGBUILD; returns the
+/// packages' total size.
+pub async fn publish_big_worker(client: &RegistryClient, dir: &Path, worker: &str, version: &str, platforms: &[&str], size: usize) -> u64 {
+    use rbee_registry::artifact::Platform;
+    use rbee_registry::client::publish::{publish, PublishRequest};
+    let write = crate::worker_fixtures::write;
+    let metadata = write(
+        dir,
+        &format!("{worker}-{version}.metadata.json"),
+        &serde_json::to_vec(&crate::worker_fixtures::metadata(worker, version)).unwrap(),
+    );
+    let mut total = 0u64;
+    let mut packages = Vec::new();
+    for (position, platform) in platforms.iter().enumerate() {
+        let package = big_package(worker, size, 7 + position as u64);
+        total += package.len() as u64;
+        let path = write(dir, &format!("{worker}-{version}-{position}.tar.gz"), &package);
+        packages.push((Platform::parse(platform).unwrap(), path));
+    }
+    let request = PublishRequest {
+        worker_id: worker.into(),
+        version: version.into(),
+        metadata,
+        platforms: packages,
+        pkgbuild: Some(write(dir, &format!("{worker}-{version}.PKGBUILD"), b"pkgname=big\n")),
+    };
+    publish(client, &request).await.unwrap();
+    total
+}
