@@ -93,7 +93,10 @@ fn docker_credentials(path: &Path, upstream: &url::Url) -> Result<Option<Credent
         .map_err(|_| format!("{}: auths.{host_port}.auth is not base64", path.display()))?;
     let decoded = String::from_utf8(decoded).map_err(|_| format!("{}: auth is not UTF-8", path.display()))?;
     let Some((username, password)) = decoded.split_once(':') else {
-        return Err(format!("{}: auths.{host_port}.auth is not user:password", path.display()));
+        return Err(format!(
+            "{}: auths.{host_port}.auth is not user:password",
+            path.display()
+        ));
     };
     Ok(Some(Credentials::Basic {
         username: username.to_string(),
@@ -162,7 +165,10 @@ pub async fn run_mirror(args: MirrorArgs) -> Result<(), String> {
             };
         };
         if let Some(error) = failed {
-            eprintln!("error: the mirror run failed: {error}; next run in {}s", interval.as_secs());
+            eprintln!(
+                "error: the mirror run failed: {error}; next run in {}s",
+                interval.as_secs()
+            );
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -34,7 +34,12 @@ impl RegistryClient {
     /// GETs a JSON list, page after page (`Link: rel="next"`), collecting the strings of
     /// `field`. `Ok(None)` when the first page answers `404` (or `401`/`403` for `_catalog`,
     /// which many registries refuse).
-    async fn paged_strings(&self, first: String, field: &str, missing: &[StatusCode]) -> Result<Option<Vec<String>>, ClientError> {
+    async fn paged_strings(
+        &self,
+        first: String,
+        field: &str,
+        missing: &[StatusCode],
+    ) -> Result<Option<Vec<String>>, ClientError> {
         let mut url = first;
         let mut values = Vec::new();
         let mut pages = 0;
@@ -134,7 +139,9 @@ impl RegistryClient {
             Reference::Digest(digest) => Some(digest.clone()),
             Reference::Tag(_) => match announced {
                 Some(text) => Some(text.parse::<Digest>().map_err(|_| {
-                    ClientError::Protocol(format!("{repository}:{reference}: Docker-Content-Digest {text:?} is not a digest"))
+                    ClientError::Protocol(format!(
+                        "{repository}:{reference}: Docker-Content-Digest {text:?} is not a digest"
+                    ))
                 })?),
                 None => None,
             },

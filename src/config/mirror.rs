@@ -43,9 +43,7 @@ pub(super) fn mirror_settings(
         None => None,
     };
     Ok(MirrorSettings {
-        interval: upstream
-            .as_ref()
-            .map(|_| interval.unwrap_or(DEFAULT_MIRROR_INTERVAL)),
+        interval: upstream.as_ref().map(|_| interval.unwrap_or(DEFAULT_MIRROR_INTERVAL)),
         upstream,
         credentials,
         options,

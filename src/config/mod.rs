@@ -26,9 +26,9 @@ use crate::services::tokens::TokenSettings;
 use crate::services::{PublicUrl, RegistryLimits};
 use crate::storage::S3Config;
 
+mod mirror;
 mod settings;
 mod values;
-mod mirror;
 
 pub use settings::{
     markdown_table, CliCommand, FileConfig, GcFlags, Layer, Overrides, ServeFlags, SettingDef, Settings, SETTINGS,
@@ -338,7 +338,10 @@ impl ServeConfig {
             std::mem::take(&mut settings.mirror_platforms),
             settings.mirror_interval.0,
             settings.mirror_prune,
-            (settings.mirror_username.take(), settings.mirror_password.take().map(Secret::into_inner)),
+            (
+                settings.mirror_username.take(),
+                settings.mirror_password.take().map(Secret::into_inner),
+            ),
             settings.mirror_concurrency,
             settings.mirror_stale_after,
         )?;
@@ -556,7 +559,8 @@ mod tests {
             [
                 "analytics.salt",
                 "storage.s3.secret_access_key",
-                "catalog.webhook_secret"
+                "catalog.webhook_secret",
+                "mirror.password"
             ]
         );
     }

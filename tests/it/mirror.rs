@@ -15,7 +15,15 @@ async fn mirror_copies_two_workers_byte_for_byte_and_a_second_run_moves_nothing(
     let first = run_mirror_ok(mirror_command(
         &mirror_site,
         &origin.base_url,
-        &["--once", "--repo", "workers/*", "--username", "admin", "--password", &admin],
+        &[
+            "--once",
+            "--repo",
+            "workers/*",
+            "--username",
+            "admin",
+            "--password",
+            &admin,
+        ],
     ))
     .await;
     assert_eq!(first.count("repositories"), 2, "{}", first.stdout);
@@ -41,7 +49,12 @@ async fn mirror_copies_two_workers_byte_for_byte_and_a_second_run_moves_nothing(
     let mut command = mirror_command(
         &mirror_site,
         &origin.base_url,
-        &["--repo", "workers/llm-worker-rbee-cpu", "--repo", "workers/llm-worker-rbee-cuda"],
+        &[
+            "--repo",
+            "workers/llm-worker-rbee-cpu",
+            "--repo",
+            "workers/llm-worker-rbee-cuda",
+        ],
     );
     command
         .env("RBEE_UPSTREAM_USERNAME", "admin")
@@ -121,7 +134,12 @@ async fn a_platform_subset_makes_a_sparse_replica_that_reports_what_it_has() {
         }
     }
     // The catalog reports only the platform present.
-    let worker: serde_json::Value = mirror.get("/v1/workers/llm-worker-rbee-cpu").await.json().await.unwrap();
+    let worker: serde_json::Value = mirror
+        .get("/v1/workers/llm-worker-rbee-cpu")
+        .await
+        .json()
+        .await
+        .unwrap();
     let platforms: Vec<&str> = worker["platforms"]
         .as_array()
         .unwrap()

@@ -19,7 +19,10 @@ struct Distribution {
 
 impl Distribution {
     async fn start(user: &str, password: &str) -> Distribution {
-        assert!(have("docker-registry"), "docker-registry is not installed; run scripts/test.sh");
+        assert!(
+            have("docker-registry"),
+            "docker-registry is not installed; run scripts/test.sh"
+        );
         let work = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -84,7 +87,12 @@ async fn tag_referrer(client: &RegistryClient, repository: &str, subject: &Diges
     });
     let tag = Tag::parse(&format!("sha256-{}", subject.hex())).unwrap();
     client
-        .put_manifest(repository, &Reference::Tag(tag), OCI_INDEX, &serde_json::to_vec(&index).unwrap())
+        .put_manifest(
+            repository,
+            &Reference::Tag(tag),
+            OCI_INDEX,
+            &serde_json::to_vec(&index).unwrap(),
+        )
         .await
         .unwrap();
 }
@@ -115,7 +123,13 @@ async fn mirror_from_cncf_distribution_copies_the_workers_and_their_pkgbuilds() 
             .await
             .unwrap();
             let repository = format!("workers/{worker}");
-            tag_referrer(&client, &repository, &report.index_digest, &report.pkgbuild_digest.unwrap()).await;
+            tag_referrer(
+                &client,
+                &repository,
+                &report.index_digest,
+                &report.pkgbuild_digest.unwrap(),
+            )
+            .await;
         }
     }
 
@@ -143,13 +157,27 @@ async fn mirror_from_cncf_distribution_copies_the_workers_and_their_pkgbuilds() 
         let repository = format!("workers/{worker}");
         for version in VERSIONS {
             let reference = Reference::Tag(Tag::parse(version).unwrap());
-            let index = client.get_manifest(&repository, &reference, &[OCI_INDEX]).await.unwrap();
-            let mirrored = mirror_client.get_manifest(&repository, &reference, &[OCI_INDEX]).await.unwrap();
+            let index = client
+                .get_manifest(&repository, &reference, &[OCI_INDEX])
+                .await
+                .unwrap();
+            let mirrored = mirror_client
+                .get_manifest(&repository, &reference, &[OCI_INDEX])
+                .await
+                .unwrap();
             assert_eq!(index.content, mirrored.content);
-            let referrers = mirror_client.list_referrers(&repository, &index.digest).await.unwrap().unwrap();
+            let referrers = mirror_client
+                .list_referrers(&repository, &index.digest)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(referrers.len(), 1, "{repository}:{version}: its PKGBUILD");
             let pkgbuild = mirror_client
-                .get_manifest(&repository, &Reference::Digest(referrers[0].digest.clone()), &[OCI_MANIFEST])
+                .get_manifest(
+                    &repository,
+                    &Reference::Digest(referrers[0].digest.clone()),
+                    &[OCI_MANIFEST],
+                )
                 .await
                 .unwrap();
             assert_same_blobs(&client, &mirror_client, &repository, &pkgbuild.content).await;
@@ -157,7 +185,10 @@ async fn mirror_from_cncf_distribution_copies_the_workers_and_their_pkgbuilds() 
             for entry in parsed["manifests"].as_array().unwrap() {
                 let child = Reference::Digest(entry["digest"].as_str().unwrap().parse().unwrap());
                 let original = client.get_manifest(&repository, &child, &[OCI_MANIFEST]).await.unwrap();
-                let copy = mirror_client.get_manifest(&repository, &child, &[OCI_MANIFEST]).await.unwrap();
+                let copy = mirror_client
+                    .get_manifest(&repository, &child, &[OCI_MANIFEST])
+                    .await
+                    .unwrap();
                 assert_eq!(original.content, copy.content);
                 assert_same_blobs(&client, &mirror_client, &repository, &original.content).await;
             }

@@ -19,9 +19,15 @@ async fn a_mirror_killed_mid_blob_resumes_it_and_completes_verified() {
     let origin_site = TestSite::new().await;
     let origin = origin_site.start_protected(|_| {}).await;
     let publisher = create_publisher(&origin_site, "ci", &["workers/*"], &[]);
-    let package_bytes =
-        publish_big_worker(&client_with(&origin, &publisher), work.path(), WORKER, "1.0.0", &["linux/amd64"], 6 << 20)
-            .await;
+    let package_bytes = publish_big_worker(
+        &client_with(&origin, &publisher),
+        work.path(),
+        WORKER,
+        "1.0.0",
+        &["linux/amd64"],
+        6 << 20,
+    )
+    .await;
     let admin = admin_secret(&origin);
 
     let mirror_site = TestSite::new().await;
@@ -30,7 +36,14 @@ async fn a_mirror_killed_mid_blob_resumes_it_and_completes_verified() {
     let mut slow = mirror_command(
         &mirror_site,
         &origin.base_url,
-        &["--repo", &format!("workers/{WORKER}"), "--max-bytes-per-second", "1048576", "--chunk-size", "262144"],
+        &[
+            "--repo",
+            &format!("workers/{WORKER}"),
+            "--max-bytes-per-second",
+            "1048576",
+            "--chunk-size",
+            "262144",
+        ],
     );
     slow.args(credentials)
         .stdout(std::process::Stdio::null())
@@ -60,7 +73,10 @@ async fn a_mirror_killed_mid_blob_resumes_it_and_completes_verified() {
     // Nothing of the cut copy is served: the tag is not here, the package blob unknown.
     let state: serde_json::Value = mirror.get("/v1/mirrors").await.json().await.unwrap();
     let transfer = &state["transfers"][0];
-    assert!(transfer["received"].as_u64().unwrap() < transfer["size"].as_u64().unwrap(), "{state}");
+    assert!(
+        transfer["received"].as_u64().unwrap() < transfer["size"].as_u64().unwrap(),
+        "{state}"
+    );
     let digest = transfer["digest"].as_str().unwrap();
     let blob = mirror.get(&format!("/v2/workers/{WORKER}/blobs/{digest}")).await;
     assert_eq!(blob.status(), 404);
@@ -68,7 +84,11 @@ async fn a_mirror_killed_mid_blob_resumes_it_and_completes_verified() {
     assert_eq!(tag.status(), 404);
 
     // Restarted (at full speed), it resumes the blob and completes.
-    let mut again = mirror_command(&mirror_site, &origin.base_url, &["--repo", &format!("workers/{WORKER}")]);
+    let mut again = mirror_command(
+        &mirror_site,
+        &origin.base_url,
+        &["--repo", &format!("workers/{WORKER}")],
+    );
     again.args(credentials);
     let second = run_mirror_ok(again).await;
     assert_eq!(second.count("resumed"), 1, "{}", second.stdout);

@@ -45,7 +45,10 @@ pub async fn publish_two_workers(client: &RegistryClient, dir: &Path) {
 
 /// A protected origin (token auth on) where CI published the two workers with a publisher
 /// token; returns it with the admin token the mirror reads with.
-pub async fn protected_origin(dir: &Path, configure: impl FnOnce(&mut rbee_registry::config::ServeConfig)) -> (Arc<TestSite>, TestApp, String) {
+pub async fn protected_origin(
+    dir: &Path,
+    configure: impl FnOnce(&mut rbee_registry::config::ServeConfig),
+) -> (Arc<TestSite>, TestApp, String) {
     let site = TestSite::new().await;
     let origin = site.start_protected(configure).await;
     let publisher = create_publisher(&site, "ci", &["workers/*"], &[]);
@@ -58,7 +61,9 @@ pub async fn protected_origin(dir: &Path, configure: impl FnOnce(&mut rbee_regis
 pub fn mirror_command(site: &TestSite, upstream: &str, args: &[&str]) -> std::process::Command {
     let mut command = site.command_of(&["mirror"]);
     command.args(["--upstream", upstream]).args(args);
-    command.env_remove("RBEE_UPSTREAM_USERNAME").env_remove("RBEE_UPSTREAM_PASSWORD");
+    command
+        .env_remove("RBEE_UPSTREAM_USERNAME")
+        .env_remove("RBEE_UPSTREAM_PASSWORD");
     command.env("DOCKER_CONFIG", site.data_dir.join("no-docker-config"));
     command
 }
@@ -108,7 +113,10 @@ pub async fn run_mirror_ok(command: std::process::Command) -> MirrorRun {
 }
 
 async fn manifest(client: &RegistryClient, repository: &str, reference: Reference) -> (Digest, Vec<u8>) {
-    let fetched = client.get_manifest(repository, &reference, &MANIFEST_TYPES).await.unwrap();
+    let fetched = client
+        .get_manifest(repository, &reference, &MANIFEST_TYPES)
+        .await
+        .unwrap();
     (fetched.digest, fetched.content)
 }
 
@@ -137,7 +145,10 @@ pub async fn assert_same_repository(origin: &RegistryClient, mirror: &RegistryCl
         let origin_referrers = origin.list_referrers(repository, &digest).await.unwrap().unwrap();
         let mirror_referrers = mirror.list_referrers(repository, &digest).await.unwrap().unwrap();
         assert_eq!(origin_referrers.len(), 1, "{repository}:{tag}: one PKGBUILD");
-        assert_eq!(origin_referrers, mirror_referrers, "{repository}:{tag}: the referrers differ");
+        assert_eq!(
+            origin_referrers, mirror_referrers,
+            "{repository}:{tag}: the referrers differ"
+        );
         let pkgbuild = &origin_referrers[0].digest;
         let (_, origin_pkgbuild) = manifest(origin, repository, Reference::Digest(pkgbuild.clone())).await;
         let (_, mirror_pkgbuild) = manifest(mirror, repository, Reference::Digest(pkgbuild.clone())).await;
@@ -184,7 +195,14 @@ pub fn big_package(worker: &str, size: usize, seed: u64) -> Vec<u8> {
 
 /// Publishes `worker` `version` with a big package per platform and a PKGBUILD; returns the
 /// packages' total size.
-pub async fn publish_big_worker(client: &RegistryClient, dir: &Path, worker: &str, version: &str, platforms: &[&str], size: usize) -> u64 {
+pub async fn publish_big_worker(
+    client: &RegistryClient,
+    dir: &Path,
+    worker: &str,
+    version: &str,
+    platforms: &[&str],
+    size: usize,
+) -> u64 {
     use rbee_registry::artifact::Platform;
     use rbee_registry::client::publish::{publish, PublishRequest};
     let write = crate::worker_fixtures::write;

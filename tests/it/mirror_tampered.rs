@@ -111,7 +111,13 @@ async fn a_manifest_that_does_not_match_its_digest_is_refused_and_nothing_is_sto
 
     let mirror = site.start().await;
     assert_eq!(mirror.get("/v2/t/tampered/manifests/v1").await.status(), 404);
-    assert_eq!(mirror.get(&format!("/v2/t/tampered/manifests/{}", upstream.digest)).await.status(), 404);
+    assert_eq!(
+        mirror
+            .get(&format!("/v2/t/tampered/manifests/{}", upstream.digest))
+            .await
+            .status(),
+        404
+    );
     assert!(mirror.stored_blobs().await.is_empty());
     let state: serde_json::Value = mirror.get("/v1/mirrors").await.json().await.unwrap();
     let entry = &state["mirrors"][0];

@@ -38,7 +38,14 @@ async fn a_mirror_outlasting_the_upstreams_tokens_completes() {
     let mut command = mirror_command(
         &mirror_site,
         &origin.base_url,
-        &["--repo", &repository, "--max-bytes-per-second", "49152", "--concurrency", "1"],
+        &[
+            "--repo",
+            &repository,
+            "--max-bytes-per-second",
+            "49152",
+            "--concurrency",
+            "1",
+        ],
     );
     command.args(["--username", "admin", "--password", &admin]);
     let run = run_mirror_ok(command).await;

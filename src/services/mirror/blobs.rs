@@ -73,7 +73,9 @@ impl RepositoryCopy<'_> {
                 return self.stream_into_session(digest, size, response, &fresh, 0).await;
             }
             let response = self.checked(digest, response)?;
-            return self.stream_into_session(digest, size, response, &session_id, offset).await;
+            return self
+                .stream_into_session(digest, size, response, &session_id, offset)
+                .await;
         }
         self.finish(digest, &session_id).await
     }

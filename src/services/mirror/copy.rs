@@ -68,7 +68,10 @@ impl RepositoryCopy<'_> {
         let reference = Reference::Tag(tag.clone());
         let Some(digest) = self.upstream.head_manifest(self.name.as_str(), &reference).await? else {
             // Gone since the listing, or a registry that names no digest on HEAD: by tag.
-            let fetched = self.upstream.fetch_manifest_verified(self.name.as_str(), &reference).await?;
+            let fetched = self
+                .upstream
+                .fetch_manifest_verified(self.name.as_str(), &reference)
+                .await?;
             return self.copy_fetched(fetched, Some(tag)).await;
         };
         let local = match self.registry.get_manifest(&self.name, &reference, &[]).await {
@@ -128,7 +131,11 @@ impl RepositoryCopy<'_> {
 
     /// Stores a fetched (digest-checked) manifest after its children and blobs, then its
     /// referrers, and moves `tag` to it.
-    fn copy_fetched<'s>(&'s self, fetched: FetchedManifest, tag: Option<&'s Tag>) -> BoxFuture<'s, Result<(), MirrorError>> {
+    fn copy_fetched<'s>(
+        &'s self,
+        fetched: FetchedManifest,
+        tag: Option<&'s Tag>,
+    ) -> BoxFuture<'s, Result<(), MirrorError>> {
         async move {
             let content = Bytes::from(fetched.content);
             let content_type = (!fetched.media_type.is_empty()).then_some(fetched.media_type.as_str());

@@ -95,7 +95,11 @@ impl MirrorOptions {
 
     /// Options for `upstream` with repository patterns and platforms as the user wrote them
     /// (checked here, once).
-    pub fn with_filters(upstream: &str, repositories: &[String], platforms: &[String]) -> Result<MirrorOptions, String> {
+    pub fn with_filters(
+        upstream: &str,
+        repositories: &[String],
+        platforms: &[String],
+    ) -> Result<MirrorOptions, String> {
         let mut options = MirrorOptions::new(upstream);
         options.repositories = repositories
             .iter()
@@ -284,7 +288,9 @@ impl Registry {
             report.skipped += Counters::get(&counters.skipped);
             report.resumed += Counters::get(&counters.resumed);
             report.pruned += Counters::get(&counters.pruned);
-            report.errors.extend(errors.into_iter().map(|error| format!("{name}: {error}")));
+            report
+                .errors
+                .extend(errors.into_iter().map(|error| format!("{name}: {error}")));
         }
         Ok(report)
     }
@@ -302,8 +308,7 @@ impl Registry {
             .filter(|pattern| !pattern.as_str().contains('*'))
             .filter_map(|pattern| RepoName::parse(pattern.as_str()).ok())
             .collect();
-        let needs_catalog =
-            options.repositories.is_empty() || literal.len() < options.repositories.len();
+        let needs_catalog = options.repositories.is_empty() || literal.len() < options.repositories.len();
         let mut names = literal;
         if needs_catalog {
             let Some(catalog) = upstream.list_catalog().await? else {
@@ -313,8 +318,8 @@ impl Registry {
             };
             for text in catalog {
                 let Ok(name) = RepoName::parse(&text) else { continue };
-                let wanted =
-                    options.repositories.is_empty() || options.repositories.iter().any(|pattern| pattern.matches(&name));
+                let wanted = options.repositories.is_empty()
+                    || options.repositories.iter().any(|pattern| pattern.matches(&name));
                 if wanted && !names.contains(&name) {
                     names.push(name);
                 }

@@ -34,7 +34,9 @@ impl Registry {
             .into());
         }
         if digest.of_bytes_like(content) != *digest {
-            return Err(MirrorError::Invalid(format!("{name}@{digest}: the bytes do not hash to the digest")));
+            return Err(MirrorError::Invalid(format!(
+                "{name}@{digest}: the bytes do not hash to the digest"
+            )));
         }
         let content_type = (!media_type.is_empty()).then_some(media_type);
         let facts = inspect_manifest(content_type, content).map_err(RegistryError::from)?;
@@ -42,7 +44,10 @@ impl Registry {
         // nor required.
         let mut present = Vec::with_capacity(facts.manifests.len());
         for child in &facts.manifests {
-            if manifests::find_by_digest(self.db.reader(), name, child).await?.is_some() {
+            if manifests::find_by_digest(self.db.reader(), name, child)
+                .await?
+                .is_some()
+            {
                 present.push(child.clone());
             }
         }
@@ -56,7 +61,10 @@ impl Registry {
                     Some(content.to_vec())
                 };
                 match index {
-                    Some(index) => self.prepare_worker_version(name, tag, &facts.media_type, &index).await?,
+                    Some(index) => {
+                        self.prepare_worker_version(name, tag, &facts.media_type, &index)
+                            .await?
+                    }
                     None => None,
                 }
             }
