@@ -34,6 +34,7 @@ mod load;
 mod manifests;
 mod mirror;
 mod mirror_distribution;
+mod mirror_job;
 mod mirror_resume;
 mod mirror_support;
 mod mirror_tampered;
