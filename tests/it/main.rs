@@ -35,6 +35,7 @@ mod manifests;
 mod mirror;
 mod mirror_distribution;
 mod mirror_job;
+mod mirror_prune;
 mod mirror_resume;
 mod mirror_support;
 mod mirror_tampered;

@@ -32,7 +32,10 @@ async fn serve_runs_the_configured_mirror_as_a_job() {
     // The job's row says so too, under the upstream's name.
     let metrics = mirror.get("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.contains(&format!("rbee_job_last_run_success{{job=\"mirror {}\"}} 1", origin.base_url)),
+        metrics.contains(&format!(
+            "rbee_job_last_run_success{{job=\"mirror {}\"}} 1",
+            origin.base_url
+        )),
         "{metrics}"
     );
 }
