@@ -2,7 +2,8 @@
 //! (`job_leases`, `services::jobs`): the same lease a `serve` job of that upstream takes, so
 //! the two never copy at once. The command makes the job due, takes the lease with the same
 //! compare-and-swap as the job runner (waiting while another holder runs it), renews it while
-//! it runs, and records the run on the job's row; the row's next periodic run is kept.
+//! it runs, and records the run on the job's row; the row's next periodic run is kept (a row
+//! without one is left due).
 
 use std::future::Future;
 use std::time::Duration;
@@ -78,7 +79,9 @@ impl Registry {
             finished_at: now_millis(),
             succeeded,
             message: &message,
-            next_run_at: previous_due,
+            // A periodic job of `serve` keeps its schedule; a row this command made becomes
+            // due, so a `serve` job registered for it later runs.
+            next_run_at: previous_due.or(Some(now_millis())),
         };
         if let Err(error) = queries::finish(self.db.writer(), name, &holder, &finished).await {
             tracing::warn!(job = name, %error, "could not record the mirror run on its job; its lease will expire");
