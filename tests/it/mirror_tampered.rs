@@ -1,6 +1,7 @@
 //! An upstream that serves a manifest whose bytes do not hash to the digest it names (a
-//! tiny Python registry that tampers with a manifest): the mirror refuses it with a clear
-//! error, stores nothing, exits non-zero and records the failure.
+//! tiny Python registry that tampers with a manifest), or a blob whose bytes do not: the
+//! mirror refuses it with a clear error, stores nothing of it, exits non-zero and records
+//! the failure.
 
 use std::io::BufRead;
 
@@ -26,6 +27,13 @@ manifest = {
 original = json.dumps(manifest).encode()
 digest = "sha256:" + hashlib.sha256(original).hexdigest()
 tampered = original.replace(b"original", b"tampered")
+# t/badblob: an honest manifest whose layer is served with other bytes (same length).
+honest = json.dumps(dict(manifest, annotations={"note": "honest"})).encode()
+honest_digest = "sha256:" + hashlib.sha256(honest).hexdigest()
+blobs = {
+    manifest["config"]["digest"]: config,
+    manifest["layers"][0]["digest"]: b"LAYER BYTES",
+}
 
 class Handler(BaseHTTPRequestHandler):
     def answer(self, body):
@@ -37,6 +45,14 @@ class Handler(BaseHTTPRequestHandler):
         elif path in ("/v2/t/tampered/manifests/v1", "/v2/t/tampered/manifests/" + digest):
             status, payload = 200, tampered
             headers = {"Content-Type": manifest["mediaType"], "Docker-Content-Digest": digest}
+        elif path == "/v2/t/badblob/tags/list":
+            status, payload, headers = 200, json.dumps({"name": "t/badblob", "tags": ["v1"]}).encode(), {"Content-Type": "application/json"}
+        elif path in ("/v2/t/badblob/manifests/v1", "/v2/t/badblob/manifests/" + honest_digest):
+            status, payload = 200, honest
+            headers = {"Content-Type": manifest["mediaType"], "Docker-Content-Digest": honest_digest}
+        elif path.startswith("/v2/t/badblob/blobs/") and path.rsplit("/", 1)[1] in blobs:
+            status, payload = 200, blobs[path.rsplit("/", 1)[1]]
+            headers = {"Content-Type": "application/octet-stream"}
         else:
             status, payload, headers = 404, b'{"errors":[{"code":"NOT_FOUND","message":"unknown"}]}', {"Content-Type": "application/json"}
             if "/blobs/" in path:
@@ -130,4 +146,31 @@ async fn a_manifest_that_does_not_match_its_digest_is_refused_and_nothing_is_sto
     assert_eq!(ready.status(), 200);
     let ready: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(ready["mirrors"][0]["repository"], "t/tampered", "{ready}");
+}
+
+#[tokio::test]
+async fn a_blob_whose_bytes_do_not_match_its_digest_is_refused_and_never_served() {
+    let upstream = start_tampering_registry();
+    let site = TestSite::new().await;
+    let run = run_mirror(mirror_command(&site, &upstream.url, &["--repo", "t/badblob"])).await;
+    assert!(!run.success, "a tampered blob must fail the run:\n{}", run.stdout);
+    assert_eq!(run.count("errors"), 1, "{}", run.stdout);
+    assert_eq!(run.count("manifests"), 0);
+    let layer = sha256(b"layer bytes");
+    assert!(
+        run.stderr.contains(&layer) && run.stderr.contains("refused, nothing stored"),
+        "{}",
+        run.stderr
+    );
+    let mirror = site.start().await;
+    assert_eq!(mirror.get("/v2/t/badblob/manifests/v1").await.status(), 404);
+    assert_eq!(mirror.get(&format!("/v2/t/badblob/blobs/{layer}")).await.status(), 404);
+    let stored = mirror.stored_blobs().await;
+    assert!(stored.iter().all(|path| !path.contains(&layer[7..])), "{stored:?}");
+    let state: serde_json::Value = mirror.get("/v1/mirrors").await.json().await.unwrap();
+    assert_eq!(
+        state["transfers"],
+        serde_json::json!([]),
+        "the refused copy is not kept to resume"
+    );
 }
