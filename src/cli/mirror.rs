@@ -176,3 +176,38 @@ pub async fn run_mirror(args: MirrorArgs) -> Result<(), String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_config_credentials_are_found_by_host_and_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let auth = base64::engine::general_purpose::STANDARD.encode("ci:s3cret");
+        std::fs::write(
+            &path,
+            serde_json::json!({"auths": {
+                "https://other.example.com": {"auth": "eDp5"},
+                "registry.example.com:5000": {"auth": auth},
+            }})
+            .to_string(),
+        )
+        .unwrap();
+        let url = url::Url::parse("https://registry.example.com:5000").unwrap();
+        match docker_credentials(&path, &url).unwrap() {
+            Some(Credentials::Basic { username, password }) => {
+                assert_eq!((username.as_str(), password.as_str()), ("ci", "s3cret"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let elsewhere = url::Url::parse("https://registry.example.com").unwrap();
+        assert!(docker_credentials(&path, &elsewhere).unwrap().is_none());
+        assert!(docker_credentials(&dir.path().join("absent.json"), &url)
+            .unwrap()
+            .is_none());
+        std::fs::write(&path, r#"{"auths": {"registry.example.com:5000": {"auth": "!!"}}}"#).unwrap();
+        assert!(docker_credentials(&path, &url).is_err());
+    }
+}
