@@ -177,7 +177,8 @@ impl RepositoryCopy<'_> {
         async move { self.copy_blob(&digest, size).await }.boxed()
     }
 
-    /// The children of an index to copy: all, or those of the chosen platforms.
+    /// The children of an index to copy: all, or those of the chosen platforms (and those
+    /// that name no platform).
     fn wanted_children(&self, index: &[u8], children: &[Digest]) -> Vec<Digest> {
         if self.options.platforms.is_empty() {
             return children.to_vec();
@@ -189,12 +190,13 @@ impl RepositoryCopy<'_> {
         let mut wanted = Vec::new();
         for entry in entries {
             let platform = &entry["platform"];
-            let (Some(os), Some(architecture)) = (platform["os"].as_str(), platform["architecture"].as_str()) else {
-                continue;
-            };
-            let platform = Platform::new(os, architecture, platform["variant"].as_str());
-            if !self.options.platforms.contains(&platform) {
-                continue;
+            // Entries that name no platform (the referrers tag schema's lists, attestations)
+            // are not platform manifests: always copied.
+            if let (Some(os), Some(architecture)) = (platform["os"].as_str(), platform["architecture"].as_str()) {
+                let platform = Platform::new(os, architecture, platform["variant"].as_str());
+                if !self.options.platforms.contains(&platform) {
+                    continue;
+                }
             }
             if let Some(digest) = entry["digest"].as_str().and_then(|text| text.parse::<Digest>().ok()) {
                 if children.contains(&digest) && !wanted.contains(&digest) {
