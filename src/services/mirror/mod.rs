@@ -12,26 +12,30 @@
 //!   by `--platform`) for mirrored content only.
 //! - `lease.rs`: a one-off run under the job lease (`services::jobs`), so the command and a
 //!   `serve` job of the same upstream never run together.
+//! - `report.rs`: the run's report and summary line, shared counters and progress, the
+//!   bandwidth cap.
 //! - `state.rs`: what runs recorded (`mirror_state`), for `GET /v1/mirrors`, `/metrics` and
 //!   `/readyz`.
 
 mod blobs;
 mod copy;
 mod lease;
+mod report;
 mod state;
 mod store;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use report::{MirrorReport, SharedProgress};
 pub use state::{MirrorState, MirrorTransfer, StaleMirror};
+
+use report::{Counters, Throttle};
 
 use super::jobs::Job;
 use super::{Registry, RegistryError};
 use crate::artifact::Platform;
 use crate::auth::principal::RepoPattern;
-use crate::client::progress::Progress;
 use crate::client::{ClientError, Credentials, RegistryClient};
 use crate::db::now_millis;
 use crate::oci::RepoName;
@@ -143,92 +147,6 @@ impl Default for MirrorSettings {
             interval: None,
             stale_after: DEFAULT_STALE_AFTER,
             concurrency: DEFAULT_CONCURRENCY,
-        }
-    }
-}
-
-/// What a run did.
-#[derive(Debug, Default)]
-pub struct MirrorReport {
-    pub repositories: u64,
-    pub manifests: u64,
-    pub blobs: u64,
-    /// Bytes received from the upstream.
-    pub bytes: u64,
-    /// Tags already up to date.
-    pub skipped: u64,
-    /// Blob copies that resumed a session an earlier run started.
-    pub resumed: u64,
-    /// Tags removed by `--prune`.
-    pub pruned: u64,
-    /// What failed, one line each.
-    pub errors: Vec<String>,
-}
-
-impl MirrorReport {
-    /// The summary line (`repositories …, manifests …, blobs …, bytes …, skipped …, errors …`).
-    pub fn summary(&self) -> String {
-        format!(
-            "mirrored {} repositories: {} manifests, {} blobs, {} bytes, {} skipped, {} resumed, {} pruned, {} errors",
-            self.repositories,
-            self.manifests,
-            self.blobs,
-            self.bytes,
-            self.skipped,
-            self.resumed,
-            self.pruned,
-            self.errors.len()
-        )
-    }
-}
-
-/// Counters of one repository's copy, shared by its concurrent blob copies.
-#[derive(Debug, Default)]
-pub(super) struct Counters {
-    manifests: AtomicU64,
-    blobs: AtomicU64,
-    bytes: AtomicU64,
-    skipped: AtomicU64,
-    resumed: AtomicU64,
-    pruned: AtomicU64,
-}
-
-impl Counters {
-    fn add(counter: &AtomicU64, amount: u64) {
-        counter.fetch_add(amount, Ordering::Relaxed);
-    }
-
-    fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-}
-
-/// The progress display shared by concurrent copies.
-pub type SharedProgress = Arc<Mutex<Box<dyn Progress>>>;
-
-/// Paces the bytes received over all copies of a run to a rate.
-#[derive(Debug)]
-pub(super) struct Throttle {
-    bytes_per_second: Option<u64>,
-    started: tokio::time::Instant,
-    received: AtomicU64,
-}
-
-impl Throttle {
-    fn new(bytes_per_second: Option<u64>) -> Throttle {
-        Throttle {
-            bytes_per_second: bytes_per_second.filter(|rate| *rate > 0),
-            started: tokio::time::Instant::now(),
-            received: AtomicU64::new(0),
-        }
-    }
-
-    /// Counts `bytes` and waits until the run is back within its rate.
-    async fn pace(&self, bytes: u64) {
-        let total = self.received.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        if let Some(rate) = self.bytes_per_second {
-            let due = self.started + Duration::from_secs_f64(total as f64 / rate as f64);
-            tokio::time::sleep_until(due).await;
         }
     }
 }
