@@ -46,6 +46,9 @@ enum Command {
     Worker(cli::WorkerCommand),
     /// The Git worker catalog: create it, add a worker, or sync it (safe while `serve` runs).
     Catalog(CatalogArgs),
+    /// Replicate repositories from an upstream registry (once or periodically; safe while
+    /// `serve` runs).
+    Mirror(cli::mirror::MirrorArgs),
 }
 
 #[derive(clap::Args)]
@@ -292,6 +295,7 @@ async fn run() -> ExitCode {
         Command::License(command) => cli::run_license(command).await,
         Command::Worker(command) => cli::run_worker(command).await,
         Command::Catalog(args) => run_catalog(args).await,
+        Command::Mirror(args) => cli::mirror::run_mirror(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,10 +72,25 @@
 //! | `rbee_pull_through_misses_total` | counter | kind | requests that needed the upstream |
 //! | `rbee_pull_through_upstream_fetches_total` | counter | kind | requests this process made to an upstream for content |
 //! | `rbee_pull_through_errors_total` | counter | reason (`unreachable`, `refused`, `invalid`, `stale_served`) | failed fetches, and held tags served because a recheck failed |
+//! Mirrors (`services::mirror`) record each repository's last run in the database; every
+//! scrape renders them ([`render_mirrors`], `observability/mirrors.rs`), one series per
+//! upstream and repository the operator mirrors:
+//!
+//! | series | type | labels | meaning |
+//! |---|---|---|---|
+//! | `rbee_mirror_last_run_success` | gauge | upstream, repository | 1 when the latest run succeeded, 0 when it failed |
+//! | `rbee_mirror_last_success_timestamp_seconds` | gauge | upstream, repository | Unix time the latest successful run finished |
+//! | `rbee_mirror_lag_seconds` | gauge | upstream, repository | how long upstream tags have not been brought here (0: caught up) |
+//! | `rbee_mirror_last_run_bytes` | gauge | upstream, repository | bytes the latest run received |
+//! | `rbee_mirror_last_run_blobs` | gauge | upstream, repository | blobs the latest run stored |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
+
+mod mirrors;
+
+pub use mirrors::{render_mirrors, MirrorRecord};
 
 use metrics::{counter, gauge, Gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};

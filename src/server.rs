@@ -98,7 +98,8 @@ pub async fn open_registry(config: &ServeConfig) -> Result<Registry, ServerError
         .with_token_settings(config.auth.tokens.clone())
         .with_license_settings(licensing)
         .with_catalog(config.catalog.clone())
-        .with_pull_through(config.pull_through.load()?))
+        .with_pull_through(config.pull_through.load()?)
+        .with_mirror_stale_after(config.mirror.stale_after))
 }
 
 /// Readies token authentication before serving: a signing key exists, and on the first start
@@ -326,6 +327,19 @@ async fn start_jobs(registry: &Registry, config: &ServeConfig) -> Result<JobRunn
         jobs.register(Job::catalog_sync(registry.clone(), interval))
             .await
             .map_err(ServerError::Jobs)?;
+    }
+    // The configured mirror (`mirror.*`), one process at a time under its upstream's lease,
+    // which `rbee-registry mirror` of the same upstream takes too.
+    if let (Some(upstream), Some(options), Some(interval)) =
+        (&config.mirror.upstream, &config.mirror.options, config.mirror.interval)
+    {
+        let client = crate::client::RegistryClient::new(upstream, config.mirror.credentials.clone())
+            .map_err(|error| ServerError::Jobs(crate::services::RegistryError::Unavailable(error.to_string())))?;
+        let mut options = options.clone();
+        options.upstream = client.base_url().as_str().trim_end_matches('/').to_string();
+        tracing::info!(upstream = %options.upstream, interval_secs = interval.as_secs_f64(), "mirror job on");
+        let job = crate::services::mirror::mirror_job(registry.clone(), std::sync::Arc::new(client), options, interval);
+        jobs.register(job).await.map_err(ServerError::Jobs)?;
     }
     Ok(jobs)
 }

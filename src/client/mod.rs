@@ -1,4 +1,4 @@
-//! A small OCI Distribution client: what `publish` and `install` (and later `mirror`) need
+//! A small OCI Distribution client: what `publish`, `install` and `mirror` need
 //! to talk to any registry — blobs pushed streaming from disk, manifests by tag or digest,
 //! tag lists, blob downloads with `Range` — with Basic or Bearer credentials and the Docker
 //! token flow (`401` + `WWW-Authenticate: Bearer realm=…`).
@@ -176,8 +176,10 @@ impl RegistryClient {
             return Ok(response);
         };
         let token = self.fetch_token(&challenge).await?;
-        *self.token.lock().expect("token lock") = Some(token);
-        self.send_once(self.authorize(build())).await
+        *self.token.lock().expect("token lock") = Some(token.clone());
+        // The retry carries the token just fetched (another request may have replaced the
+        // cached one meanwhile, for another repository's scope).
+        self.send_once(build().bearer_auth(token)).await
     }
 
     async fn send_once(&self, request: RequestBuilder) -> Result<Response, ClientError> {

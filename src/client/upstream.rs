@@ -1,15 +1,20 @@
-//! What the pull-through cache needs of the Distribution client besides the common calls:
-//! a manifest fetch that checks the upstream's `Docker-Content-Digest` against the bytes
-//! (also for a tag), a blob download that reports the upstream's answer in typed form, and
-//! credentials from a Docker `config.json`.
+//! What replication needs of the Distribution client besides the common calls: for the
+//! pull-through cache and the mirror, a manifest fetch that checks the bytes against the
+//! digest asked for and the upstream's `Docker-Content-Digest` (also for a tag), a blob
+//! download that reports the upstream's answer in typed form, and credentials from a Docker
+//! `config.json`; for the mirror, the repository catalog and tag lists (every page), a
+//! manifest's digest by `HEAD`, and the referrers of a manifest (the referrers API; `None`
+//! when the upstream has none, so the caller falls back to the tag schema's `sha256-<hex>`
+//! tags, which it copies as tags).
 
 use std::path::Path;
 
 use base64::Engine as _;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LINK};
 use reqwest::StatusCode;
 
 use super::{ClientError, Credentials, FetchedManifest, RegistryClient};
+use crate::oci::media_types::OCI_INDEX;
 use crate::oci::{media_types, Digest, Reference};
 
 /// Every manifest media type the cache asks an upstream for.
@@ -88,12 +93,12 @@ impl RegistryClient {
         let expected = match (reference, declared) {
             (_, Some(Err(text))) => {
                 return Err(ClientError::Protocol(format!(
-                    "manifest {repository}:{reference}: Docker-Content-Digest {text:?} is not a digest"
+                    "manifest {repository}:{reference}: Docker-Content-Digest {text:?} is not a digest; refused, nothing stored"
                 )))
             }
             (Reference::Digest(asked), Some(Ok(declared))) if *asked != declared => {
                 return Err(ClientError::Protocol(format!(
-                    "manifest {repository}:{reference}: the upstream declared digest {declared}"
+                    "manifest {repository}:{reference}: the upstream declared digest {declared}; refused, nothing stored"
                 )))
             }
             (Reference::Digest(asked), _) => Some(asked.clone()),
@@ -105,7 +110,7 @@ impl RegistryClient {
                 let computed = expected.of_bytes_like(&content);
                 if computed != expected {
                     return Err(ClientError::Protocol(format!(
-                        "manifest {repository}:{reference}: the upstream's bytes hash to {computed}, not {expected}"
+                        "manifest {repository}:{reference}: the upstream's bytes hash to {computed}, not {expected}; refused, nothing stored"
                     )));
                 }
                 computed
@@ -131,6 +136,164 @@ impl RegistryClient {
             size: response.content_length(),
             response,
         }))
+    }
+}
+
+/// A descriptor from a referrers answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferrerDescriptor {
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+}
+
+/// The path and query of a `Link: <…>; rel="next"` header, if any.
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let value = headers.get(LINK)?.to_str().ok()?;
+    let start = value.find('<')? + 1;
+    let end = value[start..].find('>')? + start;
+    value[end..].contains("next").then(|| value[start..end].to_string())
+}
+
+impl RegistryClient {
+    /// GETs a JSON list, page after page (`Link: rel="next"`), collecting the strings of
+    /// `field`. `Ok(None)` when the first page answers `404` (or `401`/`403` for `_catalog`,
+    /// which many registries refuse).
+    async fn paged_strings(
+        &self,
+        first: String,
+        field: &str,
+        missing: &[StatusCode],
+    ) -> Result<Option<Vec<String>>, ClientError> {
+        let mut url = first;
+        let mut values = Vec::new();
+        let mut pages = 0;
+        loop {
+            let response = self.send(|| self.http.get(&url)).await?;
+            if pages == 0 && missing.contains(&response.status()) {
+                return Ok(None);
+            }
+            let response = Self::expect(response, "GET", &[StatusCode::OK]).await?;
+            let next = next_link(response.headers());
+            let body: serde_json::Value = response.json().await.map_err(|source| ClientError::Http {
+                url: url.clone(),
+                source,
+            })?;
+            values.extend(
+                body[field]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|value| value.as_str().map(str::to_string)),
+            );
+            pages += 1;
+            match next {
+                // A relative link (the spec's form) or an absolute one on the same registry.
+                Some(next) if pages < 10_000 => {
+                    url = match self.base.join(&next) {
+                        Ok(joined) => joined.to_string(),
+                        Err(_) => return Err(ClientError::Protocol(format!("invalid Link {next:?}"))),
+                    }
+                }
+                _ => return Ok(Some(values)),
+            }
+        }
+    }
+
+    /// The upstream's repositories (`GET /v2/_catalog`, every page); `None` when it has no
+    /// catalog or does not show it to these credentials.
+    pub async fn list_catalog(&self) -> Result<Option<Vec<String>>, ClientError> {
+        let missing = [StatusCode::NOT_FOUND, StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN];
+        self.paged_strings(self.url("/v2/_catalog?n=1000"), "repositories", &missing)
+            .await
+    }
+
+    /// Every tag of a repository (every page); empty when the repository is unknown.
+    pub async fn list_all_tags(&self, repository: &str) -> Result<Vec<String>, ClientError> {
+        let first = self.url(&format!("/v2/{repository}/tags/list?n=1000"));
+        Ok(self
+            .paged_strings(first, "tags", &[StatusCode::NOT_FOUND])
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The digest the upstream announces for a manifest (`HEAD`, `Docker-Content-Digest`);
+    /// `Ok(None)` when it is unknown, `Err` when the answer names no digest.
+    pub async fn head_manifest(&self, repository: &str, reference: &Reference) -> Result<Option<Digest>, ClientError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let accept = MANIFEST_ACCEPT.join(", ");
+        let response = self.send(|| self.http.head(&url).header(ACCEPT, &accept)).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = Self::expect(response, "HEAD", &[StatusCode::OK]).await?;
+        let digest = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.parse::<Digest>().ok());
+        match (digest, reference) {
+            (Some(digest), _) => Ok(Some(digest)),
+            (None, Reference::Digest(digest)) => Ok(Some(digest.clone())),
+            (None, Reference::Tag(_)) => Ok(None),
+        }
+    }
+
+    /// A manifest by tag or digest, checked like [`RegistryClient::fetch_verified_manifest`]
+    /// (at most 4 MiB); an upstream without it is an error.
+    pub async fn fetch_manifest_verified(
+        &self,
+        repository: &str,
+        reference: &Reference,
+    ) -> Result<FetchedManifest, ClientError> {
+        match self
+            .fetch_verified_manifest(repository, reference, 4 * 1024 * 1024)
+            .await?
+        {
+            Upstream::Found(manifest) => Ok(manifest),
+            Upstream::NotFound => Err(ClientError::Protocol(format!(
+                "{repository}:{reference}: the upstream has no such manifest"
+            ))),
+        }
+    }
+
+    /// The referrers of `digest` (the referrers API). `Ok(None)` when the upstream does not
+    /// implement it (`404`, or an answer that is not an index).
+    pub async fn list_referrers(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<Vec<ReferrerDescriptor>>, ClientError> {
+        let url = self.url(&format!("/v2/{repository}/referrers/{digest}"));
+        let response = self.send(|| self.http.get(&url).header(ACCEPT, OCI_INDEX)).await?;
+        if matches!(
+            response.status(),
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::BAD_REQUEST
+        ) {
+            return Ok(None);
+        }
+        let response = Self::expect(response, "GET", &[StatusCode::OK]).await?;
+        let body: serde_json::Value = match response.json().await {
+            Ok(body) => body,
+            Err(_) => return Ok(None),
+        };
+        let Some(entries) = body["manifests"].as_array() else {
+            return Ok(None);
+        };
+        let mut referrers = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let Some(digest) = entry["digest"].as_str().and_then(|text| text.parse::<Digest>().ok()) else {
+                return Err(ClientError::Protocol(format!(
+                    "{repository}: a referrer of {digest} has no valid digest"
+                )));
+            };
+            referrers.push(ReferrerDescriptor {
+                digest,
+                media_type: entry["mediaType"].as_str().unwrap_or_default().to_string(),
+                artifact_type: entry["artifactType"].as_str().map(str::to_string),
+            });
+        }
+        Ok(Some(referrers))
     }
 }
 
@@ -218,5 +381,20 @@ mod tests {
         assert!(docker_config_credentials(&directory.path().join("none.json"), "x")
             .unwrap()
             .is_none());
+    }
+}
+
+#[cfg(test)]
+mod paging_tests {
+    use super::*;
+
+    #[test]
+    fn next_links() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(next_link(&headers), None);
+        headers.insert(LINK, "</v2/_catalog?last=b&n=2>; rel=\"next\"".parse().unwrap());
+        assert_eq!(next_link(&headers).as_deref(), Some("/v2/_catalog?last=b&n=2"));
+        headers.insert(LINK, "</v2/x>; rel=\"prev\"".parse().unwrap());
+        assert_eq!(next_link(&headers), None);
     }
 }

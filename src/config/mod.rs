@@ -26,6 +26,7 @@ use crate::services::tokens::TokenSettings;
 use crate::services::{PublicUrl, RegistryLimits};
 use crate::storage::S3Config;
 
+mod mirror;
 mod pull_through;
 mod settings;
 mod values;
@@ -190,6 +191,8 @@ pub struct ServeConfig {
     pub catalog: crate::services::catalog::CatalogSettings,
     /// The pull-through cache (no upstreams: none).
     pub pull_through: PullThroughConfig,
+    /// The configured mirror job (`mirror.*`) and the staleness threshold of `/readyz`.
+    pub mirror: crate::services::mirror::MirrorSettings,
 }
 
 /// Settings of licenses and download URLs.
@@ -269,7 +272,7 @@ impl SaltSource {
 impl ServeConfig {
     /// Merges overrides over the file over defaults, and checks what the types cannot.
     pub fn assemble(overrides: Overrides, file: FileConfig) -> Result<Self, ConfigError> {
-        let settings = Settings::resolve(overrides.or(file));
+        let mut settings = Settings::resolve(overrides.or(file));
         let data_dir = settings.data_dir;
         let database_url = settings
             .database_url
@@ -334,6 +337,19 @@ impl ServeConfig {
             settings.catalog_webhook_secret.map(Secret::into_inner),
         )
         .map_err(|error| ConfigError::Invalid(format!("catalog.source: {error}")))?;
+        let mirror = mirror::mirror_settings(
+            settings.mirror_upstream.take(),
+            std::mem::take(&mut settings.mirror_repos),
+            std::mem::take(&mut settings.mirror_platforms),
+            settings.mirror_interval.0,
+            settings.mirror_prune,
+            (
+                settings.mirror_username.take(),
+                settings.mirror_password.take().map(Secret::into_inner),
+            ),
+            settings.mirror_concurrency,
+            settings.mirror_stale_after,
+        )?;
         let tls = match (settings.tls_cert, settings.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
@@ -373,6 +389,7 @@ impl ServeConfig {
             auth,
             catalog,
             pull_through,
+            mirror,
             listen: settings.listen,
             tls,
             public_url: settings.public_url,
@@ -558,7 +575,8 @@ mod tests {
                 "analytics.salt",
                 "storage.s3.secret_access_key",
                 "catalog.webhook_secret",
-                "pull_through.password"
+                "pull_through.password",
+                "mirror.password"
             ]
         );
     }

@@ -412,6 +412,55 @@ settings! {
         key: "pull_through.tag_ttl", env: Some("RBEE_UPSTREAM_TAG_TTL"), flags: [(Serve, "upstream-tag-ttl")],
         default: "`5m`",
     }
+    /// An upstream registry `serve` mirrors periodically (with `mirror.interval`): its URL
+    /// (spec/replication.md, "Mirrors"; `rbee-registry mirror` does the same once).
+    mirror_upstream: String => {
+        key: "mirror.upstream", env: Some("RBEE_MIRROR_UPSTREAM"), flags: [(Serve, "mirror-upstream")],
+        default: "none (no mirror job)",
+    }
+    /// Repositories the mirror job copies: names or patterns (`workers/*`, `team/**`),
+    /// comma-separated; empty: every repository of the upstream's `_catalog`.
+    mirror_repos: Vec<String> = Vec::new() => {
+        key: "mirror.repos", env: Some("RBEE_MIRROR_REPOS"), flags: [(Serve, "mirror-repos")],
+        default: "all (the upstream's `_catalog`)",
+    }
+    /// Platforms the mirror job copies of each index (`linux/amd64`, comma-separated); the
+    /// index is stored as given (sparse); empty: every platform.
+    mirror_platforms: Vec<String> = Vec::new() => {
+        key: "mirror.platforms", env: Some("RBEE_MIRROR_PLATFORMS"), flags: [(Serve, "mirror-platforms")],
+        default: "all",
+    }
+    /// How often the mirror job runs (15m; off).
+    mirror_interval: Interval = Interval(None) => {
+        key: "mirror.interval", env: Some("RBEE_MIRROR_INTERVAL"), flags: [(Serve, "mirror-interval")],
+        default: "off (with `mirror.upstream`: `1h`)",
+    }
+    /// The mirror job removes local tags the upstream no longer has.
+    mirror_prune: bool = false => {
+        key: "mirror.prune", env: Some("RBEE_MIRROR_PRUNE"), flags: [(Serve, "mirror-prune")],
+        default: "`false` (nothing is deleted)",
+    }
+    /// User name for the mirror job's upstream (with `mirror.password`).
+    mirror_username: String => {
+        key: "mirror.username", env: Some("RBEE_MIRROR_USERNAME"), flags: [],
+        default: "none (anonymous)",
+    }
+    /// Password or token for the mirror job's upstream.
+    mirror_password: Secret => {
+        key: "mirror.password", env: Some("RBEE_MIRROR_PASSWORD"), flags: [],
+        default: "none",
+    }
+    /// Blobs a mirror copies at once (the job, and `mirror`'s default).
+    mirror_concurrency: usize = crate::services::mirror::DEFAULT_CONCURRENCY => {
+        key: "mirror.concurrency", env: Some("RBEE_MIRROR_CONCURRENCY"), flags: [(Serve, "mirror-concurrency")],
+        default: "`4`",
+    }
+    /// `/readyz` lists (in its body; the status stays) mirrored repositories whose last
+    /// successful run is older than this.
+    mirror_stale_after: Duration = crate::services::mirror::DEFAULT_STALE_AFTER => {
+        key: "mirror.stale_after", env: Some("RBEE_MIRROR_STALE_AFTER"), flags: [(Serve, "mirror-stale-after")],
+        default: "`24h`",
+    }
 }
 
 /// The value at a dotted key of the file.

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod keys;
 pub mod licenses;
 pub mod manifests;
+pub mod mirrors;
 pub mod policies;
 pub mod publishers;
 pub mod pull_through;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod git;
 pub mod licenses;
 pub mod limits;
+pub mod mirrors;
 pub mod observe;
 pub mod ops;
 pub mod pages;
@@ -116,6 +117,7 @@ const CATALOG_ROUTES: &[NamedRoute] = &[
     named("/v1/blobs/{digest}", "v1_signed_blob", || get(licenses::get_signed_blob)),
     named("/v1/catalog/status", "v1_catalog_status", || get(catalog_sync::get_status)),
     named("/v1/catalog/sync", "v1_catalog_sync", || post(catalog_sync::post_sync)),
+    named("/v1/mirrors", "v1_mirrors", || get(mirrors::get_mirrors)),
 ];
 
 /// Operations: Prometheus metrics, liveness, readiness.

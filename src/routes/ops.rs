@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use crate::observability::{metrics_handle, render_gc_last_run, render_jobs};
+use crate::observability::{metrics_handle, render_gc_last_run, render_jobs, render_mirrors};
 
 /// `GET /metrics`: every series, described in `observability`: this process's recorder, then
 /// the latest garbage-collection run and every job's outcome, read from the database. When that read fails the GC
@@ -22,6 +22,10 @@ pub async fn get_metrics(State(state): State<AppState>) -> Response {
     match state.registry.job_records().await {
         Ok(jobs) => text.push_str(&render_jobs(&jobs)),
         Err(error) => tracing::warn!(%error, "/metrics: could not read the jobs' outcomes"),
+    }
+    match state.registry.mirror_records().await {
+        Ok(mirrors) => text.push_str(&render_mirrors(&mirrors)),
+        Err(error) => tracing::warn!(%error, "/metrics: could not read the mirrors' state"),
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
@@ -43,11 +47,19 @@ pub async fn get_readiness(State(state): State<AppState>) -> Response {
         Ok(()) => json!("ok"),
         Err(error) => json!(error),
     };
-    let body = json!({
+    let mut body = json!({
         "status": if readiness.is_ready() { "ready" } else { "unavailable" },
         "database": describe(&readiness.database),
         "storage": describe(&readiness.storage),
     });
+    // Mirrors whose last success is older than `mirror.stale_after`: said, never failing
+    // readiness (a stale mirror still serves what it has).
+    if readiness.database.is_ok() {
+        match state.registry.stale_mirrors().await {
+            Ok(stale) => body["mirrors"] = super::mirrors::stale_json(&stale),
+            Err(error) => tracing::warn!(%error, "/readyz: could not read the mirrors' state"),
+        }
+    }
     let status = if readiness.is_ready() {
         StatusCode::OK
     } else {

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod keys;
 pub mod licenses;
 pub mod manifests;
+pub mod mirror;
 pub mod policies;
 pub mod public_url;
 pub mod publishers;
@@ -79,6 +80,8 @@ pub struct Registry {
     catalog: std::sync::Arc<catalog::CatalogSettings>,
     /// The pull-through cache's upstreams and running fetches (`pull_through`), if any.
     pull_through: Option<std::sync::Arc<pull_through::PullThrough>>,
+    /// A mirror whose last success is older is listed by `/readyz` (`mirror.stale_after`).
+    mirror_stale_after: std::time::Duration,
 }
 
 impl Registry {
@@ -97,6 +100,7 @@ impl Registry {
                     .expect("no source to parse"),
             ),
             pull_through: None,
+            mirror_stale_after: mirror::DEFAULT_STALE_AFTER,
         }
     }
 
@@ -117,6 +121,12 @@ impl Registry {
     pub fn with_pull_through(mut self, settings: pull_through::PullThroughSettings) -> Self {
         self.pull_through =
             (!settings.upstreams.is_empty()).then(|| std::sync::Arc::new(pull_through::PullThrough::new(settings)));
+        self
+    }
+
+    /// Lists mirrors whose last success is older than `stale_after` on `/readyz`.
+    pub fn with_mirror_stale_after(mut self, stale_after: std::time::Duration) -> Self {
+        self.mirror_stale_after = stale_after;
         self
     }
 
