@@ -119,14 +119,14 @@ async fn a_platform_subset_makes_a_sparse_replica_that_reports_what_it_has() {
     let tag = rbee_registry::oci::Reference::Tag(rbee_registry::oci::Tag::parse("1.1.0").unwrap());
     let accept = rbee_registry::client::upstream::MANIFEST_ACCEPT;
     // The index is stored as given: the same digest and bytes, both entries.
-    let original = origin_client.get_manifest(repository, &tag, &accept).await.unwrap();
-    let sparse = mirror_client.get_manifest(repository, &tag, &accept).await.unwrap();
+    let original = origin_client.get_manifest(repository, &tag, accept).await.unwrap();
+    let sparse = mirror_client.get_manifest(repository, &tag, accept).await.unwrap();
     assert_eq!(original.content, sparse.content);
     let index: serde_json::Value = serde_json::from_slice(&sparse.content).unwrap();
     for entry in index["manifests"].as_array().unwrap() {
         let digest: rbee_registry::oci::Digest = entry["digest"].as_str().unwrap().parse().unwrap();
         let served = mirror_client
-            .get_manifest(repository, &rbee_registry::oci::Reference::Digest(digest), &accept)
+            .get_manifest(repository, &rbee_registry::oci::Reference::Digest(digest), accept)
             .await;
         match entry["platform"]["architecture"].as_str().unwrap() {
             "arm64" => assert!(served.is_ok(), "the chosen platform is served"),
