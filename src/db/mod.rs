@@ -23,6 +23,7 @@ pub mod policies;
 pub mod publishers;
 pub mod refresh_tokens;
 pub mod repositories;
+pub mod stars;
 pub mod tags;
 pub mod uploads;
 pub mod workers;

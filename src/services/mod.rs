@@ -22,6 +22,7 @@ pub mod policies;
 pub mod public_url;
 pub mod publishers;
 pub mod signed_urls;
+pub mod stars;
 pub mod tokens;
 pub mod uploads;
 pub mod workers;
