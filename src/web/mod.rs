@@ -47,6 +47,7 @@ pub fn layout(title: &str, section: Section, content: Markup) -> Markup {
                 meta name="color-scheme" content="light dark";
                 title { (title) " · rbee registry" }
                 link rel="stylesheet" href=(assets::STYLESHEET.href());
+                link rel="icon" type="image/svg+xml" href=(assets::ICON.href());
             }
             body {
                 a class="skip" href="#main" { "Skip to content" }

@@ -21,6 +21,7 @@ use super::{named, NamedRoute};
 pub(super) const PAGE_ROUTES: &[NamedRoute] = &[
     named("/static/{file}", "page_static", || get(assets::get_static)),
     named("/", "page_catalog", || get(catalog::get_catalog)),
+    named("/favicon.ico", "page_favicon", || get(assets::get_favicon)),
     named("/w/{id}", "page_worker", || get(worker::get_worker)),
     named("/w/{id}/star", "page_star", || post(stars::post_star)),
 ];
