@@ -46,7 +46,9 @@ fn package(dir: &Path, id: &str, metadata: &[u8]) -> Result<std::path::PathBuf, 
         header.set_size(data.len() as u64);
         header.set_mode(mode);
         header.set_cksum();
-        builder.append_data(&mut header, path, data).map_err(|e| e.to_string())?;
+        builder
+            .append_data(&mut header, path, data)
+            .map_err(|e| e.to_string())?;
     }
     let bytes = builder
         .into_inner()

@@ -43,7 +43,8 @@ pub static COPY_SCRIPT: LazyLock<Asset> =
     LazyLock::new(|| Asset::new("copy.js", "text/javascript; charset=utf-8", include_bytes!("copy.js")));
 
 /// The site icon (also answered at `/favicon.ico`, where browsers look by default).
-pub static ICON: LazyLock<Asset> = LazyLock::new(|| Asset::new("icon.svg", "image/svg+xml", include_bytes!("icon.svg")));
+pub static ICON: LazyLock<Asset> =
+    LazyLock::new(|| Asset::new("icon.svg", "image/svg+xml", include_bytes!("icon.svg")));
 
 /// The static file called `name`, if there is one.
 pub fn find(name: &str) -> Option<&'static Asset> {

@@ -11,6 +11,15 @@ pub struct DailySeries {
     pub counts: Vec<u64>,
 }
 
+/// `1 download`, `2 downloads`: a count and its noun.
+pub fn counted(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// `YYYY-MM-DD` of a day since the epoch.
 pub fn date_of_day(day: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(day.saturating_mul(86_400))
@@ -45,7 +54,7 @@ pub fn downloads_chart(id: &str, series: &DailySeries) -> Markup {
                 width="100%" aria-labelledby=(format!("{title_id} {desc_id}")) {
                 title id=(title_id) { "Downloads per day" }
                 desc id=(desc_id) {
-                    (total) " downloads from " (first) " to " (last) "; at most " (max) " on one day."
+                    (counted(total, "download")) " from " (first) " to " (last) "; at most " (max) " on one day."
                 }
                 line x1="0" y1=(plot) x2=(WIDTH) y2=(plot) class="axis" {}
                 @for (at, count) in series.counts.iter().enumerate() {
@@ -60,7 +69,7 @@ pub fn downloads_chart(id: &str, series: &DailySeries) -> Markup {
                 text x=(WIDTH) y=(HEIGHT - 6) text-anchor="end" class="label" { (last) }
                 text x="4" y="14" class="label" { "max " (max) }
             }
-            figcaption { (total) " downloads in the last " (days) " days." }
+            figcaption { (counted(total, "download")) " in the last " (days) " days." }
         }
         details class="chart-table" {
             summary { "Downloads per day as a table" }

@@ -5,7 +5,7 @@
 
 use maud::{html, Markup};
 
-use super::chart::{downloads_chart, DailySeries};
+use super::chart::{counted, downloads_chart, DailySeries};
 use super::markdown::render_readme;
 use super::{assets, layout, Section};
 use crate::artifact::WorkerMetadata;
@@ -279,7 +279,7 @@ pub fn worker_page(view: &WorkerView<'_>) -> Markup {
         }
         section aria-labelledby="downloads-heading" {
             h2 id="downloads-heading" { "Downloads" }
-            p { (view.total_downloads) " downloads in all." }
+            p { (counted(view.total_downloads, "download")) " in all." }
             (downloads_chart("downloads-chart", &view.downloads))
         }
         (star_section(view))

@@ -88,6 +88,26 @@ async fn apis_answer_as_before_when_a_browser_asks_for_html() {
             assert_eq!(plain, browser, "{path}");
         }
     }
+
+    // A counted download shows on the worker page's chart (the download log per day).
+    let (_, answer) = get_json(
+        &app,
+        "/v1/workers/llm-worker-rbee-cpu/0.1.0/download?platform=linux-x86_64",
+    )
+    .await;
+    let url = answer["download_url"].as_str().unwrap();
+    app.client.get(url).send().await.unwrap().bytes().await.unwrap();
+    for _ in 0..200 {
+        let (_, stats) = get_json(&app, "/v1/workers/llm-worker-rbee-cpu/stats").await;
+        if stats["downloads"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, _, page) = html_of(&app, "/w/llm-worker-rbee-cpu").await;
+    assert!(page.contains("1 download from "), "{page}");
+    assert_eq!(page.matches(r#"<rect "#).count(), 1, "{page}");
+    assert!(page.contains("<p>1 download in all.</p>"), "{page}");
 }
 
 #[tokio::test]
