@@ -154,7 +154,8 @@ pub async fn measure(server: &Server, workers: usize, runs: usize) -> Result<(),
     }
     server.step("timing the pages");
     let mut rows = Vec::new();
-    for path in ["/", "/?q=inference&type=cuda&tag=llm", "/w/bench-worker-0500"] {
+    let middle = format!("/w/bench-worker-{:04}", workers / 2);
+    for path in ["/", "/?q=inference&type=cuda&tag=llm", middle.as_str()] {
         rows.push(time_page(&client, server, path, runs).await?);
     }
     println!("| page ({workers} workers, {runs} sequential GETs) | p50 ms | p90 ms | p99 ms | max ms | HTML bytes |");
