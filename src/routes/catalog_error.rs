@@ -108,6 +108,7 @@ impl IntoResponse for LegacyError {
                 (StatusCode::FORBIDDEN, self.0.to_string())
             }
             WorkerError::DownloadUrlBlobUnknown => (StatusCode::NOT_FOUND, self.0.to_string()),
+            WorkerError::CredentialRefused => (StatusCode::UNAUTHORIZED, self.0.to_string()),
             WorkerError::Registry(error) => {
                 let (status, retry) = server_fault(error);
                 let message = match status {
@@ -201,6 +202,18 @@ impl IntoResponse for V1Error {
                 json!({}),
             ),
             WorkerError::DownloadUrlBlobUnknown => (StatusCode::NOT_FOUND, "BLOB_NOT_FOUND", json!({})),
+            // A star without a valid license or publisher token (Bearer, or the Basic password).
+            WorkerError::CredentialRefused => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer realm=\"rbee\""),
+                    )],
+                    Json(json!({ "error": { "code": "UNAUTHORIZED", "message": message } })),
+                )
+                    .into_response();
+            }
             WorkerError::Registry(error) => {
                 let (status, retry) = server_fault(&error);
                 let (code, message) = match status {

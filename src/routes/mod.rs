@@ -19,11 +19,12 @@ pub mod observe;
 pub mod ops;
 pub mod pages;
 pub mod responses;
+pub mod stars;
 pub mod token;
 pub mod v2;
 
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::routing::{any, get, post, MethodRouter};
+use axum::routing::{any, get, post, put, MethodRouter};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -118,6 +119,7 @@ const CATALOG_ROUTES: &[NamedRoute] = &[
     named("/v1/catalog/status", "v1_catalog_status", || get(catalog_sync::get_status)),
     named("/v1/catalog/sync", "v1_catalog_sync", || post(catalog_sync::post_sync)),
     named("/v1/mirrors", "v1_mirrors", || get(mirrors::get_mirrors)),
+    named("/v1/workers/{id}/star", "v1_star", || put(stars::put_star).delete(stars::delete_star)),
 ];
 
 /// Operations: Prometheus metrics, liveness, readiness.

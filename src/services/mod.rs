@@ -24,6 +24,7 @@ pub mod public_url;
 pub mod publishers;
 pub mod pull_through;
 pub mod signed_urls;
+pub mod stars;
 pub mod tokens;
 pub mod uploads;
 pub mod workers;

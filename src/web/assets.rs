@@ -38,9 +38,19 @@ impl Asset {
 pub static STYLESHEET: LazyLock<Asset> =
     LazyLock::new(|| Asset::new("style.css", "text/css; charset=utf-8", include_bytes!("style.css")));
 
+/// The worker page's copy buttons (the commands stay selectable text without it).
+pub static COPY_SCRIPT: LazyLock<Asset> =
+    LazyLock::new(|| Asset::new("copy.js", "text/javascript; charset=utf-8", include_bytes!("copy.js")));
+
+/// The site icon (also answered at `/favicon.ico`, where browsers look by default).
+pub static ICON: LazyLock<Asset> =
+    LazyLock::new(|| Asset::new("icon.svg", "image/svg+xml", include_bytes!("icon.svg")));
+
 /// The static file called `name`, if there is one.
 pub fn find(name: &str) -> Option<&'static Asset> {
-    [&*STYLESHEET].into_iter().find(|asset| asset.name == name)
+    [&*STYLESHEET, &*COPY_SCRIPT, &*ICON]
+        .into_iter()
+        .find(|asset| asset.name == name)
 }
 
 #[cfg(test)]

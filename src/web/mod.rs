@@ -5,8 +5,14 @@
 //!
 //! - [`layout`]: the page frame every page shares (landmarks, navigation, stylesheet).
 //! - [`assets`]: the static files (stylesheet, icons) with their ETags.
+//! - [`catalog`]: the catalog page (`/`); [`worker`]: a worker's page (`/w/{id}`), with
+//!   [`markdown`] (README rendering and sanitising) and [`chart`] (the downloads SVG).
 
 pub mod assets;
+pub mod catalog;
+pub mod chart;
+pub mod markdown;
+pub mod worker;
 
 use maud::{html, Markup, DOCTYPE};
 
@@ -41,6 +47,7 @@ pub fn layout(title: &str, section: Section, content: Markup) -> Markup {
                 meta name="color-scheme" content="light dark";
                 title { (title) " · rbee registry" }
                 link rel="stylesheet" href=(assets::STYLESHEET.href());
+                link rel="icon" type="image/svg+xml" href=(assets::ICON.href());
             }
             body {
                 a class="skip" href="#main" { "Skip to content" }

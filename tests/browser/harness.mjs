@@ -70,6 +70,8 @@ export async function startRegistry(extra = []) {
     url,
     dataDir,
     command: (args, options) => runCommand([...args, '--data-dir', dataDir], options),
+    /// Runs `rbee-registry <args…>` as is (client subcommands: publish, install).
+    run: (args, options) => runCommand(args, options),
     adminToken: () => readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
     stderr: () => stderr,
     async stop() {

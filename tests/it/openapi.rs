@@ -81,6 +81,8 @@ async fn openapi_spec_lists_exactly_the_routes_the_router_serves() {
         let response = match method.as_str() {
             "get" => app.get(&concrete).await,
             "post" => app.client.post(app.url(&concrete)).body("{}").send().await.unwrap(),
+            "put" => app.client.put(app.url(&concrete)).send().await.unwrap(),
+            "delete" => app.client.delete(app.url(&concrete)).send().await.unwrap(),
             other => panic!("{path}: teach this test to call {other}"),
         };
         let status = response.status().as_u16();

@@ -220,7 +220,7 @@ pub struct V1Stats {
     pub worker_id: String,
     /// Completed package downloads, all versions and platforms.
     pub downloads: u64,
-    /// Always 0: there is no star feature yet.
+    /// License or publisher token holders who starred the worker (`PUT /v1/workers/:id/star`).
     pub stars: u64,
     /// RFC 3339 time the worker last got a version.
     pub last_updated: String,
@@ -236,7 +236,7 @@ impl V1Stats {
         V1Stats {
             worker_id: worker_id.to_string(),
             downloads: stats.total,
-            stars: 0,
+            stars: stats.stars,
             last_updated: rfc3339(stats.last_updated),
             last_download: stats.last_download.map(rfc3339),
             downloads_by_version: stats.by_version,

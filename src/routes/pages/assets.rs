@@ -13,6 +13,15 @@ pub async fn get_static(Path(file): Path<String>, headers: HeaderMap) -> Respons
     let Some(asset) = assets::find(&file) else {
         return (StatusCode::NOT_FOUND, "no such file\n").into_response();
     };
+    answer(asset, &headers)
+}
+
+/// `GET /favicon.ico`: the site icon, where browsers ask for it without a link.
+pub async fn get_favicon(headers: HeaderMap) -> Response {
+    answer(&assets::ICON, &headers)
+}
+
+fn answer(asset: &assets::Asset, headers: &HeaderMap) -> Response {
     let etag = HeaderValue::from_str(&asset.etag).expect("hex ETag");
     let cache = [
         (header::ETAG, etag),

@@ -4,12 +4,15 @@
 //! in their own table ([`PAGE_ROUTES`]): spec/openapi.yaml describes the APIs, not pages.
 
 pub mod assets;
+pub mod catalog;
+pub mod stars;
+pub mod worker;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::{named, NamedRoute};
 
@@ -17,6 +20,10 @@ use super::{named, NamedRoute};
 #[rustfmt::skip]
 pub(super) const PAGE_ROUTES: &[NamedRoute] = &[
     named("/static/{file}", "page_static", || get(assets::get_static)),
+    named("/", "page_catalog", || get(catalog::get_catalog)),
+    named("/favicon.ico", "page_favicon", || get(assets::get_favicon)),
+    named("/w/{id}", "page_worker", || get(worker::get_worker)),
+    named("/w/{id}/star", "page_star", || post(stars::post_star)),
 ];
 
 /// What every page and static file may load: its own stylesheet, scripts and images (SVG
@@ -39,5 +46,49 @@ pub async fn page_headers(request: Request, next: Next) -> Response {
         HeaderName::from_static("cross-origin-opener-policy"),
         HeaderValue::from_static("same-origin"),
     );
+    response
+}
+
+/// An HTML page answer (`text/html`, not cached: counts and stars change).
+pub fn html_page(markup: maud::Markup) -> Response {
+    use axum::response::IntoResponse;
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+/// A server fault while building a page: 503 (with `Retry-After`) for a busy database,
+/// else 500, as a short page; the detail goes to the log only.
+pub fn page_error(error: crate::services::workers::WorkerError) -> Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let busy = matches!(
+        &error,
+        crate::services::workers::WorkerError::Registry(crate::services::RegistryError::Unavailable(_))
+    );
+    tracing::error!(%error, "a page could not be built");
+    let (status, text) = if busy {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The registry is busy; try again in a moment.",
+        )
+    } else {
+        (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be built.")
+    };
+    let page = crate::web::worker::refused_page("Something went wrong", text, "/");
+    let mut response = (status, html_page(page)).into_response();
+    if busy {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     response
 }

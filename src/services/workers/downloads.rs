@@ -101,6 +101,7 @@ impl Registry {
         };
         let mut stats = WorkerStats {
             last_updated,
+            stars: crate::db::stars::count_of(self.db.reader(), worker_id).await?,
             ..WorkerStats::default()
         };
         for (version, platform, count, last) in downloads::counts_of(self.db.reader(), worker_id).await? {

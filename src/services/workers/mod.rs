@@ -18,9 +18,12 @@
 //! and writes (or rebuilds) the derived rows; `reads` answers the worker list, one worker,
 //! version lists and PKGBUILDs; `downloads` the download answers and counts.
 
+mod browse;
 mod downloads;
 mod index;
 mod reads;
+
+pub use browse::{DailyDownloads, WorkerSearch};
 
 pub(in crate::services) use index::record_worker_tag;
 
@@ -76,6 +79,9 @@ pub enum WorkerError {
     /// A self-signed download URL whose blob the registry does not have (any more).
     #[error("the blob of this download URL is not stored")]
     DownloadUrlBlobUnknown,
+    /// A star asked for without a valid license or publisher token.
+    #[error("a valid license or publisher token is required")]
+    CredentialRefused,
     #[error(transparent)]
     Registry(#[from] RegistryError),
 }
@@ -233,6 +239,8 @@ pub struct WorkerStats {
     pub by_platform: BTreeMap<String, u64>,
     pub last_download: Option<i64>,
     pub last_updated: i64,
+    /// How many license or publisher token holders starred the worker.
+    pub stars: u64,
 }
 
 /// A checked worker version, ready to be recorded with its tag.
