@@ -49,9 +49,11 @@ impl Registry {
         if !secret.starts_with(ADMIN_SESSION_PREFIX) {
             return Ok(false);
         }
-        Ok(admin_sessions::find(self.db.reader(), &secret_hash(secret), now_millis())
-            .await?
-            .is_some())
+        Ok(
+            admin_sessions::find(self.db.reader(), &secret_hash(secret), now_millis())
+                .await?
+                .is_some(),
+        )
     }
 
     /// Signs out: the session `secret` is refused from now on, on every process.

@@ -5,8 +5,14 @@
 //!
 //! - [`layout`]: the page frame every page shares (landmarks, navigation, stylesheet).
 //! - [`assets`]: the static files (stylesheet, icons) with their ETags.
+//! - [`forms`]: labelled fields with their hints and errors, the hidden form token.
+//! - [`admin`]: the admin pages (sign-in, licenses, publisher tokens).
+//! - [`license_check`]: a license holder's check of a license token.
 
+pub mod admin;
 pub mod assets;
+pub mod forms;
+pub mod license_check;
 
 use maud::{html, Markup, DOCTYPE};
 
