@@ -432,7 +432,7 @@ async fn issuing_shows_the_secret_once_and_revoking_in_the_page_holds_at_once_ev
         );
         assert_eq!(request_token(server, Some(&license), &[SCOPE]).await.status(), 401);
     }
-    let list = browser.get(&revoked.location().to_string()).await;
+    let list = browser.get(revoked.location()).await;
     assert!(list.body.contains(&format!("License {id} was revoked.")));
     assert!(list.body.contains("cancelled"));
     assert!(!list.body.contains(&path), "no revoke link for a cancelled license");
