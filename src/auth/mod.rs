@@ -4,6 +4,7 @@
 //! are passed in). spec/auth.md is the contract.
 
 pub mod access;
+pub mod csrf;
 pub mod license_token;
 pub mod policy;
 pub mod principal;

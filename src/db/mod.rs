@@ -9,6 +9,7 @@
 //! connection (no `SQLITE_BUSY` races) and reads through a separate pool.
 //! Timestamps are milliseconds since the Unix epoch (`BIGINT`).
 
+pub mod admin_sessions;
 pub mod admin_tokens;
 pub mod blobs;
 pub mod catalog;

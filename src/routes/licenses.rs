@@ -60,6 +60,26 @@ pub struct V1LicenseVerdict {
     pub reason: Option<&'static str>,
 }
 
+impl From<LicenseVerdict> for V1LicenseVerdict {
+    /// The one translation of a verdict, shared with the `/licenses/check` page.
+    fn from(verdict: LicenseVerdict) -> Self {
+        match verdict {
+            LicenseVerdict::Valid(claims) => V1LicenseVerdict {
+                valid: true,
+                worker_ids: Some(claims.workers),
+                expires_at: Some(rfc3339(claims.expires_at.saturating_mul(1000))),
+                reason: None,
+            },
+            LicenseVerdict::Invalid(reason) => V1LicenseVerdict {
+                valid: false,
+                worker_ids: None,
+                expires_at: None,
+                reason: Some(reason),
+            },
+        }
+    }
+}
+
 /// `POST /v1/licenses/verify` with `{"token": "rbee_lic_…"}`.
 pub async fn verify_license(State(state): State<AppState>, body: Bytes) -> Result<Response, V1Error> {
     let request: VerifyRequest = serde_json::from_slice(&body)
@@ -69,21 +89,7 @@ pub async fn verify_license(State(state): State<AppState>, body: Bytes) -> Resul
         .verify_license(&request.token)
         .await
         .map_err(WorkerError::Registry)?;
-    let answer = match verdict {
-        LicenseVerdict::Valid(claims) => V1LicenseVerdict {
-            valid: true,
-            worker_ids: Some(claims.workers),
-            expires_at: Some(rfc3339(claims.expires_at.saturating_mul(1000))),
-            reason: None,
-        },
-        LicenseVerdict::Invalid(reason) => V1LicenseVerdict {
-            valid: false,
-            worker_ids: None,
-            expires_at: None,
-            reason: Some(reason),
-        },
-    };
-    let mut response = Json(answer).into_response();
+    let mut response = Json(V1LicenseVerdict::from(verdict)).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

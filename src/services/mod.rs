@@ -5,6 +5,7 @@
 //! values; they never see HTTP. Dependency direction: routes → services → db / storage / oci.
 //! Services never call routes.
 
+pub mod admin_sessions;
 pub mod admin_token;
 pub mod analytics;
 pub mod blobs;
@@ -12,6 +13,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod discovery;
 pub mod error;
+pub mod expiry;
 pub mod gc;
 pub mod health;
 pub mod jobs;

@@ -7,10 +7,16 @@
 //! - [`assets`]: the static files (stylesheet, icons) with their ETags.
 //! - [`catalog`]: the catalog page (`/`); [`worker`]: a worker's page (`/w/{id}`), with
 //!   [`markdown`] (README rendering and sanitising) and [`chart`] (the downloads SVG).
+//! - [`forms`]: labelled fields with their hints and errors, the hidden form token.
+//! - [`admin`]: the admin pages (sign-in, licenses, publisher tokens).
+//! - [`license_check`]: a license holder's check of a license token.
 
+pub mod admin;
 pub mod assets;
 pub mod catalog;
 pub mod chart;
+pub mod forms;
+pub mod license_check;
 pub mod markdown;
 pub mod worker;
 

@@ -11,6 +11,8 @@ mod auth_premium;
 mod auth_support;
 mod auth_tokens;
 
+mod admin_pages;
+
 mod bad_input;
 mod blobs;
 mod catalog_bad_input;

@@ -14,7 +14,7 @@ use crate::worker_fixtures::{metadata, package, write};
 
 /// A CA (`ca.crt`) and a certificate for 127.0.0.1 and localhost signed by it
 /// (`server.crt`, `server.key`), in `dir`.
-fn make_certificates(dir: &Path) {
+pub fn make_certificates(dir: &Path) {
     assert!(have("openssl"), "the openssl CLI is needed to make the test CA");
     let openssl = |args: &[&str]| {
         let output = Command::new("openssl").args(args).current_dir(dir).output().unwrap();

@@ -3,8 +3,11 @@
 //! `/v1`) and `/catalog.git` keep their own routes and answer as before. Page routes live
 //! in their own table ([`PAGE_ROUTES`]): spec/openapi.yaml describes the APIs, not pages.
 
+pub mod admin;
 pub mod assets;
 pub mod catalog;
+pub mod license_check;
+pub mod session;
 pub mod stars;
 pub mod worker;
 
@@ -24,6 +27,14 @@ pub(super) const PAGE_ROUTES: &[NamedRoute] = &[
     named("/favicon.ico", "page_favicon", || get(assets::get_favicon)),
     named("/w/{id}", "page_worker", || get(worker::get_worker)),
     named("/w/{id}/star", "page_star", || post(stars::post_star)),
+    named("/admin/login", "page_admin_login", || get(admin::get_login).post(admin::post_login)),
+    named("/admin/logout", "page_admin_logout", || post(admin::post_logout)),
+    named("/admin", "page_admin", || get(admin::get_overview)),
+    named("/admin/licenses", "page_admin_licenses", || get(admin::get_licenses).post(admin::post_licenses)),
+    named("/admin/licenses/{id}/revoke", "page_admin_revoke_license", || get(admin::get_revoke_license).post(admin::post_revoke_license)),
+    named("/admin/publishers", "page_admin_publishers", || get(admin::get_publishers).post(admin::post_publishers)),
+    named("/admin/publishers/{name}/revoke", "page_admin_revoke_publisher", || get(admin::get_revoke_publisher).post(admin::post_revoke_publisher)),
+    named("/licenses/check", "page_license_check", || get(license_check::get_license_check).post(license_check::post_license_check)),
 ];
 
 /// What every page and static file may load: its own stylesheet, scripts and images (SVG
