@@ -10,6 +10,7 @@
 //! Timestamps are milliseconds since the Unix epoch (`BIGINT`).
 
 pub mod admin_tokens;
+pub mod archive;
 pub mod blobs;
 pub mod catalog;
 pub mod downloads;
@@ -22,6 +23,7 @@ pub mod manifests;
 pub mod policies;
 pub mod publishers;
 pub mod refresh_tokens;
+pub mod replica_licenses;
 pub mod repositories;
 pub mod tags;
 pub mod uploads;
@@ -213,7 +215,17 @@ impl Database {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+
+    /// One connection of the read pool, held until dropped (a series of reads that may
+    /// also run on a transaction's connection takes `&mut Connection`).
+    pub async fn read_connection(&self) -> Result<PooledConnection, DbError> {
+        Ok(self.read.acquire().await?)
+    }
 }
+
+/// A connection borrowed from a pool ([`Database::read_connection`]); dereferences to a
+/// [`Connection`].
+pub type PooledConnection = sqlx::pool::PoolConnection<sqlx::Any>;
 
 impl Backend {
     /// The engine behind a connection of the `Any` driver.

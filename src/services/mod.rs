@@ -7,6 +7,7 @@
 
 pub mod admin_token;
 pub mod analytics;
+pub mod archive;
 pub mod blobs;
 pub mod catalog;
 pub mod credentials;
