@@ -46,6 +46,10 @@ enum Command {
     Worker(cli::WorkerCommand),
     /// The Git worker catalog: create it, add a worker, or sync it (safe while `serve` runs).
     Catalog(CatalogArgs),
+    /// Write an OCI image layout archive for an air-gapped replica (safe while `serve` runs).
+    Export(cli::archive::ExportArgs),
+    /// Load an archive (ours or another tool's OCI layout tar) into this registry.
+    Import(cli::archive::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -292,6 +296,8 @@ async fn run() -> ExitCode {
         Command::License(command) => cli::run_license(command).await,
         Command::Worker(command) => cli::run_worker(command).await,
         Command::Catalog(args) => run_catalog(args).await,
+        Command::Export(args) => cli::archive::run_export(args).await,
+        Command::Import(args) => cli::archive::run_import(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,8 @@
 //! `serve` and `gc` (it works while `serve` runs: every check reads the database), and a
 //! command that creates a secret prints it alone on the last line of stdout.
 
+pub mod archive;
+
 use std::path::PathBuf;
 
 use clap::Subcommand;

@@ -3,6 +3,9 @@
 
 mod support;
 
+mod archive_roundtrip;
+mod archive_support;
+
 mod auth_bad_tokens;
 mod auth_challenges;
 mod auth_clients;
