@@ -4,6 +4,7 @@
 mod support;
 
 mod archive_roundtrip;
+mod archive_skopeo;
 mod archive_support;
 
 mod auth_bad_tokens;
