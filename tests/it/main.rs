@@ -3,6 +3,7 @@
 
 mod support;
 
+mod archive_bad_input;
 mod archive_roundtrip;
 mod archive_skopeo;
 mod archive_support;
