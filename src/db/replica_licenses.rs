@@ -57,9 +57,7 @@ where
     let rows = sqlx::query("SELECT kid, public_key FROM replica_license_keys ORDER BY kid")
         .fetch_all(executor)
         .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect()
+    rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
 }
 
 /// Whether the origin revoked license `license_id`.

@@ -109,25 +109,65 @@ async fn bad_archives_are_refused_and_leave_nothing_visible() {
         .max_by_key(|(_, data)| data.len())
         .unwrap();
     data[100] ^= 0xff;
-    cases.push(("a blob whose bytes do not match its name", variant("altered.tar", &altered), "hash to"));
+    cases.push((
+        "a blob whose bytes do not match its name",
+        variant("altered.tar", &altered),
+        "hash to",
+    ));
 
     for (label, name, kind, link, expected) in [
-        ("a ../ path", &b"blobs/../../evil"[..], tar::EntryType::Regular, None, "`..`"),
-        ("an absolute path", b"/tmp/evil", tar::EntryType::Regular, None, "absolute"),
-        ("a symbolic link", b"blobs/sha256/link", tar::EntryType::Symlink, Some(&b"/etc/passwd"[..]), "symbolic link"),
-        ("a hard link", b"rbee/hard", tar::EntryType::Link, Some(&b"oci-layout"[..]), "hard link"),
+        (
+            "a ../ path",
+            &b"blobs/../../evil"[..],
+            tar::EntryType::Regular,
+            None,
+            "`..`",
+        ),
+        (
+            "an absolute path",
+            b"/tmp/evil",
+            tar::EntryType::Regular,
+            None,
+            "absolute",
+        ),
+        (
+            "a symbolic link",
+            b"blobs/sha256/link",
+            tar::EntryType::Symlink,
+            Some(&b"/etc/passwd"[..]),
+            "symbolic link",
+        ),
+        (
+            "a hard link",
+            b"rbee/hard",
+            tar::EntryType::Link,
+            Some(&b"oci-layout"[..]),
+            "hard link",
+        ),
     ] {
-        let data = if kind == tar::EntryType::Regular { b"evil".to_vec() } else { Vec::new() };
+        let data = if kind == tar::EntryType::Regular {
+            b"evil".to_vec()
+        } else {
+            Vec::new()
+        };
         let header = raw_header(name, kind, data.len() as u64, link);
         let file = format!("{}.tar", label.replace(' ', "-").replace(['.', '/'], ""));
-        cases.push((label, variant(&file, &with_entry_before_index(&entries, (header, data))), expected));
+        cases.push((
+            label,
+            variant(&file, &with_entry_before_index(&entries, (header, data))),
+            expected,
+        ));
     }
     let duplicate = entries
         .iter()
         .find(|(header, _)| header.path().unwrap().to_str() == Some("oci-layout"))
         .unwrap()
         .clone();
-    cases.push(("a duplicate entry", variant("duplicate.tar", &with_entry_before_index(&entries, duplicate)), "appears twice"));
+    cases.push((
+        "a duplicate entry",
+        variant("duplicate.tar", &with_entry_before_index(&entries, duplicate)),
+        "appears twice",
+    ));
 
     let replica_site = TestSite::new().await;
     let replica = replica_site.start().await;

@@ -37,9 +37,24 @@ async fn archive_round_trip_gives_an_identical_replica_with_catalog_and_licenses
     let work = tempfile::tempdir().unwrap();
     let origin_site = TestSite::new().await;
     let origin = origin_site.start().await;
-    publish_worker(&origin, work.path(), CPU, "0.1.0", &["linux/amd64", "linux/arm64"], Some(PKGBUILD)).await;
-    publish_worker(&origin, work.path(), PREMIUM, "1.0.0", &["linux/amd64", "linux/arm64"], Some("pkgname=premium\n"))
-        .await;
+    publish_worker(
+        &origin,
+        work.path(),
+        CPU,
+        "0.1.0",
+        &["linux/amd64", "linux/arm64"],
+        Some(PKGBUILD),
+    )
+    .await;
+    publish_worker(
+        &origin,
+        work.path(),
+        PREMIUM,
+        "1.0.0",
+        &["linux/amd64", "linux/arm64"],
+        Some("pkgname=premium\n"),
+    )
+    .await;
     // The Git catalog, made with `catalog init` and `catalog add` (which syncs it).
     let (ok, stdout, stderr) = run_on(&origin_site, &["catalog", "init"]).await;
     assert!(ok, "catalog init: {stdout}{stderr}");
@@ -103,7 +118,10 @@ async fn archive_round_trip_gives_an_identical_replica_with_catalog_and_licenses
         .find(|entry| entry["annotations"]["dev.rbee.repository"] == format!("workers/{CPU}"))
         .unwrap();
     assert_eq!(cpu["annotations"]["org.opencontainers.image.ref.name"], "0.1.0");
-    assert_eq!(cpu["annotations"]["io.containerd.image.name"], format!("workers/{CPU}:0.1.0"));
+    assert_eq!(
+        cpu["annotations"]["io.containerd.image.name"],
+        format!("workers/{CPU}:0.1.0")
+    );
     // The PKGBUILD referrers are listed (untagged) so their repository travels with them.
     assert_eq!(index["manifests"].as_array().unwrap().len(), 4, "{index}");
 
@@ -138,15 +156,28 @@ async fn archive_round_trip_gives_an_identical_replica_with_catalog_and_licenses
     let clone = work.path().join("clone");
     git(
         work.path(),
-        &["clone", "-q", "-b", CPU, &replica.url("/catalog.git"), clone.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            "-b",
+            CPU,
+            &replica.url("/catalog.git"),
+            clone.to_str().unwrap(),
+        ],
     )
     .await;
     assert_eq!(git(&clone, &["rev-parse", "HEAD"]).await, branch_commit);
-    assert_eq!(json(&replica, "/v1/catalog/status").await["revision"], json(&origin, "/v1/catalog/status").await["revision"]);
+    assert_eq!(
+        json(&replica, "/v1/catalog/status").await["revision"],
+        json(&origin, "/v1/catalog/status").await["revision"]
+    );
 
     // Licenses verify offline with the imported public key; the revoked one does not.
     assert_eq!(verify(&replica, &valid).await["valid"], true);
-    assert_eq!(verify(&replica, &revoked).await, json!({ "valid": false, "reason": "revoked" }));
+    assert_eq!(
+        verify(&replica, &revoked).await,
+        json!({ "valid": false, "reason": "revoked" })
+    );
     replica.stop().await;
     let protected = replica_site.start_protected(|_| {}).await;
     let scope = format!("repository:workers/{PREMIUM}:pull");
@@ -175,7 +206,15 @@ async fn archive_round_trip_gives_an_identical_replica_with_catalog_and_licenses
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    publish_worker(&origin, work.path(), CPU, "0.2.0", &["linux/amd64", "linux/arm64"], None).await;
+    publish_worker(
+        &origin,
+        work.path(),
+        CPU,
+        "0.2.0",
+        &["linux/amd64", "linux/arm64"],
+        None,
+    )
+    .await;
     let incremental = work.path().join("since.tar");
     let summary = export(&origin_site, &incremental, &["--since", &since]).await;
     assert!(summary.contains("exported 1 repositories, 1 tags"), "{summary}");

@@ -74,7 +74,9 @@ async fn skopeo_reads_an_exported_archive_by_tag() {
     for platform in platforms {
         let digest = platform["digest"].as_str().unwrap();
         let (_, bytes) = manifest(&origin, "workers/llm-worker-rbee-cpu", digest).await;
-        let copied = worker.join("blobs/sha256").join(digest.strip_prefix("sha256:").unwrap());
+        let copied = worker
+            .join("blobs/sha256")
+            .join(digest.strip_prefix("sha256:").unwrap());
         assert_eq!(std::fs::read(&copied).unwrap(), bytes, "{digest}");
     }
 

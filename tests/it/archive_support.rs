@@ -115,7 +115,10 @@ pub async fn manifest(app: &TestApp, repository: &str, reference: &str) -> (Stri
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "{repository}:{reference}");
-    let digest = response.headers()["docker-content-digest"].to_str().unwrap().to_string();
+    let digest = response.headers()["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .to_string();
     (digest, response.bytes().await.unwrap().to_vec())
 }
 

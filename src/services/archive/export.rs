@@ -71,7 +71,9 @@ impl Registry {
             if !options.patterns.is_empty() && !options.patterns.iter().any(|p| p.matches(&repository.name)) {
                 continue;
             }
-            let plan = self.plan_repository(&repository, options.since, &mut blobs, &mut report).await?;
+            let plan = self
+                .plan_repository(&repository, options.since, &mut blobs, &mut report)
+                .await?;
             if !plan.entries.is_empty() || !plan.manifests.is_empty() {
                 plans.push(plan);
             }
@@ -100,14 +102,20 @@ impl Registry {
             let algorithms: BTreeSet<&str> = blobs
                 .keys()
                 .map(|d| d.algorithm().name())
-                .chain(plans.iter().flat_map(|p| p.manifests.iter().map(|(d, _)| d.algorithm().name())))
+                .chain(
+                    plans
+                        .iter()
+                        .flat_map(|p| p.manifests.iter().map(|(d, _)| d.algorithm().name())),
+                )
                 .collect();
             for algorithm in algorithms {
                 tar.directory(&format!("blobs/{algorithm}")).await?;
             }
             for (digest, size) in &blobs {
                 let stream = self.store.read(&StorageKey::Blob(digest.clone()), None).await?;
-                let sha256 = tar.file_stream(&layout::blob_path(digest), *size, stream, progress).await?;
+                let sha256 = tar
+                    .file_stream(&layout::blob_path(digest), *size, stream, progress)
+                    .await?;
                 if digest.algorithm().name() == "sha256" && sha256 != digest.hex() {
                     return Err(ArchiveError::Registry(RegistryError::Corrupt(format!(
                         "stored blob {digest} hashes to sha256:{sha256}"
@@ -155,16 +163,22 @@ impl Registry {
                 media_type: Some(media_types::OCI_INDEX.to_string()),
                 manifests: plans.iter().flat_map(|plan| plan.entries.iter().cloned()).collect(),
             };
-            tar.file(layout::INDEX, &serde_json::to_vec_pretty(&index).expect("index serializes"))
-                .await?;
+            tar.file(
+                layout::INDEX,
+                &serde_json::to_vec_pretty(&index).expect("index serializes"),
+            )
+            .await?;
             let contents = Contents {
                 format: 1,
                 created: layout::rfc3339(now),
                 since: options.since.map(layout::rfc3339),
                 files: tar.files.clone(),
             };
-            tar.file(layout::CONTENTS, &serde_json::to_vec_pretty(&contents).expect("contents serialize"))
-                .await?;
+            tar.file(
+                layout::CONTENTS,
+                &serde_json::to_vec_pretty(&contents).expect("contents serialize"),
+            )
+            .await?;
             Ok(())
         }
         .await;
@@ -328,8 +342,13 @@ impl Registry {
                 .await
                 .map_err(|error| ArchiveError::Io(format!("{}: {error}", path.display())))?;
             let stream = tokio_util::io::ReaderStream::new(tokio::io::AsyncReadExt::take(file, *size)).boxed();
-            tar.file_stream(&format!("{}{relative}", layout::CATALOG_PREFIX), *size, stream, progress)
-                .await?;
+            tar.file_stream(
+                &format!("{}{relative}", layout::CATALOG_PREFIX),
+                *size,
+                stream,
+                progress,
+            )
+            .await?;
         }
         Ok(files.len())
     }
@@ -341,8 +360,8 @@ fn list_files(root: &Path) -> Result<Vec<(String, u64)>, ArchiveError> {
     let mut files = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(directory) = pending.pop() {
-        let entries =
-            std::fs::read_dir(&directory).map_err(|error| ArchiveError::Io(format!("{}: {error}", directory.display())))?;
+        let entries = std::fs::read_dir(&directory)
+            .map_err(|error| ArchiveError::Io(format!("{}: {error}", directory.display())))?;
         for entry in entries {
             let entry = entry.map_err(|error| ArchiveError::Io(format!("{}: {error}", directory.display())))?;
             let kind = entry

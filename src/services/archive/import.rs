@@ -83,10 +83,19 @@ struct Received {
 
 /// Where the bytes of the current entry go.
 enum Sink {
-    Blob { digest: Digest, writer: ObjectWriter, key: StorageKey },
+    Blob {
+        digest: Digest,
+        writer: ObjectWriter,
+        key: StorageKey,
+    },
     /// Already stored here: only hashed (by the reader) and compared.
-    Present { digest: Digest },
-    Memory { limit: u64, bytes: Vec<u8> },
+    Present {
+        digest: Digest,
+    },
+    Memory {
+        limit: u64,
+        bytes: Vec<u8>,
+    },
     File(tokio::fs::File, PathBuf),
     Ignore,
 }
@@ -151,15 +160,12 @@ impl Registry {
             .map_err(|error| ArchiveError::Io(format!("{}: {error}", path.display())))?
             .len();
         progress.start("import", total, 0);
-        let received = self
-            .receive(path, staging, catalog_staging, progress, report)
-            .await?;
+        let received = self.receive(path, staging, catalog_staging, progress, report).await?;
         progress.note("checking the archive");
         check_contents(&received)?;
-        let oci_layout = received
-            .oci_layout
-            .as_deref()
-            .ok_or_else(|| ArchiveError::Invalid("the archive has no oci-layout file: not an OCI image layout".into()))?;
+        let oci_layout = received.oci_layout.as_deref().ok_or_else(|| {
+            ArchiveError::Invalid("the archive has no oci-layout file: not an OCI image layout".into())
+        })?;
         let version = serde_json::from_slice::<serde_json::Value>(oci_layout)
             .ok()
             .and_then(|value| value["imageLayoutVersion"].as_str().map(str::to_string))
@@ -173,8 +179,8 @@ impl Registry {
             .index
             .as_deref()
             .ok_or_else(|| ArchiveError::Invalid("the archive has no index.json".into()))?;
-        let index: LayoutIndex = serde_json::from_slice(index)
-            .map_err(|error| ArchiveError::Invalid(format!("index.json: {error}")))?;
+        let index: LayoutIndex =
+            serde_json::from_slice(index).map_err(|error| ArchiveError::Invalid(format!("index.json: {error}")))?;
         let plans = self.plan(&index, &received, options).await?;
         let keys = match &received.license_keys {
             Some(bytes) => {
@@ -193,7 +199,11 @@ impl Registry {
             }
             None => Vec::new(),
         };
-        if received.catalog_files > 0 && !tokio::fs::try_exists(catalog_staging.join("HEAD")).await.unwrap_or(false) {
+        if received.catalog_files > 0
+            && !tokio::fs::try_exists(catalog_staging.join("HEAD"))
+                .await
+                .unwrap_or(false)
+        {
             return Err(ArchiveError::Invalid(format!(
                 "{}: not a bare Git repository (no HEAD)",
                 layout::CATALOG_PREFIX
@@ -374,7 +384,9 @@ impl Registry {
                 writer.finish().await?;
                 // As an upload does: claim the blob (so `gc` leaves it), then move the bytes.
                 blobs::insert(self.db.writer(), &digest, size as i64, now_millis()).await?;
-                self.store.move_into_place(&key, &StorageKey::Blob(digest.clone())).await?;
+                self.store
+                    .move_into_place(&key, &StorageKey::Blob(digest.clone()))
+                    .await?;
                 received.blobs.insert(digest, size);
                 report.blobs_stored += 1;
                 report.bytes_stored += size;
@@ -421,8 +433,15 @@ impl Registry {
                 .parse()
                 .map_err(|_| ArchiveError::Invalid(format!("index.json: {:?} is not a digest", entry.digest)))?;
             let plan = plans.entry(repository.clone()).or_default();
-            self.plan_manifest(&repository, &digest, Some(entry.size), Some(&entry.media_type), received, plan)
-                .await?;
+            self.plan_manifest(
+                &repository,
+                &digest,
+                Some(entry.size),
+                Some(&entry.media_type),
+                received,
+                plan,
+            )
+            .await?;
             if let Some(tag) = tag {
                 if let Some(other) = plan.tags.insert(tag.clone(), digest.clone()) {
                     if other != digest {
@@ -451,7 +470,8 @@ impl Registry {
             vec![(digest.clone(), size, media_type.map(str::to_string), false)];
         let mut pending: HashMap<Digest, PlannedManifest> = HashMap::new();
         while let Some((digest, size, media_type, expanded)) = stack.pop() {
-            let known = |plan: &RepoPlan| plan.existing.contains(&digest) || plan.manifests.iter().any(|m| m.digest == digest);
+            let known =
+                |plan: &RepoPlan| plan.existing.contains(&digest) || plan.manifests.iter().any(|m| m.digest == digest);
             if expanded {
                 if let Some(manifest) = pending.remove(&digest) {
                     if !known(plan) {
@@ -465,7 +485,10 @@ impl Registry {
                 continue;
             }
             let Some(&stored_size) = received.blobs.get(&digest) else {
-                if manifests::find_by_digest(self.db.reader(), repository, &digest).await?.is_some() {
+                if manifests::find_by_digest(self.db.reader(), repository, &digest)
+                    .await?
+                    .is_some()
+                {
                     plan.existing.insert(digest);
                     continue;
                 }
@@ -572,7 +595,9 @@ impl Registry {
         report: &mut ImportReport,
     ) -> Result<(), ArchiveError> {
         let Some(row) = manifests::find_by_digest(&mut *connection, name, digest).await? else {
-            return Err(ArchiveError::Invalid(format!("{name}:{tag}: manifest {digest} is missing")));
+            return Err(ArchiveError::Invalid(format!(
+                "{name}:{tag}: manifest {digest} is missing"
+            )));
         };
         if let Some(current) = manifests::find_by_tag(&mut *connection, name, tag).await? {
             if &current.digest == digest {
@@ -630,7 +655,10 @@ async fn store_manifest(
     now: i64,
     report: &mut ImportReport,
 ) -> Result<(), ArchiveError> {
-    if manifests::find_by_digest(&mut *connection, name, &manifest.digest).await?.is_some() {
+    if manifests::find_by_digest(&mut *connection, name, &manifest.digest)
+        .await?
+        .is_some()
+    {
         report.manifests_skipped += 1;
         return Ok(());
     }
@@ -638,7 +666,9 @@ async fn store_manifest(
     let references = manifests::ReferenceSet::new(&facts.blobs, &facts.manifests);
     let missing = manifests::missing_references(&mut *connection, Some(repository_id), &references).await?;
     if let Some(first) = missing.first() {
-        return Err(ArchiveError::Registry(RegistryError::ManifestBlobUnknown(first.clone())));
+        return Err(ArchiveError::Registry(RegistryError::ManifestBlobUnknown(
+            first.clone(),
+        )));
     }
     let annotations = facts
         .annotations

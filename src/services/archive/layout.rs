@@ -55,7 +55,8 @@ pub fn parse_blob_path(path: &str) -> Option<Result<Digest, String>> {
 /// components dropped, no trailing `/`): refused when absolute, when a component is `..`,
 /// when it is not UTF-8 or holds a NUL or a backslash.
 pub fn normalize_entry_path(raw: &[u8]) -> Result<String, String> {
-    let text = std::str::from_utf8(raw).map_err(|_| format!("entry {:?}: the path is not UTF-8", String::from_utf8_lossy(raw)))?;
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| format!("entry {:?}: the path is not UTF-8", String::from_utf8_lossy(raw)))?;
     if text.starts_with('/') {
         return Err(format!("entry {text:?}: absolute paths are refused"));
     }
@@ -120,13 +121,19 @@ impl IndexEntry {
     /// `ref.name` when it is a tag, else the tag of either full name; none for a referrer.
     pub fn target(&self, fallback: Option<&RepoName>) -> Result<(RepoName, Option<Tag>), String> {
         let ref_name = self.annotations.get(REF_NAME).map(String::as_str);
-        let full = self.annotations.get(CONTAINERD_NAME).map(|name| split_image_name(name)).transpose()?;
+        let full = self
+            .annotations
+            .get(CONTAINERD_NAME)
+            .map(|name| split_image_name(name))
+            .transpose()?;
         let ref_full = match ref_name {
             Some(text) if Tag::parse(text).is_err() => Some(split_image_name(text)?),
             _ => None,
         };
         let repository = match self.annotations.get(REPOSITORY) {
-            Some(name) => Some(RepoName::parse(name).map_err(|_| format!("{REPOSITORY} {name:?} is not a repository name"))?),
+            Some(name) => {
+                Some(RepoName::parse(name).map_err(|_| format!("{REPOSITORY} {name:?} is not a repository name"))?)
+            }
             None => full
                 .as_ref()
                 .map(|(name, _)| name.clone())
@@ -165,7 +172,8 @@ pub fn split_image_name(text: &str) -> Result<(RepoName, Option<Tag>), String> {
         Some((host, path)) if host.contains('.') || host.contains(':') || host == "localhost" => path,
         _ => rest,
     };
-    let repository = RepoName::parse(rest).map_err(|_| format!("image name {text:?}: {rest:?} is not a repository name"))?;
+    let repository =
+        RepoName::parse(rest).map_err(|_| format!("image name {text:?}: {rest:?} is not a repository name"))?;
     let tag = tag
         .map(|tag| Tag::parse(tag).map_err(|_| format!("image name {text:?}: {tag:?} is not a tag")))
         .transpose()?;
@@ -220,8 +228,12 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
     };
     let (year, month, day) = (number(year)?, number(month)?, number(day)?);
     let month = time::Month::try_from(u8::try_from(month).map_err(|_| bad())?).map_err(|_| bad())?;
-    let date = time::Date::from_calendar_date(i32::try_from(year).map_err(|_| bad())?, month, u8::try_from(day).map_err(|_| bad())?)
-        .map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(year).map_err(|_| bad())?,
+        month,
+        u8::try_from(day).map_err(|_| bad())?,
+    )
+    .map_err(|_| bad())?;
     let mut millis = date.midnight().assume_utc().unix_timestamp() * 1000;
     if let Some(time) = time {
         let (clock, offset_minutes) = if let Some(clock) = time.strip_suffix('Z') {
@@ -271,7 +283,15 @@ mod tests {
     fn entry_paths_are_checked_and_normalised() {
         assert_eq!(normalize_entry_path(b"./blobs/sha256/ab").unwrap(), "blobs/sha256/ab");
         assert_eq!(normalize_entry_path(b"blobs/").unwrap(), "blobs");
-        for bad in [&b"/etc/passwd"[..], b"../x", b"blobs/../../x", b"a\\b", b"\xff", b"./", b""] {
+        for bad in [
+            &b"/etc/passwd"[..],
+            b"../x",
+            b"blobs/../../x",
+            b"a\\b",
+            b"\xff",
+            b"./",
+            b"",
+        ] {
             assert!(normalize_entry_path(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
@@ -289,9 +309,18 @@ mod tests {
     fn entries_name_their_repository_and_tag() {
         let digest = Digest::sha256_of(b"{}");
         let repo = RepoName::parse("workers/llm-worker-rbee-cpu").unwrap();
-        let ours = IndexEntry::new("application/vnd.oci.image.index.v1+json", &digest, 2, &repo, Some("0.1.0"));
+        let ours = IndexEntry::new(
+            "application/vnd.oci.image.index.v1+json",
+            &digest,
+            2,
+            &repo,
+            Some("0.1.0"),
+        );
         let (name, tag) = ours.target(None).unwrap();
-        assert_eq!((name.as_str(), tag.unwrap().as_str()), ("workers/llm-worker-rbee-cpu", "0.1.0"));
+        assert_eq!(
+            (name.as_str(), tag.unwrap().as_str()),
+            ("workers/llm-worker-rbee-cpu", "0.1.0")
+        );
         let entry = |pairs: &[(&str, &str)]| IndexEntry {
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             digest: digest.to_string(),
@@ -299,7 +328,9 @@ mod tests {
             annotations: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         // Only the containerd name (with a host).
-        let (name, tag) = entry(&[(CONTAINERD_NAME, "registry.example:5000/team/app:1.2")]).target(None).unwrap();
+        let (name, tag) = entry(&[(CONTAINERD_NAME, "registry.example:5000/team/app:1.2")])
+            .target(None)
+            .unwrap();
         assert_eq!((name.as_str(), tag.unwrap().as_str()), ("team/app", "1.2"));
         // Only ref.name as a tag: the repository from --repo, or an error naming the way out.
         let only_tag = entry(&[(REF_NAME, "v1")]);

@@ -68,10 +68,12 @@ fn read_entries(path: &std::path::Path, sender: &mpsc::Sender<Result<TarEvent, S
         .entries()
         .map_err(|error| format!("{}: not a tar archive: {error}", path.display()))?;
     for entry in entries {
-        let mut entry =
-            entry.map_err(|error| format!("the archive is truncated or damaged after {last}: {error}"))?;
+        let mut entry = entry.map_err(|error| format!("the archive is truncated or damaged after {last}: {error}"))?;
         let path = normalize_entry_path(&entry.path_bytes())?;
-        let size = entry.header().entry_size().map_err(|error| format!("entry {path:?}: {error}"))?;
+        let size = entry
+            .header()
+            .entry_size()
+            .map_err(|error| format!("entry {path:?}: {error}"))?;
         end = entry.raw_file_position() + size.div_ceil(512) * 512;
         last = format!("entry {path:?}");
         let kind = entry.header().entry_type();
@@ -92,7 +94,15 @@ fn read_entries(path: &std::path::Path, sender: &mpsc::Sender<Result<TarEvent, S
         if !seen.insert(path.clone()) {
             return Err(format!("entry {path:?} appears twice in the archive"));
         }
-        if send(sender, TarEvent::File { path: path.clone(), size }).is_err() {
+        if send(
+            sender,
+            TarEvent::File {
+                path: path.clone(),
+                size,
+            },
+        )
+        .is_err()
+        {
             return Ok(());
         }
         let mut hasher = sha2::Sha256::new();

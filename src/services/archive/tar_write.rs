@@ -39,7 +39,11 @@ impl TarWriter {
             .set_path(path)
             .map_err(|error| ArchiveError::Invalid(format!("cannot write entry {path:?}: {error}")))?;
         header.set_size(size);
-        header.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+        header.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
         header.set_mtime(self.mtime);
         header.set_entry_type(kind);
         header.set_cksum();
@@ -47,7 +51,10 @@ impl TarWriter {
     }
 
     async fn put(&mut self, bytes: &[u8]) -> Result<(), ArchiveError> {
-        self.out.write_all(bytes).await.map_err(ArchiveError::io("writing the archive"))?;
+        self.out
+            .write_all(bytes)
+            .await
+            .map_err(ArchiveError::io("writing the archive"))?;
         self.written += bytes.len() as u64;
         Ok(())
     }
@@ -119,7 +126,10 @@ impl TarWriter {
     /// The end-of-archive marker; flushes and syncs the file.
     pub async fn finish(mut self) -> Result<u64, ArchiveError> {
         self.put(&[0u8; 2 * BLOCK as usize]).await?;
-        self.out.flush().await.map_err(ArchiveError::io("writing the archive"))?;
+        self.out
+            .flush()
+            .await
+            .map_err(ArchiveError::io("writing the archive"))?;
         self.out
             .get_mut()
             .sync_all()

@@ -65,10 +65,14 @@ impl Registry {
             };
             let manifest =
                 check_platform_manifest(&entry.platform, &row.content).map_err(|e| invalid(e.to_string()))?;
-            let config = self.read_small_blob_on(connection, name, &manifest.config.digest).await?;
+            let config = self
+                .read_small_blob_on(connection, name, &manifest.config.digest)
+                .await?;
             check_image_config(&entry.platform, &config).map_err(|e| invalid(e.to_string()))?;
             if checked_metadata.insert(manifest.metadata.digest.clone()) {
-                let bytes = self.read_small_blob_on(connection, name, &manifest.metadata.digest).await?;
+                let bytes = self
+                    .read_small_blob_on(connection, name, &manifest.metadata.digest)
+                    .await?;
                 let metadata = WorkerMetadata::parse(&bytes)
                     .and_then(|metadata| {
                         metadata
