@@ -1,6 +1,7 @@
 //! Bad archives (issue 12, must-show 5): a truncated archive (inside an entry, and at an
 //! entry boundary without the end-of-archive marker), a blob whose bytes do not match its
-//! name, `../` and absolute paths, symbolic and hard links, a duplicate entry. Each is
+//! name, `../` and absolute paths, symbolic and hard links, a duplicate entry, a file that
+//! differs from the contents manifest, an oversized `index.json`. Each is
 //! refused with an error naming the problem, and nothing of it is visible over HTTP
 //! afterwards: no repository, manifest or tag. The good archive then imports on the same
 //! registry.
@@ -167,6 +168,42 @@ async fn bad_archives_are_refused_and_leave_nothing_visible() {
         "a duplicate entry",
         variant("duplicate.tar", &with_entry_before_index(&entries, duplicate)),
         "appears twice",
+    ));
+
+    // A file changed after export: its size and SHA-256 no longer match rbee/contents.json.
+    let replace = |path: &str, data: Vec<u8>| -> Vec<Entry> {
+        let mut out = entries.clone();
+        let (header, old) = out
+            .iter_mut()
+            .find(|(header, _)| header.path().unwrap().to_str() == Some(path))
+            .unwrap();
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        *old = data;
+        out
+    };
+    let keys = entries
+        .iter()
+        .find(|(header, _)| header.path().unwrap().to_str() == Some("rbee/license-keys.pub"))
+        .map(|(_, data)| data.clone())
+        .unwrap();
+    let edited = [keys, b"# added\n".to_vec()].concat();
+    cases.push((
+        "a file that differs from the contents manifest",
+        variant("edited.tar", &replace("rbee/license-keys.pub", edited)),
+        "does not match rbee/contents.json",
+    ));
+    // An index.json past the manifest limit (4 MiB), still valid JSON.
+    let index = entries
+        .iter()
+        .find(|(header, _)| header.path().unwrap().to_str() == Some("index.json"))
+        .map(|(_, data)| data.clone())
+        .unwrap();
+    let oversized = [vec![b' '; 5 * 1024 * 1024], index].concat();
+    cases.push((
+        "an oversized index.json",
+        variant("oversized.tar", &replace("index.json", oversized)),
+        "over the 4194304-byte limit",
     ));
 
     let replica_site = TestSite::new().await;
