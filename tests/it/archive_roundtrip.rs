@@ -1,7 +1,7 @@
 //! Issue 12, must-show 4 (`rbee-registry export` → `import`): an origin with two published
 //! workers (two platforms, PKGBUILD referrers), a Git catalog and licenses is exported and
 //! imported into an empty registry; the replica serves byte-identical manifests and blobs,
-//! lists the workers, serves its catalog to `git clone`, verifies the origin's license
+//! keeps two repositories that share a tag apart, lists the workers, serves its catalog to `git clone`, verifies the origin's license
 //! offline and refuses the revoked one; a second import changes nothing; `--since` writes
 //! a smaller archive that imports on top of the first.
 
@@ -55,6 +55,9 @@ async fn archive_round_trip_gives_an_identical_replica_with_catalog_and_licenses
         Some("pkgname=premium\n"),
     )
     .await;
+    // Two more repositories sharing a tag: each entry names its repository, so both survive.
+    origin.push_image("team/app", "v1", &bytes_of(2000, 1)).await;
+    origin.push_image("team/other", "v1", &bytes_of(2000, 2)).await;
     // The Git catalog, made with `catalog init` and `catalog add` (which syncs it).
     let (ok, stdout, stderr) = run_on(&origin_site, &["catalog", "init"]).await;
     assert!(ok, "catalog init: {stdout}{stderr}");
@@ -86,7 +89,7 @@ async fn archive_round_trip_gives_an_identical_replica_with_catalog_and_licenses
 
     let archive = work.path().join("origin.tar");
     let summary = export(&origin_site, &archive, &[]).await;
-    assert!(summary.contains("exported 2 repositories, 2 tags"), "{summary}");
+    assert!(summary.contains("exported 4 repositories, 4 tags"), "{summary}");
 
     // The archive is an OCI image layout: every tag with its three annotations.
     let mut tar = tar::Archive::new(std::fs::File::open(&archive).unwrap());
@@ -112,7 +115,7 @@ async fn archive_round_trip_gives_an_identical_replica_with_catalog_and_licenses
         .iter()
         .filter(|entry| entry["annotations"]["org.opencontainers.image.ref.name"].is_string())
         .collect();
-    assert_eq!(tagged.len(), 2, "{index}");
+    assert_eq!(tagged.len(), 4, "{index}");
     let cpu = tagged
         .iter()
         .find(|entry| entry["annotations"]["dev.rbee.repository"] == format!("workers/{CPU}"))
@@ -123,12 +126,12 @@ async fn archive_round_trip_gives_an_identical_replica_with_catalog_and_licenses
         format!("workers/{CPU}:0.1.0")
     );
     // The PKGBUILD referrers are listed (untagged) so their repository travels with them.
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 4, "{index}");
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 6, "{index}");
 
     // Import into an empty registry.
     let replica_site = TestSite::new().await;
     let imported = import(&replica_site, &archive, &[]).await;
-    assert!(imported.contains("imported 2 repositories"), "{imported}");
+    assert!(imported.contains("imported 4 repositories"), "{imported}");
     assert!(imported.contains("license keys: 1 added"), "{imported}");
     assert!(imported.contains("revocations: 1 added"), "{imported}");
     let replica = replica_site.start().await;
@@ -192,7 +195,7 @@ async fn archive_round_trip_gives_an_identical_replica_with_catalog_and_licenses
     assert!(
         again.contains("blobs: 0 stored (0 bytes)")
             && again.contains("manifests: 0 stored")
-            && again.contains("tags: 0 set, 2 skipped")
+            && again.contains("tags: 0 set, 4 skipped")
             && again.contains("license keys: 0 added")
             && again.contains("revocations: 0 added"),
         "{again}"
