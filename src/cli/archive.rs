@@ -2,10 +2,11 @@
 //! (spec/replication.md, "Archives"). Both take `serve`'s database, storage and data
 //! directory options and show progress (a bar on a terminal, plain lines otherwise).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use rbee_registry::auth::principal::RepoPattern;
-use rbee_registry::client::progress;
+use rbee_registry::client::progress::{self, Progress};
 use rbee_registry::config::ServeFlags;
 use rbee_registry::oci::RepoName;
 use rbee_registry::server;
@@ -56,7 +57,7 @@ pub async fn run_export(args: ExportArgs) -> Result<(), String> {
     let config = crate::assemble(args.config.as_deref(), args.settings.0)?;
     let registry = server::open_registry(&config).await.map_err(|e| e.to_string())?;
     let options = ExportOptions { patterns, since };
-    let mut progress = progress::for_stderr();
+    let mut progress = progress_display();
     let report = registry
         .export_archive(&args.out, &options, progress.as_mut())
         .await
@@ -92,7 +93,7 @@ pub async fn run_import(args: ImportArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let config = crate::assemble(args.config.as_deref(), args.settings.0)?;
     let registry = server::open_registry(&config).await.map_err(|e| e.to_string())?;
-    let mut progress = progress::for_stderr();
+    let mut progress = progress_display();
     let report = registry
         .import_archive(&args.archive, &ImportOptions { repository }, progress.as_mut())
         .await
@@ -120,4 +121,54 @@ pub async fn run_import(args: ImportArgs) -> Result<(), String> {
         println!("{catalog}");
     }
     Ok(())
+}
+
+/// The bar of `client::progress` on a terminal; otherwise plain lines in this command's words.
+fn progress_display() -> Box<dyn Progress> {
+    if std::io::stderr().is_terminal() {
+        progress::for_stderr()
+    } else {
+        Box::new(PlainLines::default())
+    }
+}
+
+/// Plain lines on standard error: the start, each further quarter, notes, the end.
+#[derive(Default)]
+struct PlainLines {
+    label: String,
+    total: u64,
+    done: u64,
+    reported_quarter: u64,
+}
+
+impl Progress for PlainLines {
+    fn start(&mut self, label: &str, total: u64, already: u64) {
+        self.label = label.to_string();
+        self.total = total;
+        self.done = already;
+        eprintln!("{label}: {total} bytes");
+    }
+    fn advance(&mut self, bytes: u64) {
+        self.done += bytes;
+        if self.total == 0 {
+            return;
+        }
+        let quarter = self.done * 4 / self.total;
+        if quarter > self.reported_quarter && quarter < 4 {
+            self.reported_quarter = quarter;
+            eprintln!(
+                "{}: {}% ({} of {} bytes)",
+                self.label,
+                quarter * 25,
+                self.done,
+                self.total
+            );
+        }
+    }
+    fn note(&mut self, message: &str) {
+        eprintln!("{}: {message}", self.label);
+    }
+    fn finish(&mut self) {
+        eprintln!("{}: done ({} bytes)", self.label, self.done);
+    }
 }

@@ -33,6 +33,8 @@ pub async fn export(site: &TestSite, out: &Path, extra: &[&str]) -> String {
     let (ok, stdout, stderr) = run_on(site, &args).await;
     assert!(ok, "export failed:\n{stdout}\n{stderr}");
     assert!(out.exists() && !Path::new(&format!("{}.partial", out.display())).exists());
+    // Progress goes to stderr as plain lines when it is not a terminal.
+    assert!(stderr.contains("export: done ("), "{stderr}");
     stdout
 }
 
@@ -40,6 +42,7 @@ pub async fn export(site: &TestSite, out: &Path, extra: &[&str]) -> String {
 pub async fn import(site: &TestSite, archive: &Path, extra: &[&str]) -> String {
     let (ok, stdout, stderr) = import_result(site, archive, extra).await;
     assert!(ok, "import failed:\n{stdout}\n{stderr}");
+    assert!(stderr.contains("import: done ("), "{stderr}");
     stdout
 }
 
