@@ -242,7 +242,11 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
             let (clock, offset) = time.split_at(at);
             let sign = if offset.starts_with('-') { -1 } else { 1 };
             let (hours, minutes) = offset[1..].split_once(':').ok_or_else(bad)?;
-            (clock, sign * (number(hours)? * 60 + number(minutes)?))
+            let (hours, minutes) = (number(hours)?, number(minutes)?);
+            if hours > 23 || minutes > 59 {
+                return Err(bad());
+            }
+            (clock, sign * (hours * 60 + minutes))
         } else {
             (time, 0)
         };
@@ -352,7 +356,13 @@ mod tests {
         assert_eq!(parse_since("1970-01-01T00:00:01.5Z").unwrap(), 1500);
         assert_eq!(parse_since("1970-01-01T01:00:00+01:00").unwrap(), 0);
         assert_eq!(parse_since("2026-12-02T20:00:00Z").unwrap(), 1_796_241_600_000);
-        for bad in ["yesterday", "2026-13-01", "2026-12-02T25:00:00Z", "2026-12-02T10:00"] {
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "2026-12-02T25:00:00Z",
+            "2026-12-02T10:00",
+            "2026-12-02T10:00:00+99999999999999999:00",
+        ] {
             assert!(parse_since(bad).is_err(), "{bad}");
         }
     }
