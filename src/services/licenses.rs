@@ -192,7 +192,8 @@ impl Registry {
     }
 
     /// The public keys that verify licenses here: the database's (newest first), those an
-    /// archive import brought, then the configured file's. `rbee-registry license public-key` prints them for replicas.
+    /// archive import brought, then the configured file's. `rbee-registry license
+    /// public-key` prints them for replicas; `export` puts them in the archive.
     pub async fn license_public_keys(&self) -> Result<Vec<VerifyKey>, CredentialError> {
         let mut keys = Vec::new();
         for row in licenses::keys(self.db.reader()).await? {

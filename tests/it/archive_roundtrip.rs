@@ -94,7 +94,10 @@ async fn archive_round_trip_gives_an_identical_replica_with_catalog_and_licenses
     // `--repo` patterns choose repositories.
     let teams = work.path().join("teams.tar");
     let summary = export(&origin_site, &teams, &["--repo", "team/*"]).await;
-    assert!(summary.contains("exported 2 repositories, 2 tags, 2 manifests"), "{summary}");
+    assert!(
+        summary.contains("exported 2 repositories, 2 tags, 2 manifests"),
+        "{summary}"
+    );
 
     // The archive is an OCI image layout: every tag with its three annotations.
     let mut tar = tar::Archive::new(std::fs::File::open(&archive).unwrap());

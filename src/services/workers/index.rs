@@ -27,6 +27,9 @@ impl Registry {
         media_type: &str,
         index: &[u8],
     ) -> Result<Option<PreparedWorkerVersion>, RegistryError> {
+        if !may_be_worker_version(name, tag, media_type) {
+            return Ok(None);
+        }
         let mut connection = self.db.read_connection().await?;
         self.prepare_worker_version_on(&mut connection, name, tag, media_type, index)
             .await
@@ -43,10 +46,7 @@ impl Registry {
         media_type: &str,
         index: &[u8],
     ) -> Result<Option<PreparedWorkerVersion>, RegistryError> {
-        if artifact::worker_id_of_repository(name.as_str()).is_none()
-            || artifact::parse_version(tag.as_str()).is_none()
-            || !media_types::is_index(media_type)
-        {
+        if !may_be_worker_version(name, tag, media_type) {
             return Ok(None);
         }
         let invalid = |why: String| RegistryError::WorkerVersionInvalid(format!("{name}:{tag}: {why}"));
@@ -174,6 +174,14 @@ impl Registry {
         }
         Ok(indexed)
     }
+}
+
+/// Whether a manifest of `media_type` under `tag` of `name` is a worker version to check:
+/// an index under a semver tag of a worker repository.
+fn may_be_worker_version(name: &RepoName, tag: &Tag, media_type: &str) -> bool {
+    artifact::worker_id_of_repository(name.as_str()).is_some()
+        && artifact::parse_version(tag.as_str()).is_some()
+        && media_types::is_index(media_type)
 }
 
 /// Records (or forgets) what a worker repository's tag indexes, inside the tag's transaction.
