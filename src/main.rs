@@ -49,6 +49,10 @@ enum Command {
     /// Replicate repositories from an upstream registry (once or periodically; safe while
     /// `serve` runs).
     Mirror(cli::mirror::MirrorArgs),
+    /// Write an OCI image layout archive for an air-gapped replica (safe while `serve` runs).
+    Export(cli::archive::ExportArgs),
+    /// Load an archive (ours or another tool's OCI layout tar) into this registry.
+    Import(cli::archive::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -296,6 +300,8 @@ async fn run() -> ExitCode {
         Command::Worker(command) => cli::run_worker(command).await,
         Command::Catalog(args) => run_catalog(args).await,
         Command::Mirror(args) => cli::mirror::run_mirror(args).await,
+        Command::Export(args) => cli::archive::run_export(args).await,
+        Command::Import(args) => cli::archive::run_import(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -232,3 +232,18 @@ git_requests = {
 }
 for name, body in git_requests.items():
     write("git_request", name, body)
+
+# --- archive_layout: selector byte (0 path, 1 index.json entry, 2 image name, 3 --since) ----
+archive_layout = [
+    b"\x00./blobs/sha256/abc",
+    b"\x00../../etc/passwd",
+    b"\x01team/app:v1\n\n\n",
+    b"\x01v1\nregistry.example:5000/team/app:v1\n\n",
+    b"\x01\n\nworkers/llm-worker-rbee-cpu\n",
+    b"\x01v1\n\n\nimported/app",
+    b"\x02localhost/team/app:v1@sha256:00",
+    b"\x032026-12-02T20:00:00.5+01:00",
+    b"\x031970-01-01",
+]
+for i, body in enumerate(archive_layout):
+    write("archive_layout", f"seed-{i:02}", body)

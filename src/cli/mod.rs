@@ -3,6 +3,7 @@
 //! `serve` and `gc` (it works while `serve` runs: every check reads the database), and a
 //! command that creates a secret prints it alone on the last line of stdout.
 
+pub mod archive;
 pub mod mirror;
 
 use std::path::PathBuf;

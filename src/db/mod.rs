@@ -11,6 +11,7 @@
 
 pub mod admin_sessions;
 pub mod admin_tokens;
+pub mod archive;
 pub mod blobs;
 pub mod catalog;
 pub mod downloads;
@@ -25,6 +26,7 @@ pub mod policies;
 pub mod publishers;
 pub mod pull_through;
 pub mod refresh_tokens;
+pub mod replica_licenses;
 pub mod repositories;
 pub mod stars;
 pub mod tags;
@@ -217,7 +219,17 @@ impl Database {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+
+    /// One connection of the read pool, held until dropped (a series of reads that may
+    /// also run on a transaction's connection takes `&mut Connection`).
+    pub async fn read_connection(&self) -> Result<PooledConnection, DbError> {
+        Ok(self.read.acquire().await?)
+    }
 }
+
+/// A connection borrowed from a pool ([`Database::read_connection`]); dereferences to a
+/// [`Connection`].
+pub type PooledConnection = sqlx::pool::PoolConnection<sqlx::Any>;
 
 impl Backend {
     /// The engine behind a connection of the `Any` driver.

@@ -16,7 +16,7 @@ use crate::artifact::WorkerId;
 use crate::auth::license_token::{self, LicenseClaims, SigningKey, VerifyKey};
 use crate::auth::principal::Principal;
 use crate::auth::secrets::{secret_hash, secrets_equal};
-use crate::db::{licenses, now_millis, DbError};
+use crate::db::{licenses, now_millis, replica_licenses, DbError};
 
 /// Default lifetime of a download URL the registry hands out (the design's `expires_in`).
 pub const DEFAULT_DOWNLOAD_URL_EXPIRY: Duration = Duration::from_secs(3600);
@@ -191,8 +191,9 @@ impl Registry {
         Ok((key, public))
     }
 
-    /// The public keys that verify licenses here: the database's (newest first), then the
-    /// configured file's. `rbee-registry license public-key` prints them for replicas.
+    /// The public keys that verify licenses here: the database's (newest first), those an
+    /// archive import brought, then the configured file's. `rbee-registry license
+    /// public-key` prints them for replicas; `export` puts them in the archive.
     pub async fn license_public_keys(&self) -> Result<Vec<VerifyKey>, CredentialError> {
         let mut keys = Vec::new();
         for row in licenses::keys(self.db.reader()).await? {
@@ -204,7 +205,18 @@ impl Registry {
                     .map_err(|_| RegistryError::Corrupt(format!("license key {} is not a key", row.kid)))?,
             );
         }
+        for (kid, public) in replica_licenses::keys(self.db.reader()).await? {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(&public)
+                .map_err(|_| RegistryError::Corrupt(format!("imported license key {kid} is not base64url")))?;
+            keys.push(
+                VerifyKey::from_public_key(bytes)
+                    .map_err(|_| RegistryError::Corrupt(format!("imported license key {kid} is not a key")))?,
+            );
+        }
         keys.extend(self.licensing.verify_keys.iter().cloned());
+        let mut seen = std::collections::HashSet::new();
+        keys.retain(|key| seen.insert(key.kid.clone()));
         Ok(keys)
     }
 
@@ -286,7 +298,12 @@ impl Registry {
             return Ok(LicenseVerdict::Invalid("invalid"));
         };
         let mut keys: Vec<VerifyKey> = self.licensing.verify_keys.clone();
-        if let Some(public) = licenses::public_key(self.db.reader(), &unchecked.kid).await? {
+        // The database's own key, else one an archive import brought from the origin.
+        let public = match licenses::public_key(self.db.reader(), &unchecked.kid).await? {
+            Some(public) => Some(public),
+            None => replica_licenses::public_key(self.db.reader(), &unchecked.kid).await?,
+        };
+        if let Some(public) = public {
             if let Some(key) = URL_SAFE_NO_PAD
                 .decode(public)
                 .ok()
@@ -318,6 +335,10 @@ impl Registry {
                     tracing::debug!(%error, "last_verified_at not recorded");
                 }
             });
+        }
+        // Revoked on the origin (the revocation list an archive import brought).
+        if replica_licenses::is_revoked(self.db.reader(), &claims.license_id).await? {
+            return Ok(LicenseVerdict::Invalid("revoked"));
         }
         if claims.expires_at <= now_secs() {
             return Ok(LicenseVerdict::Invalid("expired"));

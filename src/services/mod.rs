@@ -8,6 +8,7 @@
 pub mod admin_sessions;
 pub mod admin_token;
 pub mod analytics;
+pub mod archive;
 pub mod blobs;
 pub mod catalog;
 pub mod credentials;

@@ -3,6 +3,11 @@
 
 mod support;
 
+mod archive_bad_input;
+mod archive_roundtrip;
+mod archive_skopeo;
+mod archive_support;
+
 mod auth_bad_tokens;
 mod auth_challenges;
 mod auth_clients;

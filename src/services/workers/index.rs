@@ -27,10 +27,26 @@ impl Registry {
         media_type: &str,
         index: &[u8],
     ) -> Result<Option<PreparedWorkerVersion>, RegistryError> {
-        if artifact::worker_id_of_repository(name.as_str()).is_none()
-            || artifact::parse_version(tag.as_str()).is_none()
-            || !media_types::is_index(media_type)
-        {
+        if !may_be_worker_version(name, tag, media_type) {
+            return Ok(None);
+        }
+        let mut connection = self.db.read_connection().await?;
+        self.prepare_worker_version_on(&mut connection, name, tag, media_type, index)
+            .await
+    }
+
+    /// [`Registry::prepare_worker_version`] reading the manifests and blob links through
+    /// `connection` (a transaction's, to check what it has written but not committed: an
+    /// archive import).
+    pub(in crate::services) async fn prepare_worker_version_on(
+        &self,
+        connection: &mut Connection,
+        name: &RepoName,
+        tag: &Tag,
+        media_type: &str,
+        index: &[u8],
+    ) -> Result<Option<PreparedWorkerVersion>, RegistryError> {
+        if !may_be_worker_version(name, tag, media_type) {
             return Ok(None);
         }
         let invalid = |why: String| RegistryError::WorkerVersionInvalid(format!("{name}:{tag}: {why}"));
@@ -44,15 +60,19 @@ impl Registry {
         let mut metadata_json = None;
         let mut checked_metadata: BTreeSet<Digest> = BTreeSet::new();
         for entry in &facts.entries {
-            let Some(row) = manifests::find_by_digest(self.db.reader(), name, &entry.digest).await? else {
+            let Some(row) = manifests::find_by_digest(&mut *connection, name, &entry.digest).await? else {
                 return Err(RegistryError::ManifestBlobUnknown(entry.digest.clone()));
             };
             let manifest =
                 check_platform_manifest(&entry.platform, &row.content).map_err(|e| invalid(e.to_string()))?;
-            let config = self.read_small_blob(name, &manifest.config.digest).await?;
+            let config = self
+                .read_small_blob_on(connection, name, &manifest.config.digest)
+                .await?;
             check_image_config(&entry.platform, &config).map_err(|e| invalid(e.to_string()))?;
             if checked_metadata.insert(manifest.metadata.digest.clone()) {
-                let bytes = self.read_small_blob(name, &manifest.metadata.digest).await?;
+                let bytes = self
+                    .read_small_blob_on(connection, name, &manifest.metadata.digest)
+                    .await?;
                 let metadata = WorkerMetadata::parse(&bytes)
                     .and_then(|metadata| {
                         metadata
@@ -87,7 +107,18 @@ impl Registry {
 
     /// Reads a small blob (config, metadata.json, PKGBUILD) of a repository whole.
     pub(super) async fn read_small_blob(&self, name: &RepoName, digest: &Digest) -> Result<Vec<u8>, RegistryError> {
-        let Some(size) = blobs::linked_size(self.db.reader(), name, digest).await? else {
+        let mut connection = self.db.read_connection().await?;
+        self.read_small_blob_on(&mut connection, name, digest).await
+    }
+
+    /// [`Registry::read_small_blob`], finding the link through `connection`.
+    async fn read_small_blob_on(
+        &self,
+        connection: &mut Connection,
+        name: &RepoName,
+        digest: &Digest,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let Some(size) = blobs::linked_size(&mut *connection, name, digest).await? else {
             return Err(RegistryError::ManifestBlobUnknown(digest.clone()));
         };
         if size as u64 > MAX_SMALL_BLOB_BYTES {
@@ -143,6 +174,14 @@ impl Registry {
         }
         Ok(indexed)
     }
+}
+
+/// Whether a manifest of `media_type` under `tag` of `name` is a worker version to check:
+/// an index under a semver tag of a worker repository.
+fn may_be_worker_version(name: &RepoName, tag: &Tag, media_type: &str) -> bool {
+    artifact::worker_id_of_repository(name.as_str()).is_some()
+        && artifact::parse_version(tag.as_str()).is_some()
+        && media_types::is_index(media_type)
 }
 
 /// Records (or forgets) what a worker repository's tag indexes, inside the tag's transaction.
