@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use rbee_registry::auth::principal::RepoPattern;
-use rbee_registry::client::progress::{self, Progress};
+use rbee_registry::client::progress::{self, PlainLines, Progress};
 use rbee_registry::config::ServeFlags;
 use rbee_registry::oci::RepoName;
 use rbee_registry::server;
@@ -128,47 +128,6 @@ fn progress_display() -> Box<dyn Progress> {
     if std::io::stderr().is_terminal() {
         progress::for_stderr()
     } else {
-        Box::new(PlainLines::default())
-    }
-}
-
-/// Plain lines on standard error: the start, each further quarter, notes, the end.
-#[derive(Default)]
-struct PlainLines {
-    label: String,
-    total: u64,
-    done: u64,
-    reported_quarter: u64,
-}
-
-impl Progress for PlainLines {
-    fn start(&mut self, label: &str, total: u64, already: u64) {
-        self.label = label.to_string();
-        self.total = total;
-        self.done = already;
-        eprintln!("{label}: {total} bytes");
-    }
-    fn advance(&mut self, bytes: u64) {
-        self.done += bytes;
-        if self.total == 0 {
-            return;
-        }
-        let quarter = self.done * 4 / self.total;
-        if quarter > self.reported_quarter && quarter < 4 {
-            self.reported_quarter = quarter;
-            eprintln!(
-                "{}: {}% ({} of {} bytes)",
-                self.label,
-                quarter * 25,
-                self.done,
-                self.total
-            );
-        }
-    }
-    fn note(&mut self, message: &str) {
-        eprintln!("{}: {message}", self.label);
-    }
-    fn finish(&mut self) {
-        eprintln!("{}: done ({} bytes)", self.label, self.done);
+        Box::new(PlainLines::labelled())
     }
 }

@@ -92,20 +92,39 @@ impl Progress for TerminalBar {
     }
 }
 
-/// Plain lines on standard error: the start, each further quarter, the end.
+/// Plain lines on standard error: the start, each further quarter, the end. By default in a
+/// download's words (`downloading <label>: …`, `downloaded 25% …`); [`PlainLines::labelled`]
+/// starts every line with the label instead (`export: 25% …`, `export: done …`).
 #[derive(Default)]
 pub struct PlainLines {
+    labelled: bool,
+    label: String,
     total: u64,
     done: u64,
     reported_quarter: u64,
 }
 
+impl PlainLines {
+    /// Lines that start with the label (`<label>: …`), for commands that are not downloads.
+    pub fn labelled() -> Self {
+        PlainLines {
+            labelled: true,
+            ..PlainLines::default()
+        }
+    }
+}
+
 impl Progress for PlainLines {
     fn start(&mut self, label: &str, total: u64, already: u64) {
+        self.label = label.to_string();
         self.total = total;
         self.done = already;
         self.reported_quarter = 0;
-        eprintln!("downloading {label}: {total} bytes");
+        if self.labelled {
+            eprintln!("{label}: {total} bytes");
+        } else {
+            eprintln!("downloading {label}: {total} bytes");
+        }
     }
     fn advance(&mut self, bytes: u64) {
         self.done += bytes;
@@ -115,13 +134,33 @@ impl Progress for PlainLines {
         let quarter = self.done * 4 / self.total;
         if quarter > self.reported_quarter && quarter < 4 {
             self.reported_quarter = quarter;
-            eprintln!("downloaded {}% ({} of {} bytes)", quarter * 25, self.done, self.total);
+            let (head, percent, done, total) = (self.head(), quarter * 25, self.done, self.total);
+            eprintln!("{head}{percent}% ({done} of {total} bytes)");
         }
     }
     fn note(&mut self, message: &str) {
-        eprintln!("{message}");
+        if self.labelled {
+            eprintln!("{}: {message}", self.label);
+        } else {
+            eprintln!("{message}");
+        }
     }
     fn finish(&mut self) {
-        eprintln!("downloaded 100% ({} bytes)", self.done);
+        if self.labelled {
+            eprintln!("{}: done ({} bytes)", self.label, self.done);
+        } else {
+            eprintln!("downloaded 100% ({} bytes)", self.done);
+        }
+    }
+}
+
+impl PlainLines {
+    /// What a progress line starts with.
+    fn head(&self) -> String {
+        if self.labelled {
+            format!("{}: ", self.label)
+        } else {
+            "downloaded ".to_string()
+        }
     }
 }
