@@ -9,13 +9,6 @@ use crate::archive_support::*;
 use crate::support::*;
 use crate::worker_fixtures::publish_worker;
 
-fn require(program: &str) {
-    assert!(
-        have(program),
-        "{program} is not installed; run scripts/test.sh, which installs the interop clients"
-    );
-}
-
 async fn skopeo(args: &[&str]) -> (bool, String) {
     let output = tokio::process::Command::new("skopeo")
         .args(args)

@@ -12,13 +12,6 @@ fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn require(program: &str) {
-    assert!(
-        have(program),
-        "{program} is not installed; run scripts/test.sh, which installs the interop clients"
-    );
-}
-
 async fn run(program: &str, args: &[&str]) -> std::process::Output {
     tokio::process::Command::new(program).args(args).output().await.unwrap()
 }

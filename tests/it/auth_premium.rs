@@ -21,13 +21,6 @@ fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn require(program: &str) {
-    assert!(
-        have(program),
-        "{program} is not installed; run scripts/test.sh, which installs the interop clients"
-    );
-}
-
 fn require_oras() {
     require("python3");
     let sdk = std::process::Command::new("python3")

@@ -5,13 +5,6 @@ use std::path::Path;
 
 use crate::support::*;
 
-fn require(program: &str) {
-    assert!(
-        have(program),
-        "{program} is not installed; run scripts/test.sh, which installs the interop clients"
-    );
-}
-
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -134,15 +127,21 @@ async fn oras_python_sdk_pushes_and_pulls_a_typed_artifact() {
     assert_eq!(tags["tags"], serde_json::json!(["0.1.0", "0.1.0-typed"]));
 }
 
-/// Debian's docker-registry (CNCF distribution) on a free port with htpasswd Basic auth.
-struct Distribution {
+/// Debian's docker-registry (CNCF distribution) on a free port with htpasswd Basic auth
+/// (also the mirror tests' upstream).
+pub(crate) struct Distribution {
     child: std::process::Child,
-    host: String,
+    pub(crate) host: String,
     _work: tempfile::TempDir,
 }
 
 impl Distribution {
-    async fn start(user: &str, password: &str) -> Distribution {
+    /// `http://host:port`.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.host)
+    }
+
+    pub(crate) async fn start(user: &str, password: &str) -> Distribution {
         let work = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

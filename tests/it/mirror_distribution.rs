@@ -7,66 +7,9 @@
 use rbee_registry::client::{Credentials, RegistryClient};
 use rbee_registry::oci::{Digest, Reference, Tag};
 
+use crate::interop::Distribution;
 use crate::mirror_support::*;
 use crate::support::*;
-
-/// Debian's docker-registry on a free port with htpasswd Basic auth.
-struct Distribution {
-    child: std::process::Child,
-    url: String,
-    _work: tempfile::TempDir,
-}
-
-impl Distribution {
-    async fn start(user: &str, password: &str) -> Distribution {
-        assert!(
-            have("docker-registry"),
-            "docker-registry is not installed; run scripts/test.sh"
-        );
-        let work = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let hash = bcrypt::hash(password, 5).unwrap();
-        std::fs::write(work.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}\n\
-             auth:\n  htpasswd:\n    realm: rbee-test\n    path: {htpasswd}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-{port}\n",
-            root = work.path().join("data").display(),
-            htpasswd = work.path().join("htpasswd").display(),
-        );
-        std::fs::write(work.path().join("config.yml"), config).unwrap();
-        let child = std::process::Command::new("docker-registry")
-            .arg("serve")
-            .arg(work.path().join("config.yml"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let distribution = Distribution {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _work: work,
-        };
-        let probe = reqwest::Client::new();
-        for _ in 0..100 {
-            if probe.get(format!("{}/v2/", distribution.url)).send().await.is_ok() {
-                return distribution;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("docker-registry did not start");
-    }
-}
-
-impl Drop for Distribution {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Puts the referrers tag schema's index `sha256-<hex>` listing `referrer` for `subject`.
 async fn tag_referrer(client: &RegistryClient, repository: &str, subject: &Digest, referrer: &Digest) {
@@ -99,10 +42,11 @@ async fn tag_referrer(client: &RegistryClient, repository: &str, subject: &Diges
 
 #[tokio::test]
 async fn mirror_from_cncf_distribution_copies_the_workers_and_their_pkgbuilds() {
+    require("docker-registry");
     let upstream = Distribution::start("ci", "s3cret").await;
     let work = tempfile::tempdir().unwrap();
     let client = RegistryClient::new(
-        &upstream.url,
+        &upstream.url(),
         Some(Credentials::Basic {
             username: "ci".into(),
             password: "s3cret".into(),
@@ -138,13 +82,13 @@ async fn mirror_from_cncf_distribution_copies_the_workers_and_their_pkgbuilds() 
     let docker = site.data_dir.join("docker");
     std::fs::create_dir_all(&docker).unwrap();
     let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "ci:s3cret");
-    let host = upstream.url.trim_start_matches("http://");
+    let host = upstream.host.as_str();
     std::fs::write(
         docker.join("config.json"),
         serde_json::json!({"auths": {host: {"auth": auth}}}).to_string(),
     )
     .unwrap();
-    let mut command = mirror_command(&site, &upstream.url, &["--once"]);
+    let mut command = mirror_command(&site, &upstream.url(), &["--once"]);
     command.args(["--docker-config", docker.join("config.json").to_str().unwrap()]);
     let first = run_mirror_ok(command).await;
     assert_eq!(first.count("repositories"), 2, "{}", first.stdout);
@@ -195,7 +139,7 @@ async fn mirror_from_cncf_distribution_copies_the_workers_and_their_pkgbuilds() 
         }
     }
 
-    let mut command = mirror_command(&site, &upstream.url, &["--username", "ci", "--password", "s3cret"]);
+    let mut command = mirror_command(&site, &upstream.url(), &["--username", "ci", "--password", "s3cret"]);
     command.args(["--repo", "workers/*"]);
     let second = run_mirror_ok(command).await;
     assert_eq!(second.count("blobs"), 0, "{}", second.stdout);

@@ -552,6 +552,15 @@ pub fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Fails the test when a third-party client it needs is missing (scripts/test.sh installs
+/// them): such a test must run, never skip.
+pub fn require(program: &str) {
+    assert!(
+        have(program),
+        "{program} is not installed; run scripts/test.sh, which installs the interop clients"
+    );
+}
+
 /// A request body the test feeds piece by piece: `(sender, body)`.
 pub fn channel_body() -> (tokio::sync::mpsc::Sender<Vec<u8>>, reqwest::Body) {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
