@@ -14,19 +14,29 @@
 //! URL) and the package download at that URL (counted in the download statistics).
 //!
 //! `--pages` measures only the browser pages instead (`pages`: the catalog page of 1,000 workers).
+//! The groups `--s3`, `--disk`, `--small`, `--concurrency`, `--client-path`, `--tokens` and
+//! `--growth` (one module each, named so) measure one question each, against distribution
+//! or against the physical limit, and print their own table; `--all` runs every group.
 //! One module per measurement (`blobs`, `small_pushes`, `manifests`, `tags`, `workers`),
 //! `measure` running them in order on one server, `report` printing the table, and the
 //! shared pieces apart: `servers` (the processes) and `client` (requests and `wrk`).
 
 mod blobs;
 mod client;
+mod client_path;
+mod concurrency;
+mod disk;
+mod growth;
 mod manifests;
 mod measure;
 mod pages;
 mod report;
+mod s3;
 mod servers;
+mod small;
 mod small_pushes;
 mod tags;
+mod tokens;
 mod workers;
 
 use std::path::PathBuf;
@@ -78,6 +88,55 @@ pub struct Args {
     /// Sequential requests per page timed.
     #[arg(long, default_value_t = 200)]
     pub page_runs: usize,
+    /// Group: the S3 path side by side with distribution's s3 driver, and the direct S3 limit.
+    #[arg(long)]
+    pub s3: bool,
+    /// Group: the durable large push against `dd conv=fsync` on the same filesystem.
+    #[arg(long)]
+    pub disk: bool,
+    /// Group: server CPU per 4 KiB push under a paced load generator.
+    #[arg(long)]
+    pub small: bool,
+    /// Group: parallel large pushes and parallel pulls against distribution.
+    #[arg(long)]
+    pub concurrency: bool,
+    /// Group: `install` against curl + tar, `publish` against `oras push`.
+    #[arg(long)]
+    pub client_path: bool,
+    /// Group: bearer-token manifest GETs against anonymous ones, and the token endpoint.
+    #[arg(long)]
+    pub tokens: bool,
+    /// Group: the growth run (100,000 tags, 10,000 repositories, 1,000 workers).
+    #[arg(long)]
+    pub growth: bool,
+    /// Every group above, one after the other.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// A measurement group: its flag's name and what runs it.
+type Group = (
+    &'static str,
+    fn(&Args, &std::path::Path, &tokio::runtime::Runtime) -> Result<(), String>,
+);
+
+impl Args {
+    /// The groups asked for, in the order they run.
+    fn groups(&self) -> Vec<Group> {
+        let all: [(bool, Group); 7] = [
+            (self.s3, ("s3", s3::run)),
+            (self.disk, ("disk", disk::run)),
+            (self.small, ("small", small::run)),
+            (self.concurrency, ("concurrency", concurrency::run)),
+            (self.client_path, ("client-path", client_path::run)),
+            (self.tokens, ("tokens", tokens::run)),
+            (self.growth, ("growth", growth::run)),
+        ];
+        all.into_iter()
+            .filter(|(asked, _)| *asked || self.all)
+            .map(|(_, group)| group)
+            .collect()
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -108,6 +167,22 @@ fn run(args: &Args) -> Result<(), String> {
         runtime.block_on(pages::measure(&rbee, args.page_workers, args.page_runs))?;
         println!("\nmachine {}, load before {load_before}, after {}", machine(), load());
         return Ok(());
+    }
+    let groups = args.groups();
+    if !groups.is_empty() {
+        let mut failed = Vec::new();
+        for (name, run) in groups {
+            eprintln!("rbee-bench: group {name}");
+            if let Err(message) = run(args, work, &runtime) {
+                eprintln!("rbee-bench: group {name} failed: {message}");
+                failed.push(name);
+            }
+        }
+        println!("\nmachine {}, load before {load_before}, after {}", machine(), load());
+        return match failed.is_empty() {
+            true => Ok(()),
+            false => Err(format!("groups failed: {}", failed.join(", "))),
+        };
     }
 
     eprintln!("rbee-bench: measuring rbee-registry");

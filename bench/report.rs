@@ -240,3 +240,68 @@ pub fn print(args: &Args, measured: &Measured) {
         println!("Note: {note}");
     }
 }
+
+/// A Markdown table printed on stdout: what each measurement group (`--s3`, `--disk`, …)
+/// prints, one row per figure.
+#[allow(dead_code)] // until the groups use it
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+#[allow(dead_code)]
+impl Table {
+    pub fn new(header: &[&str]) -> Self {
+        Table {
+            header: header.iter().map(|cell| cell.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn print(&self) {
+        println!("| {} |", self.header.join(" | "));
+        println!("|{}", "---|".repeat(self.header.len()));
+        for row in &self.rows {
+            println!("| {} |", row.join(" | "));
+        }
+        println!();
+    }
+}
+
+/// A group's heading: its title, then the date, the machine and the load average.
+#[allow(dead_code)]
+pub fn heading(title: &str) {
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!(
+        "\n#### {title}\n\n{date}; {}; load average (1, 5, 15 min) {}\n",
+        machine(),
+        load()
+    );
+}
+
+/// Latency samples in milliseconds, for quantiles.
+#[allow(dead_code)]
+#[derive(Debug, Default, Clone)]
+pub struct Samples(pub Vec<f64>);
+
+#[allow(dead_code)]
+impl Samples {
+    /// The `q` quantile (0.5 = median, 0.99 = p99) by nearest rank; NaN when empty.
+    pub fn quantile(&self, q: f64) -> f64 {
+        if self.0.is_empty() {
+            return f64::NAN;
+        }
+        let mut sorted = self.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        let at = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+        sorted[at.min(sorted.len() - 1)]
+    }
+}

@@ -72,7 +72,7 @@ fn clock_ticks() -> f64 {
     })
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
@@ -124,19 +124,27 @@ pub fn start_rbee(args: &Args, work: &Path, name: &str, extra: &[&str]) -> Resul
     })
 }
 
+/// Distribution on its filesystem driver under `work/distribution`.
 pub fn start_distribution(args: &Args, work: &Path) -> Result<Server, String> {
     let data = work.join("distribution");
+    let storage = format!("  filesystem:\n    rootdirectory: {}\n", data.display());
+    start_distribution_with(args, work, "distribution", &storage)
+}
+
+/// Distribution with the given `storage:` driver section (YAML indented by two spaces, for
+/// example its `s3` driver), its configuration and log under `work/<name>.*`.
+pub fn start_distribution_with(args: &Args, work: &Path, name: &str, storage: &str) -> Result<Server, String> {
+    let data = work.join(name);
     let port = free_port();
-    let config = work.join("distribution.yml");
+    let config = work.join(format!("{name}.yml"));
     std::fs::write(
         &config,
         format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: rbee-bench\n",
-            data.display()
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: rbee-bench\n",
         ),
     )
     .map_err(|e| e.to_string())?;
-    let log = std::fs::File::create(work.join("distribution.log")).map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(work.join(format!("{name}.log"))).map_err(|e| e.to_string())?;
     let mut child = Command::new(&args.distribution)
         .arg("serve")
         .arg(&config)
