@@ -49,6 +49,19 @@ pub struct NewWorkerPlatform {
     pub metadata_digest: Digest,
 }
 
+/// The worker list's generation (`worker_list_generation`, migration 0015): triggers move it
+/// on with every change to `worker_versions`, `worker_platforms` or `catalog_workers`
+/// (cascaded deletes included), so an unchanged value means an unchanged merged list.
+pub async fn list_generation<'c, E>(executor: E) -> Result<i64, DbError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let row = sqlx::query("SELECT value FROM worker_list_generation WHERE id = 1")
+        .fetch_one(executor)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
 /// Forgets what a tag indexed (its platforms go with it).
 pub async fn remove(connection: &mut AnyConnection, repository_id: i64, tag: &Tag) -> Result<(), DbError> {
     sqlx::query("DELETE FROM worker_platforms WHERE repository_id = $1 AND tag = $2")

@@ -86,6 +86,8 @@ pub struct Registry {
     pull_through: Option<std::sync::Arc<pull_through::PullThrough>>,
     /// A mirror whose last success is older is listed by `/readyz` (`mirror.stale_after`).
     mirror_stale_after: std::time::Duration,
+    /// The merged worker list, held while the database's list generation is unchanged.
+    worker_list: workers::WorkerListCache,
 }
 
 impl Registry {
@@ -105,6 +107,7 @@ impl Registry {
             ),
             pull_through: None,
             mirror_stale_after: mirror::DEFAULT_STALE_AFTER,
+            worker_list: workers::WorkerListCache::default(),
         }
     }
 

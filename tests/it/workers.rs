@@ -288,3 +288,56 @@ async fn workers_derived_index_is_rebuilt_from_the_manifests() {
     assert_eq!(after["versions"], json!(["0.2.0"]));
     assert_eq!(after["metadata"], before["metadata"]);
 }
+
+/// The worker list a process holds in memory (`services::workers::list_cache`) follows
+/// writes made through another process on the same database at once: a version published
+/// there, a tag deleted there (its rows go by cascade), a row removed by hand.
+#[tokio::test]
+async fn workers_list_held_by_one_process_follows_writes_made_through_another() {
+    let site = TestSite::new().await;
+    let writer = site.start().await;
+    let reader = site.start().await;
+    let work = tempfile::tempdir().unwrap();
+    let listed = |app: &TestApp| {
+        let url = app.url("/v1/workers");
+        let client = app.client.clone();
+        async move {
+            let list: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            list["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|worker| {
+                    let id = worker["id"].as_str().unwrap().to_string();
+                    (id, worker["latest_version"].as_str().unwrap().to_string())
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(&reader).await, vec![]);
+    publish_worker(&writer, work.path(), CPU, "0.1.0", &["linux/amd64"], None).await;
+    assert_eq!(listed(&reader).await, vec![(CPU.to_string(), "0.1.0".to_string())]);
+    publish_worker(&writer, work.path(), CPU, "0.2.0", &["linux/amd64"], None).await;
+    assert_eq!(listed(&reader).await, vec![(CPU.to_string(), "0.2.0".to_string())]);
+    // The catalog page reads the same list.
+    let page = reader.get("/").await.text().await.unwrap();
+    assert!(page.contains(CPU), "the page lists the worker");
+
+    let deleted = writer
+        .client
+        .delete(writer.url(&format!("/v2/workers/{CPU}/manifests/0.2.0")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 202);
+    assert_eq!(listed(&reader).await, vec![(CPU.to_string(), "0.1.0".to_string())]);
+    writer
+        .client
+        .delete(writer.url(&format!("/v2/workers/{CPU}/manifests/0.1.0")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed(&reader).await, vec![]);
+    reader.stop().await;
+    writer.stop().await;
+}

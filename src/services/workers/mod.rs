@@ -16,14 +16,17 @@
 //!
 //! By concern: this module holds the types and errors; `index` checks pushed worker versions
 //! and writes (or rebuilds) the derived rows; `reads` answers the worker list, one worker,
-//! version lists and PKGBUILDs; `downloads` the download answers and counts.
+//! version lists and PKGBUILDs (the whole list held in memory by `list_cache` while the
+//! database's list generation is unchanged); `downloads` the download answers and counts.
 
 mod browse;
 mod downloads;
 mod index;
+mod list_cache;
 mod reads;
 
 pub use browse::{DailyDownloads, WorkerSearch};
+pub use list_cache::WorkerListCache;
 
 pub(in crate::services) use index::record_worker_tag;
 

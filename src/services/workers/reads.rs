@@ -13,6 +13,25 @@ impl Registry {
     /// Every worker (with a version in the registry, a listed catalog branch, or both), by
     /// id, optionally filtered on its merged record.
     pub async fn list_workers(&self, filter: &WorkerFilter) -> Result<Vec<Worker>, WorkerError> {
+        let all = self.all_workers().await?;
+        Ok(all.iter().filter(|worker| worker.matches(filter)).cloned().collect())
+    }
+
+    /// The merged list of every worker: the one held in memory while the list generation is
+    /// the one it was read at (`list_cache`), else read anew.
+    async fn all_workers(&self) -> Result<std::sync::Arc<Vec<Worker>>, WorkerError> {
+        // Read before the list: the list read afterwards is at least this current.
+        let generation = workers::list_generation(self.db.reader()).await?;
+        if let Some(held) = self.worker_list.get(generation) {
+            return Ok(held);
+        }
+        let list = std::sync::Arc::new(self.read_all_workers().await?);
+        self.worker_list.put(generation, list.clone());
+        Ok(list)
+    }
+
+    /// Reads and merges every worker's version rows, platforms and catalog record.
+    async fn read_all_workers(&self) -> Result<Vec<Worker>, WorkerError> {
         let versions = workers::all_versions(self.db.reader()).await?;
         let platforms = workers::all_platforms(self.db.reader()).await?;
         let mut catalog: BTreeMap<String, CatalogRecord> = self
@@ -41,10 +60,7 @@ impl Registry {
                 continue;
             };
             let versions = assemble_versions(versions, &platforms);
-            let Some(worker) = Worker::merge(worker_id, versions, record.as_ref()) else {
-                continue;
-            };
-            if worker.matches(filter) {
+            if let Some(worker) = Worker::merge(worker_id, versions, record.as_ref()) {
                 listed.push(worker);
             }
         }
