@@ -9,8 +9,9 @@
 //! (one request in flight, keep-alive, two warm-up requests not counted), alternating
 //! between the two registries in rounds of 50: paged tag list (`?n=100`) of a middle
 //! repository, the first catalog page (`/v2/_catalog?n=100`) and one deep in the list
-//! (`last=` at 90 %), the download endpoint of a middle worker, the full `/v1/workers` and
-//! the catalog page `/`. Printed: p50 and p99 per registry, the ratio of the p99s (big over
+//! (`last=` at 90 %), the download endpoint of a middle worker, `/v1/workers` (its first
+//! page, which reads every worker), the old API's full list `/workers` and the catalog page
+//! `/`. Printed: p50 and p99 per registry, the ratio of the p99s (big over
 //! small), server CPU per request, populate times and peak RSS.
 
 use std::path::Path;
@@ -127,7 +128,8 @@ fn requests(size: &Size) -> Vec<(&'static str, String)> {
                 size.workers / 2
             ),
         ),
-        ("`/v1/workers` (all)", "/v1/workers".to_string()),
+        ("`/v1/workers` (first page of 50)", "/v1/workers".to_string()),
+        ("`/workers` (old API, all)", "/workers".to_string()),
         ("catalog page `/`", "/".to_string()),
     ]
 }
