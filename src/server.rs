@@ -68,29 +68,17 @@ pub enum ServerError {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_TRIM_THRESHOLD: libc::c_int = 32 * 1024 * 1024;
 
-/// Heaps (arenas) glibc's allocator may make; its default is 8 per core.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MALLOC_ARENA_MAX: libc::c_int = 2;
-
 /// Keeps glibc from handing freed request buffers straight back to the kernel. A large upload
 /// passes through ~64 KiB buffers that live until the writer and hashing threads are done with
 /// them; with the default trim threshold (128 KiB) the heap shrank and grew again all the time,
 /// and a push spent ~12% of its CPU faulting in and zeroing fresh pages. Memory is still
-/// bounded: it is kept only up to what was in use at once, and reused. And caps the arenas
-/// at [`MALLOC_ARENA_MAX`] (unless the `MALLOC_ARENA_MAX` environment variable says
-/// otherwise): rows built on the SQLite threads and freed on the runtime's threads spread
-/// over one arena per thread, each keeping its own free memory; with 1,000 workers listed
-/// (`/v1/workers`, `/`) peak RSS reached 61–64 MiB, with two arenas 50 MiB
-/// (bench/README.md, "growth"). Call it before any other thread starts (glibc's `mallopt`
-/// is not safe to call alongside allocations).
+/// bounded: it is kept only up to what was in use at once, and reused. Call it before any
+/// other thread starts (glibc's `mallopt` is not safe to call alongside allocations).
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: sets allocator parameters; the caller runs it before other threads exist.
+    // SAFETY: sets an allocator parameter; the caller runs it before other threads exist.
     unsafe {
         libc::mallopt(libc::M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD);
-        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-            libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENA_MAX);
-        }
     }
 }
 
