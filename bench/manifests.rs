@@ -5,7 +5,7 @@ use crate::report::{Figure, Results};
 use crate::servers::Server;
 use crate::Args;
 
-const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// The small image of the manifest and tag measurements: its blobs and manifest body.
 pub struct BenchImage {
@@ -35,6 +35,27 @@ pub async fn put_manifest(
     Ok(())
 }
 
+/// Pushes the small image's blobs into `repo` (a manifest with a config and a 1 KiB layer):
+/// the image, not yet tagged.
+pub async fn push_image(client: &reqwest::Client, server: &Server, repo: &str) -> Result<BenchImage, String> {
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    let layer = pseudo_random(1024, 7);
+    let config_digest = push_small(client, &server.base, repo, config.clone()).await?;
+    let layer_digest = push_small(client, &server.base, repo, layer.clone()).await?;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
+    })
+    .to_string();
+    Ok(BenchImage {
+        config_digest,
+        layer_digest,
+        manifest,
+    })
+}
+
 /// Pushes the image as `bench/image:v1`, then measures manifest GETs (32 connections): req/s
 /// with server CPU per request, and p99. Returns the image for the tag listing.
 pub async fn measure(
@@ -44,22 +65,7 @@ pub async fn measure(
     results: &mut Results,
 ) -> Result<BenchImage, String> {
     // A small image for manifest GETs, then the tag-listing repository.
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
-    let layer = pseudo_random(1024, 7);
-    let config_digest = push_small(client, &server.base, "bench/image", config.clone()).await?;
-    let layer_digest = push_small(client, &server.base, "bench/image", layer.clone()).await?;
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_TYPE,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
-    })
-    .to_string();
-    let image = BenchImage {
-        config_digest,
-        layer_digest,
-        manifest,
-    };
+    let image = push_image(client, server, "bench/image").await?;
     put_manifest(client, server, &image, "bench/image", "v1").await?;
 
     server.step("manifest GET");

@@ -60,7 +60,7 @@ fn package(dir: &Path, id: &str, metadata: &[u8]) -> Result<std::path::PathBuf, 
 }
 
 /// Publishes worker number `n`.
-async fn publish_one(client: &RegistryClient, dir: &Path, n: usize) -> Result<(), String> {
+pub async fn publish_one(client: &RegistryClient, dir: &Path, n: usize) -> Result<(), String> {
     let id = format!("bench-worker-{n:04}");
     let mut metadata: serde_json::Value = serde_json::from_str(METADATA).map_err(|e| e.to_string())?;
     let worker_type = TYPES[n % TYPES.len()];

@@ -96,13 +96,24 @@ fn wait_ready(base: &str, child: &mut Child) -> Result<(), String> {
 /// Starts rbee-registry with its defaults (and `--rbee-arg`s), plus `extra` arguments,
 /// keeping its data and log under `work/<name>`.
 pub fn start_rbee(args: &Args, work: &Path, name: &str, extra: &[&str]) -> Result<Server, String> {
+    start_rbee_with_auth(args, work, name, "off", extra)
+}
+
+/// Starts rbee-registry as [`start_rbee`] does, with `--auth <auth>` (`on`: its default token
+/// authentication; `off`: open, as distribution runs in the comparison).
+pub fn start_rbee_with_auth(
+    args: &Args,
+    work: &Path,
+    name: &str,
+    auth: &str,
+    extra: &[&str],
+) -> Result<Server, String> {
     let data = work.join(name);
     let port = free_port();
     let log = std::fs::File::create(work.join(format!("{name}.log"))).map_err(|e| e.to_string())?;
     let mut child = Command::new(&args.rbee)
         .arg("serve")
-        // Open, as distribution runs in the comparison.
-        .args(["--auth", "off"])
+        .args(["--auth", auth])
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")

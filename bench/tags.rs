@@ -16,18 +16,7 @@ pub async fn measure(
     results: &mut Results,
 ) -> Result<(), String> {
     // Mount the blobs into the tag repository, then tag the manifest `tags` times, 8 at once.
-    for digest in [&image.config_digest, &image.layer_digest] {
-        let response = client
-            .post(server.url(&format!(
-                "/v2/bench/tags/blobs/uploads/?mount={digest}&from=bench/image"
-            )))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if response.status() != 201 {
-            return Err(format!("mount: {}", response.status()));
-        }
-    }
+    mount_image(client, server, image, "bench/image", "bench/tags").await?;
     server.step("tagging and tag listing");
     let names: Vec<String> = (0..args.tags).map(|i| format!("t{i:05}")).collect();
     for batch in names.chunks(8) {
@@ -49,5 +38,26 @@ pub async fn measure(
         value: Some(wrk.p99_ms),
         cpu_ms: None,
     };
+    Ok(())
+}
+
+/// Mounts the image's blobs from `from` into `repo` (`POST …/blobs/uploads/?mount=&from=`).
+pub async fn mount_image(
+    client: &reqwest::Client,
+    server: &Server,
+    image: &BenchImage,
+    from: &str,
+    repo: &str,
+) -> Result<(), String> {
+    for digest in [&image.config_digest, &image.layer_digest] {
+        let response = client
+            .post(server.url(&format!("/v2/{repo}/blobs/uploads/?mount={digest}&from={from}")))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status() != 201 {
+            return Err(format!("mount into {repo}: {}", response.status()));
+        }
+    }
     Ok(())
 }

@@ -112,6 +112,13 @@ impl Registry {
         Ok(keys.iter().map(|key| key.public.clone()).collect())
     }
 
+    /// Whether the key `kid` still verifies tokens (is among the cached stored keys, read
+    /// again as for `verification_keys`).
+    pub async fn verifies_with(&self, kid: &str) -> Result<bool, RegistryError> {
+        let keys = self.cached_keys(None).await?;
+        Ok(keys.iter().any(|key| key.public.kid == kid))
+    }
+
     /// The key that signs new tokens: the newest unretired one (one indexed read, so a
     /// rotation by another process takes effect at once); made when there is none.
     pub async fn current_signing_key(&self) -> Result<Arc<SigningKey>, RegistryError> {

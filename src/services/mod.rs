@@ -28,6 +28,7 @@ pub mod publishers;
 pub mod pull_through;
 pub mod signed_urls;
 pub mod stars;
+pub mod token_cache;
 pub mod tokens;
 pub mod uploads;
 pub mod workers;
@@ -78,6 +79,8 @@ pub struct Registry {
     keys: keys::KeyCache,
     /// Settings of the token service (`tokens`).
     tokens: tokens::TokenSettings,
+    /// Bearer tokens verified before, until they expire (`token_cache`).
+    verified_tokens: token_cache::TokenCache,
     /// Public keys from the configuration and the download URLs' lifetime.
     licensing: licenses::LicenseSettings,
     /// The Git catalog's repository and source.
@@ -100,6 +103,7 @@ impl Registry {
             jobs: jobs::JobSignals::default(),
             keys: keys::KeyCache::default(),
             tokens: tokens::TokenSettings::default(),
+            verified_tokens: token_cache::TokenCache::default(),
             licensing: licenses::LicenseSettings::default(),
             catalog: std::sync::Arc::new(
                 catalog::CatalogSettings::new(std::path::Path::new("data"), None, None, None)

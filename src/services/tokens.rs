@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use super::discovery::Page;
+use super::token_cache::CachedToken;
 use super::{Registry, RegistryError};
 use crate::auth::policy::{permitted, PolicySettings};
 use crate::auth::principal::Principal;
@@ -250,20 +251,37 @@ impl Registry {
 
     /// Checks a bearer token: signature by a stored key, `EdDSA`, expiry within the skew,
     /// audience and issuer. The access it grants.
+    /// A token verified before is taken from the cache of verified tokens (`token_cache`)
+    /// until its expiry, while its signing key is still stored.
     pub async fn verify_token(&self, bearer: &str) -> Result<VerifiedToken, TokenRejection> {
+        let now = now_secs();
+        if let Some(cached) = self.verified_tokens.get(bearer, now) {
+            if self.verifies_with(&cached.kid).await? {
+                return Ok(cached.verified.clone());
+            }
+        }
         let kid = token::kid_of_token(bearer);
         let keys = self.verification_keys(kid.as_deref()).await?;
         let validation = Validation {
             issuer: &self.tokens.service,
             audience: &self.tokens.service,
-            now: now_secs(),
+            now,
             skew: CLOCK_SKEW_SECS,
         };
         let claims = token::verify(bearer, &keys, &validation).map_err(TokenRejection::Invalid)?;
-        Ok(VerifiedToken {
+        let verified = VerifiedToken {
             access: claims.access.iter().filter_map(|entry| entry.to_access()).collect(),
             subject: claims.sub,
-        })
+        };
+        if let Some(kid) = kid {
+            let cached = CachedToken {
+                verified: verified.clone(),
+                kid,
+                valid_until: claims.exp.saturating_add(CLOCK_SKEW_SECS),
+            };
+            self.verified_tokens.insert(bearer, cached, now);
+        }
+        Ok(verified)
     }
 
     /// `GET /v2/_catalog` for the holder of `viewer`: the page with only the repositories
@@ -311,5 +329,52 @@ impl Registry {
         }
         page.entries = visible;
         Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Database;
+    use crate::services::RegistryLimits;
+    use crate::storage::BlobStore;
+
+    async fn registry(dir: &std::path::Path) -> Registry {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("registry.db").display());
+        let db = Database::connect(&url).await.unwrap();
+        let store = BlobStore::local(dir.join("blobs"), false).unwrap();
+        Registry::new(db, store, RegistryLimits::default())
+    }
+
+    fn anonymous() -> TokenRequest<'static> {
+        TokenRequest {
+            grant: Grant::Anonymous,
+            scopes: Vec::new(),
+            offline: false,
+        }
+    }
+
+    /// A verified token is cached, and the cache does not outlive the key that signed it.
+    #[tokio::test]
+    async fn a_cached_token_is_refused_once_its_signing_key_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry(dir.path()).await;
+        let issued = registry.issue_token(anonymous()).await.unwrap();
+        assert_eq!(registry.verify_token(&issued.token).await.unwrap().subject, "anonymous");
+        assert_eq!(registry.verified_tokens.len(), 1);
+        assert!(registry.verify_token(&issued.token).await.is_ok());
+        assert_eq!(registry.verified_tokens.len(), 1, "the second check was a hit");
+        assert!(registry.verify_token("x.y.z").await.is_err());
+        assert_eq!(registry.verified_tokens.len(), 1, "refused tokens are not cached");
+
+        // Retired, the key still verifies; removed (retired longer than the retention), not.
+        registry.rotate_signing_key(Duration::ZERO).await.unwrap();
+        assert!(registry.verify_token(&issued.token).await.is_ok());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        registry.rotate_signing_key(Duration::ZERO).await.unwrap();
+        match registry.verify_token(&issued.token).await {
+            Err(TokenRejection::Invalid(TokenError::UnknownKey)) => {}
+            other => panic!("a token of a removed key: {other:?}"),
+        }
     }
 }
