@@ -1,7 +1,8 @@
 //! Installing one platform of a worker (`rbee-registry install`, and the library entry point
 //! [`install_worker`] for rbee-hive): resolves the version's index through the OCI API, picks
 //! the platform's manifest, reads the metadata layer, downloads the package with `Range`
-//! resume, verifies its SHA-256, unpacks it safely and switches to it atomically.
+//! resume while hashing and safely unpacking it into a staging directory in the same pass
+//! ([`super::download`]), verifies its SHA-256 and only then switches to it atomically.
 //!
 //! Layout under the prefix:
 //!
