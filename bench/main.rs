@@ -103,6 +103,9 @@ pub struct Args {
     /// Group: `install` against curl + tar, `publish` against `oras push`.
     #[arg(long)]
     pub client_path: bool,
+    /// Rounds of each command in the client path group (alternating; medians reported).
+    #[arg(long, default_value_t = 5)]
+    pub client_rounds: usize,
     /// Group: bearer-token manifest GETs against anonymous ones, and the token endpoint.
     #[arg(long)]
     pub tokens: bool,

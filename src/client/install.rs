@@ -1,7 +1,8 @@
 //! Installing one platform of a worker (`rbee-registry install`, and the library entry point
 //! [`install_worker`] for rbee-hive): resolves the version's index through the OCI API, picks
 //! the platform's manifest, reads the metadata layer, downloads the package with `Range`
-//! resume, verifies its SHA-256, unpacks it safely and switches to it atomically.
+//! resume while hashing and safely unpacking it into a staging directory in the same pass
+//! ([`super::download`]), verifies its SHA-256 and only then switches to it atomically.
 //!
 //! Layout under the prefix:
 //!
@@ -21,22 +22,18 @@
 
 use std::path::{Path, PathBuf};
 
-use futures::StreamExt;
-use reqwest::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
+use super::download::{download_and_unpack, DownloadFailed, Target};
 use super::progress::Progress;
-use super::unpack::{unpack_package, UnpackError};
+use super::unpack::UnpackError;
 use super::{ClientError, RegistryClient};
 use crate::artifact::{
     self, check_platform_manifest, check_worker_index, metadata::describe, Platform, WorkerMetadata,
     MAX_SMALL_BLOB_BYTES,
 };
 use crate::oci::media_types::{OCI_INDEX, OCI_MANIFEST};
-use crate::oci::{Digest, Reference, ResumableSha256, Tag};
+use crate::oci::{Digest, Reference, Tag};
 
-/// How many times a download is attempted (each attempt resumes where the last stopped).
-pub const DOWNLOAD_ATTEMPTS: usize = 4;
+pub use super::download::DOWNLOAD_ATTEMPTS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -171,35 +168,38 @@ async fn install(
     let hex = digest.hex();
     let partial = downloads.join(format!("{hex}.partial"));
     let label = format!("{} {version} ({})", request.worker_id, entry.platform);
-    let (attempts, resumed_from) = download(
-        client,
-        &repository,
+    let staging = state.join(format!("staging-{}", uuid::Uuid::new_v4().simple()));
+    let target = Target {
+        repository: &repository,
         digest,
-        facts.package.size,
-        &partial,
-        &label,
-        progress,
-    )
-    .await?;
-    progress.note(&format!("verifying {digest}"));
-    let computed = hash_file(&partial).await?;
-    if &computed != digest {
+        size: facts.package.size,
+        partial: &partial,
+        staging: &staging,
+        label: &label,
+    };
+    let fetched = match download_and_unpack(client, &target, progress).await {
+        Ok(fetched) => fetched,
+        Err(DownloadFailed(reason)) => {
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+            return Err(InstallError::Download {
+                digest: digest.clone(),
+                attempts: DOWNLOAD_ATTEMPTS,
+                reason,
+            });
+        }
+    };
+    let (attempts, resumed_from) = (fetched.attempts, fetched.resumed_from);
+    progress.note(&format!("verified {digest}"));
+    // Nothing unpacked leaves the staging directory before the digest matches.
+    if &fetched.digest != digest {
+        let _ = tokio::fs::remove_dir_all(&staging).await;
         let _ = tokio::fs::remove_file(&partial).await;
         return Err(InstallError::ChecksumMismatch {
             expected: digest.clone(),
-            computed,
+            computed: fetched.digest,
         });
     }
-
-    let staging = state.join(format!("staging-{}", uuid::Uuid::new_v4().simple()));
-    tokio::fs::create_dir_all(&staging).await?;
-    let unpacked = {
-        let (archive, destination) = (partial.clone(), staging.clone());
-        tokio::task::spawn_blocking(move || unpack_package(&archive, &destination))
-            .await
-            .map_err(std::io::Error::other)?
-    };
-    if let Err(error) = unpacked {
+    if let Err(error) = fetched.unpacked {
         let _ = tokio::fs::remove_dir_all(&staging).await;
         return Err(error.into());
     }
@@ -302,125 +302,6 @@ async fn resolve_version(
         None => Err(InstallError::NoVersion {
             worker_id: request.worker_id.clone(),
         }),
-    }
-}
-
-/// Downloads a blob into `partial`, resuming from what is there. Returns the attempts made
-/// and the offset the last attempt started from.
-async fn download(
-    client: &RegistryClient,
-    repository: &str,
-    digest: &Digest,
-    size: u64,
-    partial: &Path,
-    label: &str,
-    progress: &mut dyn Progress,
-) -> Result<(usize, u64), InstallError> {
-    let mut last_error = String::new();
-    for attempt in 1..=DOWNLOAD_ATTEMPTS {
-        let mut offset = tokio::fs::metadata(partial).await.map(|m| m.len()).unwrap_or(0);
-        if offset > size {
-            tokio::fs::remove_file(partial).await?;
-            offset = 0;
-        }
-        if offset == size && size > 0 {
-            return Ok((attempt - 1, offset));
-        }
-        if offset > 0 {
-            progress.note(&format!("resuming {label} at byte {offset} of {size}"));
-        }
-        let started_from = offset;
-        match download_once(client, repository, digest, size, partial, offset, label, progress).await {
-            Ok(()) => {
-                progress.finish();
-                return Ok((attempt, started_from));
-            }
-            Err(error) => {
-                progress.note(&format!("download interrupted: {error}"));
-                last_error = error;
-            }
-        }
-    }
-    Err(InstallError::Download {
-        digest: digest.clone(),
-        attempts: DOWNLOAD_ATTEMPTS,
-        reason: last_error,
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn download_once(
-    client: &RegistryClient,
-    repository: &str,
-    digest: &Digest,
-    size: u64,
-    partial: &Path,
-    offset: u64,
-    label: &str,
-    progress: &mut dyn Progress,
-) -> Result<(), String> {
-    let response = client
-        .get_blob(repository, digest, offset)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut file = match response.status() {
-        StatusCode::PARTIAL_CONTENT if offset > 0 => tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(partial)
-            .await
-            .map_err(|e| e.to_string())?,
-        StatusCode::OK => {
-            // The registry sent the whole blob: start over.
-            progress.start(label, size, 0);
-            tokio::fs::File::create(partial).await.map_err(|e| e.to_string())?
-        }
-        StatusCode::RANGE_NOT_SATISFIABLE => {
-            let _ = tokio::fs::remove_file(partial).await;
-            return Err("the registry refused the resume range; starting over".into());
-        }
-        status => return Err(format!("the registry answered {status}")),
-    };
-    if response.status() == StatusCode::PARTIAL_CONTENT {
-        progress.start(label, size, offset);
-    }
-    let mut body = response.bytes_stream();
-    let mut result = Ok(());
-    while let Some(chunk) = body.next().await {
-        match chunk {
-            Ok(chunk) => {
-                if let Err(error) = file.write_all(&chunk).await {
-                    result = Err(error.to_string());
-                    break;
-                }
-                progress.advance(chunk.len() as u64);
-            }
-            Err(error) => {
-                result = Err(format!("connection lost: {error}"));
-                break;
-            }
-        }
-    }
-    // Whatever arrived stays on disk for the next attempt.
-    file.flush().await.map_err(|e| e.to_string())?;
-    file.sync_all().await.map_err(|e| e.to_string())?;
-    result?;
-    let written = tokio::fs::metadata(partial).await.map_err(|e| e.to_string())?.len();
-    if written != size {
-        return Err(format!("received {written} of {size} bytes"));
-    }
-    Ok(())
-}
-
-async fn hash_file(path: &Path) -> Result<Digest, std::io::Error> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut hasher = ResumableSha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let read = file.read(&mut buffer).await?;
-        if read == 0 {
-            return Ok(hasher.finish());
-        }
-        hasher.update(&buffer[..read]);
     }
 }
 

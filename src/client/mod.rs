@@ -6,6 +6,7 @@
 //! The client never holds a blob whole in memory except small ones it builds itself
 //! (configs, manifests, metadata, PKGBUILDs).
 
+pub mod download;
 pub mod install;
 pub mod progress;
 pub mod publish;

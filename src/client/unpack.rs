@@ -7,7 +7,7 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use tar::EntryType;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,22 @@ fn refused(path: &str, reason: &str) -> UnpackError {
     UnpackError::Refused {
         path: path.to_string(),
         reason: reason.to_string(),
+    }
+}
+
+/// `io::copy` with the caller's (large) buffer.
+fn copy(reader: &mut impl io::Read, writer: &mut impl io::Write, buffer: &mut [u8]) -> io::Result<u64> {
+    let mut total = 0;
+    loop {
+        match reader.read(buffer) {
+            Ok(0) => return Ok(total),
+            Ok(read) => {
+                writer.write_all(&buffer[..read])?;
+                total += read as u64;
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
     }
 }
 
@@ -99,10 +115,21 @@ pub struct UnpackReport {
     pub bytes: u64,
 }
 
+/// Read size of the gzip input and write size of each unpacked file: large, so that a big
+/// package costs few system calls.
+const BUFFER_BYTES: usize = 256 * 1024;
+
 /// Unpacks the tar+gzip `archive` into `destination` (an empty directory).
 pub fn unpack_package(archive: &Path, destination: &Path) -> Result<UnpackReport, UnpackError> {
     let file = fs::File::open(archive).map_err(UnpackError::Archive)?;
-    let mut tar = tar::Archive::new(GzDecoder::new(io::BufReader::new(file)));
+    unpack_stream(file, destination)
+}
+
+/// Unpacks a tar+gzip stream into `destination` (an empty directory), reading it only as far
+/// as the archive's end.
+pub fn unpack_stream(archive: impl io::Read, destination: &Path) -> Result<UnpackReport, UnpackError> {
+    let mut tar = tar::Archive::new(GzDecoder::new(io::BufReader::with_capacity(BUFFER_BYTES, archive)));
+    let mut buffer = vec![0u8; BUFFER_BYTES];
     let mut report = UnpackReport::default();
     let write_error = |path: &Path| {
         let path = path.to_path_buf();
@@ -133,7 +160,7 @@ pub fn unpack_package(archive: &Path, destination: &Path) -> Result<UnpackReport
                     .create_new(true)
                     .open(&target)
                     .map_err(write_error(&target))?;
-                report.bytes += io::copy(&mut entry, &mut output).map_err(write_error(&target))?;
+                report.bytes += copy(&mut entry, &mut output, &mut buffer).map_err(write_error(&target))?;
                 report.files += 1;
                 #[cfg(unix)]
                 {

@@ -505,6 +505,19 @@ async fn workers_install_resumes_a_download_cut_in_the_middle_and_verifies_it() 
     .unwrap_err();
     assert!(matches!(error, InstallError::ChecksumMismatch { .. }), "{error}");
     assert!(!partial.exists());
+    // The unverified bytes were unpacked on the way (one pass) but only into a staging
+    // directory, which is gone, and no 2.1.0 directory appeared.
+    let leftovers: Vec<String> = std::fs::read_dir(prefix.join(".rbee"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "downloads")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let versions: Vec<String> = std::fs::read_dir(prefix.join("workers").join(CPU))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(versions.iter().all(|name| !name.starts_with("2.1.0")), "{versions:?}");
     let output = std::process::Command::new(&report.binary).output().unwrap();
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
