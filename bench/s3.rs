@@ -160,12 +160,48 @@ fn print(args: &Args, measured: &Measured) {
     ]);
     let large = args.large_mib;
     for (name, unit, a, b, higher) in [
-        (format!("{large} MiB blob push (best of 2)"), "MiB/s", ours.push_large_mib_s, theirs.push_large_mib_s, true),
-        (format!("{large} MiB blob pull (median of 3)"), "MiB/s", ours.pull_large_mib_s, theirs.pull_large_mib_s, true),
-        ("4 KiB blob pushes, 8 at once".into(), "pushes/s", ours.push_small_per_s, theirs.push_small_per_s, true),
-        ("manifest GET, 32 connections".into(), "req/s", ours.manifest_rps, theirs.manifest_rps, true),
-        ("manifest GET p99".into(), "ms", ours.manifest_p99_ms, theirs.manifest_p99_ms, false),
-        (format!("tag list of {} tags, 8 connections", args.tags), "req/s", ours.tags_rps, theirs.tags_rps, true),
+        (
+            format!("{large} MiB blob push (best of 2)"),
+            "MiB/s",
+            ours.push_large_mib_s,
+            theirs.push_large_mib_s,
+            true,
+        ),
+        (
+            format!("{large} MiB blob pull (median of 3)"),
+            "MiB/s",
+            ours.pull_large_mib_s,
+            theirs.pull_large_mib_s,
+            true,
+        ),
+        (
+            "4 KiB blob pushes, 8 at once".into(),
+            "pushes/s",
+            ours.push_small_per_s,
+            theirs.push_small_per_s,
+            true,
+        ),
+        (
+            "manifest GET, 32 connections".into(),
+            "req/s",
+            ours.manifest_rps,
+            theirs.manifest_rps,
+            true,
+        ),
+        (
+            "manifest GET p99".into(),
+            "ms",
+            ours.manifest_p99_ms,
+            theirs.manifest_p99_ms,
+            false,
+        ),
+        (
+            format!("tag list of {} tags, 8 connections", args.tags),
+            "req/s",
+            ours.tags_rps,
+            theirs.tags_rps,
+            true,
+        ),
         ("tag list p99".into(), "ms", ours.tags_p99_ms, theirs.tags_p99_ms, false),
     ] {
         table.row(versus(&name, unit, a, b, higher));
@@ -197,10 +233,27 @@ fn print_limit(args: &Args, limit: &Limit) {
     heading(&format!(
         "S3: rbee-registry against a direct S3 client (object_store, {part} MiB parts, {in_flight} in flight), alternating, medians of 3"
     ));
-    let mut table = Table::new(&["figure", "direct S3", "rbee-registry", "rbee / direct", "target", "rbee CPU ms/op"]);
+    let mut table = Table::new(&[
+        "figure",
+        "direct S3",
+        "rbee-registry",
+        "rbee / direct",
+        "target",
+        "rbee CPU ms/op",
+    ]);
     for (name, direct, ours, ours_cpu) in [
-        ("256 MiB upload / push, MiB/s", &limit.direct_put, &limit.rbee_push, &limit.rbee_push_cpu),
-        ("256 MiB GET / pull, MiB/s", &limit.direct_get, &limit.rbee_pull, &limit.rbee_pull_cpu),
+        (
+            "256 MiB upload / push, MiB/s",
+            &limit.direct_put,
+            &limit.rbee_push,
+            &limit.rbee_push_cpu,
+        ),
+        (
+            "256 MiB GET / pull, MiB/s",
+            &limit.direct_get,
+            &limit.rbee_pull,
+            &limit.rbee_pull_cpu,
+        ),
     ] {
         let (direct, ours_rate) = (rate(direct), rate(ours));
         table.row(vec![
@@ -212,7 +265,26 @@ fn print_limit(args: &Args, limit: &Limit) {
             cpu(ours_cpu),
         ]);
     }
+    let (copy, put) = (limit.direct_copy.quantile(0.5), limit.direct_put.quantile(0.5));
+    let ours = mib / limit.rbee_push.quantile(0.5);
+    let upload_and_copy = mib / (put + copy);
+    table.row(vec![
+        format!(
+            "{} MiB upload, then server-side copy to another key, MiB/s",
+            args.large_mib
+        ),
+        show(Some(upload_and_copy)),
+        show(Some(ours)),
+        format!("{:.0} %", 100.0 * ours / upload_and_copy),
+        format!("(copy alone {copy:.2} s)"),
+        String::new(),
+    ]);
     table.print();
+    println!(
+        "rbee-registry's push, split: the finish (`PUT ?digest=`) took {:.2} s of {:.2} s (medians).\n",
+        limit.rbee_finish.quantile(0.5),
+        limit.rbee_push.quantile(0.5)
+    );
     let shapes: Vec<String> = limit
         .shapes
         .iter()
@@ -232,8 +304,16 @@ fn print_redirect(measured: &Measured) {
     ]);
     let both = |s: &Samples| format!("{} / {}", show(Some(s.quantile(0.5))), show(Some(s.quantile(0.99))));
     for (name, via, direct) in [
-        ("4 KiB blob, whole GET (200 runs)", &redirect.small_via, &redirect.small_direct),
-        ("large blob, time to first byte (10 runs)", &redirect.large_via, &redirect.large_direct),
+        (
+            "4 KiB blob, whole GET (200 runs)",
+            &redirect.small_via,
+            &redirect.small_direct,
+        ),
+        (
+            "large blob, time to first byte (10 runs)",
+            &redirect.large_via,
+            &redirect.large_direct,
+        ),
     ] {
         table.row(vec![
             name.into(),

@@ -10,7 +10,7 @@ use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, WriteMultipart};
 
-use crate::client::{pseudo_random, pull, push_streamed, sha256};
+use crate::client::{location, pseudo_random, pull, sha256, with_digest};
 use crate::report::Samples;
 use crate::servers::Server;
 
@@ -32,9 +32,14 @@ pub struct Limit {
     pub shapes: Vec<(Shape, f64)>,
     pub direct_put: Samples,
     pub direct_get: Samples,
+    /// A server-side copy (`CopyObject`) of the directly uploaded object to another key:
+    /// what finishing an upload costs on S3 (the verified upload moved to the blob's key).
+    pub direct_copy: Samples,
     pub rbee_push: Samples,
     pub rbee_pull: Samples,
     pub rbee_push_cpu: Samples,
+    /// The push's last request alone (`PUT ?digest=`: verify, move to the blob's key).
+    pub rbee_finish: Samples,
     pub rbee_pull_cpu: Samples,
     /// The digest of the last blob rbee stored.
     pub last_digest: String,
@@ -48,10 +53,7 @@ pub async fn direct_put(client: &AmazonS3, path: &ObjectPath, data: &Bytes, shap
     let upload = client.put_multipart(path).await.map_err(|e| e.to_string())?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, part_mib * 1024 * 1024);
     for offset in (0..data.len()).step_by(1024 * 1024) {
-        writer
-            .wait_for_capacity(in_flight)
-            .await
-            .map_err(|e| e.to_string())?;
+        writer.wait_for_capacity(in_flight).await.map_err(|e| e.to_string())?;
         writer.put(data.slice(offset..(offset + 1024 * 1024).min(data.len())));
     }
     writer.finish().await.map_err(|e| e.to_string())?;
@@ -95,15 +97,23 @@ pub async fn measure(client: &AmazonS3, prefix: &str, rbee: &Server, size: usize
     for round in 0..ROUNDS {
         let direct = Bytes::from(pseudo_random(size, 4000 + round));
         let path = ObjectPath::from(format!("{prefix}/round-{round}"));
-        limit.direct_put.0.push(direct_put(client, &path, &direct, limit.shape).await?);
+        limit
+            .direct_put
+            .0
+            .push(direct_put(client, &path, &direct, limit.shape).await?);
         drop(direct);
+        let copied = ObjectPath::from(format!("{prefix}/round-{round}-copy"));
+        let started = Instant::now();
+        client.copy(&path, &copied).await.map_err(|e| e.to_string())?;
+        limit.direct_copy.0.push(started.elapsed().as_secs_f64());
 
         let ours = Bytes::from(pseudo_random(size, 5000 + round));
         let digest = sha256(&ours);
         let cpu = rbee.cpu_seconds();
         let started = Instant::now();
-        push_streamed(&http, rbee, REPO, ours).await?;
+        let finish = push_split(&http, rbee, ours, &digest).await?;
         limit.rbee_push.0.push(started.elapsed().as_secs_f64());
+        limit.rbee_finish.0.push(finish);
         limit.rbee_push_cpu.0.push(rbee.cpu_seconds() - cpu);
 
         limit.direct_get.0.push(direct_get(client, &path, size as u64).await?);
@@ -115,4 +125,37 @@ pub async fn measure(client: &AmazonS3, prefix: &str, rbee: &Server, size: usize
         limit.last_digest = digest;
     }
     Ok(limit)
+}
+
+/// What `client::push_streamed` sends (POST, one PATCH with the whole body, PUT ?digest=),
+/// returning the seconds of the PUT alone: the finish, where the upload becomes the blob.
+async fn push_split(http: &reqwest::Client, rbee: &Server, data: Bytes, digest: &str) -> Result<f64, String> {
+    let started = http
+        .post(rbee.url(&format!("/v2/{REPO}/blobs/uploads/")))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if started.status() != 202 {
+        return Err(format!("POST: {}", started.status()));
+    }
+    let patched = http
+        .patch(location(&started, &rbee.base)?)
+        .header("content-type", "application/octet-stream")
+        .body(data)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if patched.status() != 202 {
+        return Err(format!("PATCH: {}", patched.status()));
+    }
+    let finishing = Instant::now();
+    let finished = http
+        .put(with_digest(&location(&patched, &rbee.base)?, digest))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if finished.status() != 201 {
+        return Err(format!("PUT: {}", finished.status()));
+    }
+    Ok(finishing.elapsed().as_secs_f64())
 }

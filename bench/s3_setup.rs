@@ -95,7 +95,11 @@ fn start_weed(work: &Path) -> Result<Endpoint, String> {
         .args([port("volume.port"), port("volume.port.grpc")])
         .args([port("filer.port"), port("filer.port.grpc")])
         .arg(format!("-s3.port={s3_port}"))
-        .args([port("s3.port.grpc"), "-s3.port.iceberg=0".into(), "-s3.port.lance=0".into()])
+        .args([
+            port("s3.port.grpc"),
+            "-s3.port.iceberg=0".into(),
+            "-s3.port.lance=0".into(),
+        ])
         .args(["-webdav=false", "-admin.ui=false"])
         .arg(port("admin.port"))
         .arg(format!("-s3.config={}", identities.display()))
@@ -114,7 +118,10 @@ fn start_weed(work: &Path) -> Result<Endpoint, String> {
     // An unsigned request gets 403 once the gateway and its bucket are up.
     let client = reqwest::blocking::Client::new();
     for _ in 0..150 {
-        let status = client.get(format!("{}/{bucket}/", endpoint.url)).send().map(|r| r.status());
+        let status = client
+            .get(format!("{}/{bucket}/", endpoint.url))
+            .send()
+            .map(|r| r.status());
         if matches!(status, Ok(status) if status == 403) {
             return Ok(endpoint);
         }
