@@ -159,6 +159,9 @@ pub fn start_distribution_with(args: &Args, work: &Path, name: &str, storage: &s
     let mut child = Command::new(&args.distribution)
         .arg("serve")
         .arg(&config)
+        // Its s3 driver refuses to start when this names a CA bundle (the AWS SDK cannot
+        // load one into its transport); the endpoints here are plain HTTP on loopback.
+        .env_remove("AWS_CA_BUNDLE")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
