@@ -109,7 +109,12 @@ pub async fn push_small(client: &reqwest::Client, base: &str, repo: &str, data: 
 }
 
 /// One `POST ?digest=` carrying the body: the single-request monolithic push.
-pub async fn push_monolithic(client: &reqwest::Client, base: &str, repo: &str, data: Vec<u8>) -> Result<String, String> {
+pub async fn push_monolithic(
+    client: &reqwest::Client,
+    base: &str,
+    repo: &str,
+    data: Vec<u8>,
+) -> Result<String, String> {
     let digest = sha256(&data);
     let pushed = client
         .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={digest}"))

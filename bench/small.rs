@@ -118,7 +118,11 @@ async fn measure(args: &Args, rbee: &Server, distribution: &Server) -> Result<()
         one_run(&client, server, Shape::PostPut, Load::Paced(100), 1, &seeds).await?;
     }
 
-    let loads: Vec<Load> = RATES.iter().map(|&rate| Load::Paced(rate)).chain([Load::FlatOut]).collect();
+    let loads: Vec<Load> = RATES
+        .iter()
+        .map(|&rate| Load::Paced(rate))
+        .chain([Load::FlatOut])
+        .collect();
     let mut table = Table::new(&[
         "load",
         "push",

@@ -138,7 +138,11 @@ impl LocalStore {
 
     /// Writes `payload` at `location` as [`ObjectStore::put`] does, unless a file is already
     /// there; true when it wrote. One blocking call.
-    pub(super) async fn write_if_absent(&self, location: &ObjectPath, payload: PutPayload) -> object_store::Result<bool> {
+    pub(super) async fn write_if_absent(
+        &self,
+        location: &ObjectPath,
+        payload: PutPayload,
+    ) -> object_store::Result<bool> {
         let (target, fsync) = (self.file(location), self.fsync);
         blocking(location, move || {
             if std::fs::symlink_metadata(&target).is_ok() {
@@ -281,12 +285,7 @@ fn write_atomically(
     let directory = target.parent().expect("object paths have a parent");
     let staging = staging_path(target);
     let written = (|| {
-        let create = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&staging)
-        };
+        let create = || std::fs::OpenOptions::new().write(true).create_new(true).open(&staging);
         // The directory usually exists: it is created only when the file cannot be.
         let mut file = match create() {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {

@@ -327,7 +327,12 @@ async fn concurrent_whole_body_finishes_of_an_empty_session_complete_it_at_most_
                 _ => panic!("round {round}: a finish answered {status} {body}"),
             }
         }
-        assert_eq!(winners.len(), 1, "round {round}: the session completed {} times", winners.len());
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: the session completed {} times",
+            winners.len()
+        );
         let (digest, whole) = winners.pop().unwrap();
         let fetched = app.get(&format!("/v2/race/small/blobs/{digest}")).await;
         assert_eq!(fetched.status(), 200);

@@ -69,7 +69,9 @@ impl Registry {
         }
         let size: u64 = frames.iter().map(|frame| frame.len() as u64).sum();
         blobs::insert(self.db.writer(), digest, size as i64, now_millis()).await?;
-        self.store.put_if_absent(&StorageKey::Blob(digest.clone()), frames).await?;
+        self.store
+            .put_if_absent(&StorageKey::Blob(digest.clone()), frames)
+            .await?;
         Ok(size)
     }
 
