@@ -108,6 +108,27 @@ pub async fn push_small(client: &reqwest::Client, base: &str, repo: &str, data: 
     Ok(digest)
 }
 
+/// One `POST ?digest=` carrying the body: the single-request monolithic push.
+pub async fn push_monolithic(
+    client: &reqwest::Client,
+    base: &str,
+    repo: &str,
+    data: Vec<u8>,
+) -> Result<String, String> {
+    let digest = sha256(&data);
+    let pushed = client
+        .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={digest}"))
+        .header("content-type", "application/octet-stream")
+        .body(data)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if pushed.status() != 201 {
+        return Err(format!("POST ?digest=: {}", pushed.status()));
+    }
+    Ok(digest)
+}
+
 /// GETs `url`, counting the bytes; returns seconds.
 pub async fn pull(client: &reqwest::Client, url: &str, expected: u64) -> Result<f64, String> {
     let started = Instant::now();

@@ -166,6 +166,20 @@ where
     Ok(result.rows_affected() > 0)
 }
 
+/// Deletes a session if it is open (no finish claimed it) and still has `expected_size`
+/// bytes: the claim of a finish that completes in this statement. True when it did.
+pub async fn delete_open_with_size<'c, E>(executor: E, id: &str, expected_size: i64) -> Result<bool, DbError>
+where
+    E: Executor<'c, Database = Any>,
+{
+    let result = sqlx::query("DELETE FROM upload_sessions WHERE id = $1 AND size = $2 AND finishing_since IS NULL")
+        .bind(id)
+        .bind(expected_size)
+        .execute(executor)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
 /// Deletes a session and (by `ON DELETE CASCADE`) its part rows; returns whether it existed.
 pub async fn delete<'c, E>(executor: E, id: &str) -> Result<bool, DbError>
 where

@@ -5,8 +5,12 @@
 //! the saved SHA-256 state. Finishing checks the digest, then moves (one part) or
 //! concatenates (several parts) the bytes to the blob's key, and only then records the blob.
 
+mod small;
+
 use futures::StreamExt;
 use sha2::Digest as _;
+
+use self::small::{read_small, ReadBody};
 
 use super::{BodyStream, Registry, RegistryError};
 use crate::db::{blobs, now_millis, repositories, uploads};
@@ -163,13 +167,18 @@ impl Registry {
         }))
     }
 
-    /// Stores a whole blob from one request (`POST ?digest=` with a body).
+    /// Stores a whole blob from one request (`POST ?digest=` with a body); a small one
+    /// whole from memory (`small`).
     pub async fn upload_monolithic(
         &self,
         name: &RepoName,
         digest: &Digest,
         body: BodyStream,
     ) -> Result<BlobInfo, RegistryError> {
+        let body = match read_small(body, self.limits.max_blob_bytes).await? {
+            ReadBody::Whole(frames) => return self.upload_small_monolithic(name, digest, frames).await,
+            ReadBody::Streaming(body) => body,
+        };
         let session_id = new_id();
         let part = StorageKey::UploadPart {
             session_id: session_id.clone(),
@@ -306,6 +315,14 @@ impl Registry {
         body: Option<BodyStream>,
     ) -> Result<BlobInfo, RegistryError> {
         let session = self.find_session(name, session_id).await?;
+        // The whole blob in the `PUT` of a session that has received nothing, and small.
+        let body = match body {
+            Some(body) if session.size == 0 => match read_small(body, self.limits.max_blob_bytes).await? {
+                ReadBody::Whole(frames) => return self.finish_small(name, &session, digest, frames).await,
+                ReadBody::Streaming(body) => Some(body),
+            },
+            body => body,
+        };
         let mut last_part = None;
         let prepared = self.prepare_finish(&session, digest, body, &mut last_part).await;
         let (part_keys, size) = match prepared {

@@ -136,6 +136,26 @@ impl LocalStore {
         .await
     }
 
+    /// Writes `payload` at `location` as [`ObjectStore::put`] does, unless a file is already
+    /// there; true when it wrote. One blocking call.
+    pub(super) async fn write_if_absent(
+        &self,
+        location: &ObjectPath,
+        payload: PutPayload,
+    ) -> object_store::Result<bool> {
+        let (target, fsync) = (self.file(location), self.fsync);
+        blocking(location, move || {
+            if std::fs::symlink_metadata(&target).is_ok() {
+                return Ok(false);
+            }
+            write_atomically(&target, fsync, |file| {
+                payload.iter().try_for_each(|chunk| file.write_all(chunk))
+            })?;
+            Ok(true)
+        })
+        .await
+    }
+
     /// The directories directly under `prefix`, each with the time its newest file (staging
     /// files included) or the directory itself was last changed.
     pub(super) async fn directories_by_newest(
@@ -263,13 +283,17 @@ fn write_atomically(
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let directory = target.parent().expect("object paths have a parent");
-    std::fs::create_dir_all(directory)?;
     let staging = staging_path(target);
     let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&staging)?;
+        let create = || std::fs::OpenOptions::new().write(true).create_new(true).open(&staging);
+        // The directory usually exists: it is created only when the file cannot be.
+        let mut file = match create() {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(directory)?;
+                create()?
+            }
+            opened => opened?,
+        };
         fill(&mut file)?;
         if fsync {
             file.sync_all()?;

@@ -207,6 +207,18 @@ pub(crate) trait Backend: ObjectStore {
         self.list_with_delimiter(Some(&ObjectPath::from("uploads"))).await?;
         Ok(())
     }
+
+    /// Writes `payload` at `location` unless an object is already there; true when it wrote.
+    /// For content-addressed keys, where an object already there holds the same bytes.
+    async fn put_if_absent(&self, location: &ObjectPath, payload: PutPayload) -> object_store::Result<bool> {
+        match self.head(location).await {
+            Ok(_) => return Ok(false),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        self.put(location, payload).await?;
+        Ok(true)
+    }
 }
 
 impl Backend for AmazonS3 {}
@@ -225,6 +237,11 @@ impl Backend for local::LocalStore {
 
     async fn children_by_newest(&self, prefix: &ObjectPath) -> object_store::Result<Vec<(String, SystemTime)>> {
         self.directories_by_newest(prefix).await
+    }
+
+    /// The check and the write in one blocking call.
+    async fn put_if_absent(&self, location: &ObjectPath, payload: PutPayload) -> object_store::Result<bool> {
+        self.write_if_absent(location, payload).await
     }
 
     async fn check(&self) -> object_store::Result<()> {
@@ -370,6 +387,17 @@ impl BlobStore {
     pub async fn rename(&self, from: &StorageKey, to: &StorageKey) -> Result<(), StorageError> {
         self.store
             .rename(&from.path(), &to.path())
+            .await
+            .map_err(from_object_store)
+    }
+
+    /// Stores `data`, held whole in memory (a small object), at `key` unless an object is
+    /// already there (a content-addressed key: the same bytes); durable when it returns, like
+    /// [`ObjectWriter::finish`]. Returns whether it wrote. On the local filesystem this is one
+    /// blocking call (check, staging file, fsync, rename, directory fsync).
+    pub async fn put_if_absent(&self, key: &StorageKey, data: Vec<Bytes>) -> Result<bool, StorageError> {
+        self.store
+            .put_if_absent(&key.path(), PutPayload::from_iter(data))
             .await
             .map_err(from_object_store)
     }

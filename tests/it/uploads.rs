@@ -283,3 +283,100 @@ async fn concurrent_finishes_of_one_session_complete_it_at_most_once() {
         );
     }
 }
+
+/// Several `PUT ?digest=` each carrying a whole small blob close one session that has
+/// received nothing (the small-body path): it completes at most once, the others get a clean
+/// `4xx`, only the winner's blob is linked, and the session is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_whole_body_finishes_of_an_empty_session_complete_it_at_most_once() {
+    let app = std::sync::Arc::new(TestApp::start().await);
+    for round in 0..4u8 {
+        let location = app.start_upload("race/small").await;
+        let finishers: Vec<_> = (0..8u8)
+            .map(|i| {
+                let app = app.clone();
+                let location = location.clone();
+                let whole = bytes_of(4096, round.wrapping_mul(16).wrapping_add(i + 1));
+                tokio::spawn(async move {
+                    let digest = sha256(&whole);
+                    let response = app
+                        .client
+                        .put(format!("{}?digest={digest}", app.url(&location)))
+                        .header("content-type", "application/octet-stream")
+                        .body(whole.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status().as_u16();
+                    (status, response.text().await.unwrap(), digest, whole)
+                })
+            })
+            .collect();
+        let (mut winners, mut losers) = (Vec::new(), Vec::new());
+        for finisher in finishers {
+            let (status, body, digest, whole) = finisher.await.unwrap();
+            match status {
+                201 => winners.push((digest, whole)),
+                400..=499 => {
+                    assert!(
+                        body.contains("BLOB_UPLOAD_UNKNOWN") || body.contains("BLOB_UPLOAD_INVALID"),
+                        "round {round}: a losing finish answered {status} {body}"
+                    );
+                    losers.push(digest);
+                }
+                _ => panic!("round {round}: a finish answered {status} {body}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: the session completed {} times",
+            winners.len()
+        );
+        let (digest, whole) = winners.pop().unwrap();
+        let fetched = app.get(&format!("/v2/race/small/blobs/{digest}")).await;
+        assert_eq!(fetched.status(), 200);
+        assert_eq!(fetched.bytes().await.unwrap().as_ref(), &whole[..]);
+        for digest in losers {
+            let lost = app.get(&format!("/v2/race/small/blobs/{digest}")).await;
+            assert_eq!(lost.status(), 404, "round {round}: a losing finish's blob is linked");
+        }
+        assert_eq!(app.get(&location).await.status(), 404);
+    }
+}
+
+/// The single-request `POST ?digest=`: a small blob (held whole) and one just over the
+/// small-body size (streamed) are both stored and served; a small one with a wrong digest
+/// is refused and leaves neither a blob nor upload files.
+#[tokio::test]
+async fn single_post_small_and_large_bodies_and_a_wrong_digest() {
+    let app = TestApp::start().await;
+    for size in [4096, 1024 * 1024 + 1] {
+        let data = bytes_of(size, 9);
+        let digest = sha256(&data);
+        let pushed = app
+            .client
+            .post(app.url(&format!("/v2/single/blobs/uploads/?digest={digest}")))
+            .header("content-type", "application/octet-stream")
+            .body(data.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pushed.status(), 201, "{size} bytes");
+        let fetched = app.get(&format!("/v2/single/blobs/{digest}")).await;
+        assert_eq!(fetched.bytes().await.unwrap().as_ref(), &data[..]);
+    }
+    let data = bytes_of(4096, 10);
+    let wrong = sha256(b"something else");
+    let refused = app
+        .client
+        .post(app.url(&format!("/v2/single/blobs/uploads/?digest={wrong}")))
+        .body(data)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(error_code(refused).await, "DIGEST_INVALID");
+    assert_eq!(app.get(&format!("/v2/single/blobs/{wrong}")).await.status(), 404);
+    assert!(app.stored_objects("uploads").await.is_empty());
+}
