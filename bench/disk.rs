@@ -33,18 +33,19 @@ pub fn run(args: &Args, work: &Path, runtime: &tokio::runtime::Runtime) -> Resul
         "bench/disk",
         pseudo_random(4096, 1).into(),
     ))?;
-    let (mut dd, mut pushes, mut cpu) = (Samples::default(), Vec::new(), Samples::default());
+    let (mut dd, mut pushes) = (Samples::default(), Vec::new());
+    let (mut cpu, mut dd_cpu) = (Samples::default(), Samples::default());
     for round in 0..ROUNDS {
         let data = bytes::Bytes::from(pseudo_random(size, 7000 + round));
         let source = scratch.join("source");
         write_synced(&source, &data)?;
         sync()?;
         let target = scratch.join("dd-output");
-        let copy = || -> Result<f64, String> {
-            let seconds = dd_fsync(&source, &target)?;
+        let copy = || -> Result<(f64, f64), String> {
+            let timed = dd_fsync(&source, &target)?;
             std::fs::remove_file(&target).map_err(|e| e.to_string())?;
             sync()?;
-            Ok(seconds)
+            Ok(timed)
         };
         let push = || -> Result<(PushPhases, f64), String> {
             let before = rbee.cpu_seconds();
@@ -53,7 +54,7 @@ pub fn run(args: &Args, work: &Path, runtime: &tokio::runtime::Runtime) -> Resul
         };
         rbee.step(&format!("round {} of {ROUNDS}", round + 1));
         // Alternating which goes first, so neither always follows the other's write-back.
-        let (seconds, (phases, used)) = if round % 2 == 0 {
+        let ((seconds, copy_cpu), (phases, used)) = if round % 2 == 0 {
             let seconds = copy()?;
             (seconds, push()?)
         } else {
@@ -62,10 +63,11 @@ pub fn run(args: &Args, work: &Path, runtime: &tokio::runtime::Runtime) -> Resul
         };
         sync()?;
         dd.0.push(seconds);
+        dd_cpu.0.push(copy_cpu);
         pushes.push(phases);
         cpu.0.push(used);
     }
-    print(args, &rbee, &dd, &pushes, &cpu);
+    print(args, &rbee, &dd, &pushes, [&cpu, &dd_cpu]);
     Ok(())
 }
 
@@ -82,8 +84,21 @@ fn sync() -> Result<(), String> {
     status.success().then_some(()).ok_or_else(|| format!("sync: {status}"))
 }
 
-/// `dd if=source of=target bs=1M conv=fsync`; its wall-clock seconds.
-fn dd_fsync(source: &Path, target: &Path) -> Result<f64, String> {
+/// CPU seconds (user + system) of this process's finished children so far.
+fn children_cpu_seconds() -> f64 {
+    // SAFETY: `getrusage` fills the zeroed struct it is given and has no other effect.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// `dd if=source of=target bs=1M conv=fsync`: its wall-clock and CPU seconds.
+fn dd_fsync(source: &Path, target: &Path) -> Result<(f64, f64), String> {
+    let cpu = children_cpu_seconds();
     let started = Instant::now();
     let status = Command::new("dd")
         .arg(format!("if={}", source.display()))
@@ -92,10 +107,12 @@ fn dd_fsync(source: &Path, target: &Path) -> Result<f64, String> {
         .status()
         .map_err(|e| format!("dd: {e}"))?;
     let seconds = started.elapsed().as_secs_f64();
-    status.success().then_some(seconds).ok_or_else(|| format!("dd: {status}"))
+    let cpu = children_cpu_seconds() - cpu;
+    status.success().then_some((seconds, cpu)).ok_or_else(|| format!("dd: {status}"))
 }
 
-fn print(args: &Args, rbee: &Server, dd: &Samples, pushes: &[PushPhases], cpu: &Samples) {
+/// `cpu`: rbee-registry's CPU seconds per push and dd's per copy.
+fn print(args: &Args, rbee: &Server, dd: &Samples, pushes: &[PushPhases], cpu: [&Samples; 2]) {
     let mib = args.large_mib as f64;
     let total = Samples(pushes.iter().map(PushPhases::total).collect());
     let phase = |pick: fn(&PushPhases) -> f64| Samples(pushes.iter().map(pick).collect()).quantile(0.5) * 1000.0;
@@ -134,10 +151,10 @@ fn print(args: &Args, rbee: &Server, dd: &Samples, pushes: &[PushPhases], cpu: &
         String::new(),
     ]);
     table.row(vec![
-        "server CPU per push, median".into(),
+        "CPU per push (server) and per copy (dd), median".into(),
         "ms".into(),
-        show(Some(cpu.quantile(0.5) * 1000.0)),
-        String::new(),
+        show(Some(cpu[0].quantile(0.5) * 1000.0)),
+        show(Some(cpu[1].quantile(0.5) * 1000.0)),
         String::new(),
     ]);
     table.row(vec![
