@@ -75,7 +75,12 @@ pub fn run(args: &Args, work: &Path, runtime: &tokio::runtime::Runtime) -> Resul
             pulls[which].cpu.0.push(cpu);
         }
     }
-    print(&pushes, &pulls, after_pushes, [rbee.peak_rss_mib(), distribution.peak_rss_mib()]);
+    print(
+        &pushes,
+        &pulls,
+        after_pushes,
+        [rbee.peak_rss_mib(), distribution.peak_rss_mib()],
+    );
     Ok(())
 }
 
@@ -124,8 +129,16 @@ fn print(pushes: &[Runs; 2], pulls: &[Runs; 2], after_pushes: [f64; 2], at_end: 
     ));
     let mut table = Table::new(&["figure", "unit", "rbee-registry", "distribution", "ratio"]);
     for (name, runs, mib) in [
-        (format!("{PUSHES} × {PUSH_MIB} MiB pushes at once"), pushes, PUSHES * PUSH_MIB),
-        (format!("{PULLS} × {PULL_MIB} MiB pulls at once"), pulls, PULLS * PULL_MIB),
+        (
+            format!("{PUSHES} × {PUSH_MIB} MiB pushes at once"),
+            pushes,
+            PUSHES * PUSH_MIB,
+        ),
+        (
+            format!("{PULLS} × {PULL_MIB} MiB pulls at once"),
+            pulls,
+            PULLS * PULL_MIB,
+        ),
     ] {
         let mib = mib as f64;
         let rate = |runs: &Runs| Some(mib / runs.seconds.quantile(0.5));
@@ -145,7 +158,10 @@ fn print(pushes: &[Runs; 2], pulls: &[Runs; 2], after_pushes: [f64; 2], at_end: 
             ratio(cpu(&runs[0]), cpu(&runs[1]), false),
         ]);
     }
-    for (name, rss) in [("peak RSS after the pushes", after_pushes), ("peak RSS at the end", at_end)] {
+    for (name, rss) in [
+        ("peak RSS after the pushes", after_pushes),
+        ("peak RSS at the end", at_end),
+    ] {
         table.row(vec![
             name.into(),
             "MiB".into(),

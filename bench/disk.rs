@@ -108,7 +108,10 @@ fn dd_fsync(source: &Path, target: &Path) -> Result<(f64, f64), String> {
         .map_err(|e| format!("dd: {e}"))?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = children_cpu_seconds() - cpu;
-    status.success().then_some((seconds, cpu)).ok_or_else(|| format!("dd: {status}"))
+    status
+        .success()
+        .then_some((seconds, cpu))
+        .ok_or_else(|| format!("dd: {status}"))
 }
 
 /// `cpu`: rbee-registry's CPU seconds per push and dd's per copy.

@@ -54,7 +54,7 @@ use tokio::task::JoinHandle;
 
 /// Bytes per part of a streamed write (the request's buffers are grouped into parts of this
 /// size before they go to the writer thread).
-pub(super) const PART_BYTES: usize = 1024 * 1024;
+pub(super) const PART_BYTES: usize = 512 * 1024;
 /// Parts that may wait for the writer thread; a part's future waits beyond that.
 const QUEUED_PARTS: usize = 2;
 /// With `fsync`, write-back of the file is started after every this many bytes.
@@ -223,7 +223,13 @@ impl ObjectStore for LocalStore {
         if options.head || conditional {
             return self.plain.get_opts(location, options).await;
         }
-        read(self.file(location), location.clone(), options.range, self.mapped.clone()).await
+        read(
+            self.file(location),
+            location.clone(),
+            options.range,
+            self.mapped.clone(),
+        )
+        .await
     }
 
     async fn head(&self, location: &ObjectPath) -> object_store::Result<ObjectMeta> {
@@ -423,6 +429,8 @@ impl MultipartUpload for FileUpload {
             ended.and(Err(stopped_error(&self.stopped)))
         };
         ended.map_err(|error| io_error(&self.location, error))?;
+        // The object's buffers are freed: hand the memory back (off the request's path).
+        tokio::task::spawn_blocking(release_freed_memory);
         Ok(PutResult {
             e_tag: None,
             version: None,
@@ -475,6 +483,18 @@ fn write_file(target: &Path, fsync: bool, receiver: &mut mpsc::Receiver<Message>
             }
         }
     })
+}
+
+/// Gives memory the allocator keeps for reuse back to the kernel. A streamed write passes
+/// megabytes through buffers that the allocator keeps below its trim threshold (see
+/// `server::tune_allocator`); after the write, with several at once, that is tens of MiB no
+/// longer needed.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free memory of the allocator's heaps to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Bytes mapped and handed on at once when reading a file.
