@@ -21,8 +21,8 @@
 //!   per window. A window is unmapped when its last reference is dropped. Mapped pages count
 //!   as the server's resident memory while they are sent, so at most [`MAPPED_WINDOWS`] are
 //!   mapped at once across the store; a read that finds none free reads a piece of
-//!   [`READ_PIECE`] bytes into a buffer instead (many parallel pulls: bounded memory, no waiting). Mapping is safe
-//!   because files under the root are never truncated or rewritten in place (staged and
+//!   [`READ_PIECE`] bytes into a buffer instead (many parallel pulls: bounded memory, and
+//!   no read waits for another). Mapping is safe because files under the root are never truncated or rewritten in place (staged and
 //!   renamed; deleting a mapped file keeps its pages until unmapped); truncating one from
 //!   outside while it is served would fault the server.
 //! - **`rename`, `copy`**: one blocking call each, fsyncing what they create.
@@ -727,6 +727,35 @@ mod tests {
             assert_eq!(map_window(&file, start, end, None).unwrap().as_ref(), &data[from..to]);
             assert_eq!(read_window(&file, start, end).unwrap().as_ref(), &data[from..to]);
         }
+    }
+
+    #[tokio::test]
+    async fn reads_beyond_the_mapped_windows_read_pieces_of_the_same_bytes() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(directory.path().to_path_buf(), false).unwrap();
+        let location = ObjectPath::from("blobs/b");
+        let data: Vec<u8> = (0..9 * 1024 * 1024 + 77).map(|i| (i % 251) as u8).collect();
+        store.put(&location, PutPayload::from(data.clone())).await.unwrap();
+        let read = || async {
+            let stream = store.get(&location).await.unwrap().into_stream();
+            let buffers: Vec<Bytes> = futures::TryStreamExt::try_collect(stream).await.unwrap();
+            (buffers.len(), buffers.concat())
+        };
+        // Other downloads hold every mapped window: this one reads pieces, without waiting.
+        let held = store
+            .mapped
+            .clone()
+            .try_acquire_many_owned(MAPPED_WINDOWS as u32)
+            .unwrap();
+        let (buffers, bytes) = read().await;
+        assert_eq!(bytes, data);
+        assert_eq!(buffers, data.len().div_ceil(READ_PIECE as usize));
+        drop(held);
+        // With windows free it maps 4 + 4 + 1 MiB, and gives every window back.
+        let (buffers, bytes) = read().await;
+        assert_eq!(bytes, data);
+        assert_eq!(buffers, 3);
+        assert_eq!(store.mapped.available_permits(), MAPPED_WINDOWS);
     }
 
     #[tokio::test]
