@@ -86,7 +86,7 @@ pub fn run(args: &Args, work: &Path, runtime: &tokio::runtime::Runtime) -> Resul
 
 /// The order the two servers (0 = rbee-registry, 1 = distribution) go in, round by round.
 fn turns(round: usize) -> [usize; 2] {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         [0, 1]
     } else {
         [1, 0]

@@ -54,7 +54,7 @@ pub fn run(args: &Args, work: &Path, runtime: &tokio::runtime::Runtime) -> Resul
         };
         rbee.step(&format!("round {} of {ROUNDS}", round + 1));
         // Alternating which goes first, so neither always follows the other's write-back.
-        let ((seconds, copy_cpu), (phases, used)) = if round % 2 == 0 {
+        let ((seconds, copy_cpu), (phases, used)) = if round.is_multiple_of(2) {
             let seconds = copy()?;
             (seconds, push()?)
         } else {
