@@ -51,7 +51,37 @@ pub async fn push_streamed(
     repo: &str,
     data: bytes::Bytes,
 ) -> Result<(), String> {
+    push_streamed_phases(client, server, repo, data).await.map(drop)
+}
+
+/// Seconds each request of a streamed push took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PushPhases {
+    pub post: f64,
+    pub patch: f64,
+    pub put: f64,
+}
+
+impl PushPhases {
+    pub fn total(&self) -> f64 {
+        self.post + self.patch + self.put
+    }
+}
+
+/// [`push_streamed`], timing each of its three requests.
+pub async fn push_streamed_phases(
+    client: &reqwest::Client,
+    server: &Server,
+    repo: &str,
+    data: bytes::Bytes,
+) -> Result<PushPhases, String> {
     let digest = sha256(&data);
+    let mut phases = PushPhases::default();
+    let mut clock = Instant::now();
+    let mut lap = |slot: &mut f64| {
+        *slot = clock.elapsed().as_secs_f64();
+        clock = Instant::now();
+    };
     let started = client
         .post(server.url(&format!("/v2/{repo}/blobs/uploads/")))
         .send()
@@ -60,6 +90,7 @@ pub async fn push_streamed(
     if started.status() != 202 {
         return Err(format!("POST: {}", started.status()));
     }
+    lap(&mut phases.post);
     let upload = location(&started, &server.base)?;
     let patched = client
         .patch(&upload)
@@ -71,6 +102,7 @@ pub async fn push_streamed(
     if patched.status() != 202 {
         return Err(format!("PATCH: {}", patched.status()));
     }
+    lap(&mut phases.patch);
     let upload = location(&patched, &server.base)?;
     let finished = client
         .put(with_digest(&upload, &digest))
@@ -80,7 +112,8 @@ pub async fn push_streamed(
     if finished.status() != 201 {
         return Err(format!("PUT: {}", finished.status()));
     }
-    Ok(())
+    lap(&mut phases.put);
+    Ok(phases)
 }
 
 /// POST, then PUT ?digest= carrying the body: a small blob in two requests.

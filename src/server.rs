@@ -66,7 +66,7 @@ pub enum ServerError {
 /// Free memory glibc's allocator keeps at the top of a heap instead of returning it to the
 /// kernel at once.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MALLOC_TRIM_THRESHOLD: libc::c_int = 32 * 1024 * 1024;
+const MALLOC_TRIM_THRESHOLD: libc::c_int = 16 * 1024 * 1024;
 
 /// Keeps glibc from handing freed request buffers straight back to the kernel. A large upload
 /// passes through ~64 KiB buffers that live until the writer and hashing threads are done with

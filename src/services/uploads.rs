@@ -59,9 +59,9 @@ impl StreamHasher {
 /// Body bytes hashed on the receiving task before hashing moves to its own thread.
 const HASH_THREAD_AFTER: u64 = 1024 * 1024;
 /// Bytes gathered (by reference) before they are handed to the hashing thread.
-const HASH_BATCH_BYTES: usize = 1024 * 1024;
+const HASH_BATCH_BYTES: usize = 512 * 1024;
 /// Batches that may wait for the hashing thread; the receiver waits beyond that.
-const HASH_QUEUED_BATCHES: usize = 4;
+const HASH_QUEUED_BATCHES: usize = 2;
 
 /// Hashing on a blocking thread, fed batches of the body's buffers through a bounded channel,
 /// so that receiving the body, hashing it and writing it to storage overlap. Used once a body

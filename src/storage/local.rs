@@ -18,8 +18,11 @@
 //! - **Reads** (`get_opts`): the file is mapped in windows of [`READ_WINDOW`] bytes (`mmap`
 //!   with `MAP_POPULATE`, on a blocking thread, one window ahead of the one being sent), each
 //!   window handed on as one buffer: no copy into a user-space buffer, one thread hand-off
-//!   per window. A window is unmapped when its last reference is dropped. Mapping is safe
-//!   because files under the root are never truncated or rewritten in place (staged and
+//!   per window. A window is unmapped when its last reference is dropped. Mapped pages count
+//!   as the server's resident memory while they are sent, so at most [`MAPPED_WINDOWS`] are
+//!   mapped at once across the store; a read that finds none free reads a piece of
+//!   [`READ_PIECE`] bytes into a buffer instead (many parallel pulls: bounded memory, and
+//!   no read waits for another). Mapping is safe because files under the root are never truncated or rewritten in place (staged and
 //!   renamed; deleting a mapped file keeps its pages until unmapped); truncating one from
 //!   outside while it is served would fault the server.
 //! - **`rename`, `copy`**: one blocking call each, fsyncing what they create.
@@ -46,14 +49,14 @@ use object_store::{
     GetOptions, GetRange, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMode,
     PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 /// Bytes per part of a streamed write (the request's buffers are grouped into parts of this
 /// size before they go to the writer thread).
-pub(super) const PART_BYTES: usize = 1024 * 1024;
+pub(super) const PART_BYTES: usize = 512 * 1024;
 /// Parts that may wait for the writer thread; a part's future waits beyond that.
-const QUEUED_PARTS: usize = 4;
+const QUEUED_PARTS: usize = 2;
 /// With `fsync`, write-back of the file is started after every this many bytes.
 const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 /// Buffers passed to one `writev` (Linux's `IOV_MAX` is 1024).
@@ -66,6 +69,8 @@ pub(super) struct LocalStore {
     fsync: bool,
     /// object_store's own local backend, for what needs no fast path.
     plain: LocalFileSystem,
+    /// Permits for mapped read windows ([`MAPPED_WINDOWS`]).
+    mapped: Arc<Semaphore>,
 }
 
 impl std::fmt::Display for LocalStore {
@@ -108,7 +113,12 @@ impl LocalStore {
         std::fs::create_dir_all(&root)?;
         let root = root.canonicalize()?;
         let plain = LocalFileSystem::new_with_prefix(&root).map_err(std::io::Error::other)?;
-        Ok(LocalStore { root, fsync, plain })
+        Ok(LocalStore {
+            root,
+            fsync,
+            plain,
+            mapped: Arc::new(Semaphore::new(MAPPED_WINDOWS)),
+        })
     }
 
     /// The file of an object path (paths come from `StorageKey`, which never yields `..`).
@@ -233,7 +243,13 @@ impl ObjectStore for LocalStore {
         if options.head || conditional {
             return self.plain.get_opts(location, options).await;
         }
-        read(self.file(location), location.clone(), options.range).await
+        read(
+            self.file(location),
+            location.clone(),
+            options.range,
+            self.mapped.clone(),
+        )
+        .await
     }
 
     async fn head(&self, location: &ObjectPath) -> object_store::Result<ObjectMeta> {
@@ -437,6 +453,8 @@ impl MultipartUpload for FileUpload {
             ended.and(Err(stopped_error(&self.stopped)))
         };
         ended.map_err(|error| io_error(&self.location, error))?;
+        // The object's buffers are freed: hand the memory back (off the request's path).
+        tokio::task::spawn_blocking(release_freed_memory);
         Ok(PutResult {
             e_tag: None,
             version: None,
@@ -491,14 +509,36 @@ fn write_file(target: &Path, fsync: bool, receiver: &mut mpsc::Receiver<Message>
     })
 }
 
+/// Gives memory the allocator keeps for reuse back to the kernel. A streamed write passes
+/// megabytes through buffers that the allocator keeps below its trim threshold (see
+/// `server::tune_allocator`); after the write, with several at once, that is tens of MiB no
+/// longer needed.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free memory of the allocator's heaps to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Bytes mapped and handed on at once when reading a file.
 const READ_WINDOW: u64 = 4 * 1024 * 1024;
 /// Windows being mapped or waiting ahead of the one being sent.
 const WINDOWS_AHEAD: usize = 2;
+/// Read windows mapped at once across the store (reads in flight hold them until sent).
+const MAPPED_WINDOWS: usize = 4;
+/// Bytes read into a buffer at once when no mapped window is free.
+const READ_PIECE: u64 = 128 * 1024;
 
 /// Streams `range` of the file at `path` (all of it when `None`; a bounded range's end past
-/// the file is cut to its size) in mapped windows.
-async fn read(path: PathBuf, location: ObjectPath, range: Option<GetRange>) -> object_store::Result<GetResult> {
+/// the file is cut to its size) in mapped windows while `mapped` has permits, else in
+/// pieces read into buffers.
+async fn read(
+    path: PathBuf,
+    location: ObjectPath,
+    range: Option<GetRange>,
+    mapped: Arc<Semaphore>,
+) -> object_store::Result<GetResult> {
     let (file, meta) = blocking(&location, move || {
         let file = std::fs::File::open(&path)?;
         let meta = file.metadata()?;
@@ -530,15 +570,26 @@ async fn read(path: PathBuf, location: ObjectPath, range: Option<GetRange>) -> o
         version: None,
     };
     let file = Arc::new(file);
-    let windows = (start..end)
-        .step_by(READ_WINDOW as usize)
-        .map(move |from| (from, (from + READ_WINDOW).min(end)));
-    let stream = futures::stream::iter(windows)
-        .map(move |(from, to)| {
-            let (file, location) = (file.clone(), location.clone());
-            async move { blocking(&location, move || map_window(&file, from, to)).await }
-        })
-        .buffered(WINDOWS_AHEAD);
+    // Each step decides, when it is started, whether it maps a window or reads a piece.
+    let stream = futures::stream::unfold(start, move |from| {
+        let (file, location, mapped) = (file.clone(), location.clone(), mapped.clone());
+        async move {
+            if from >= end {
+                return None;
+            }
+            let permit = mapped.try_acquire_owned().ok();
+            let to = (from + if permit.is_some() { READ_WINDOW } else { READ_PIECE }).min(end);
+            let step = async move {
+                blocking(&location, move || match permit {
+                    Some(permit) => map_window(&file, from, to, Some(permit)),
+                    None => read_window(&file, from, to),
+                })
+                .await
+            };
+            Some((step, to))
+        }
+    })
+    .buffered(WINDOWS_AHEAD);
     Ok(GetResult {
         payload: GetResultPayload::Stream(stream.boxed()),
         meta,
@@ -594,10 +645,11 @@ fn start_writeback(file: &std::fs::File, offset: u64, length: u64) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &std::fs::File, _offset: u64, _length: u64) {}
 
-/// A read-only mapping of part of a file, unmapped on drop.
+/// A read-only mapping of part of a file, unmapped on drop (which gives its permit back).
 struct Mapping {
     address: *mut libc::c_void,
     length: usize,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 // SAFETY: the mapping is private to this value, read-only and never changed through it.
@@ -620,8 +672,13 @@ impl Drop for Mapping {
 }
 
 /// Maps bytes `from..to` (not empty) of the file, with its pages read in and mapped now
-/// (this blocks), so that sending them later does not fault.
-fn map_window(file: &std::fs::File, from: u64, to: u64) -> std::io::Result<Bytes> {
+/// (this blocks), so that sending them later does not fault. The mapping holds `permit`.
+fn map_window(
+    file: &std::fs::File,
+    from: u64,
+    to: u64,
+    permit: Option<OwnedSemaphorePermit>,
+) -> std::io::Result<Bytes> {
     use std::os::fd::AsRawFd;
     // SAFETY: `sysconf` has no memory effects.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
@@ -648,7 +705,11 @@ fn map_window(file: &std::fs::File, from: u64, to: u64) -> std::io::Result<Bytes
         tracing::debug!(error = %std::io::Error::last_os_error(), "mmap failed; reading instead");
         return read_window(file, from, to);
     }
-    let mapping = Mapping { address, length };
+    let mapping = Mapping {
+        address,
+        length,
+        _permit: permit,
+    };
     Ok(Bytes::from_owner(mapping).slice((from - aligned) as usize..))
 }
 
@@ -687,9 +748,38 @@ mod tests {
         let file = std::fs::File::open(&path).unwrap();
         for (from, to) in [(0, data.len()), (1, 4097), (4096, 8192), (5000, data.len())] {
             let (start, end) = (from as u64, to as u64);
-            assert_eq!(map_window(&file, start, end).unwrap().as_ref(), &data[from..to]);
+            assert_eq!(map_window(&file, start, end, None).unwrap().as_ref(), &data[from..to]);
             assert_eq!(read_window(&file, start, end).unwrap().as_ref(), &data[from..to]);
         }
+    }
+
+    #[tokio::test]
+    async fn reads_beyond_the_mapped_windows_read_pieces_of_the_same_bytes() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(directory.path().to_path_buf(), false).unwrap();
+        let location = ObjectPath::from("blobs/b");
+        let data: Vec<u8> = (0..9 * 1024 * 1024 + 77).map(|i| (i % 251) as u8).collect();
+        store.put(&location, PutPayload::from(data.clone())).await.unwrap();
+        let read = || async {
+            let stream = store.get(&location).await.unwrap().into_stream();
+            let buffers: Vec<Bytes> = futures::TryStreamExt::try_collect(stream).await.unwrap();
+            (buffers.len(), buffers.concat())
+        };
+        // Other downloads hold every mapped window: this one reads pieces, without waiting.
+        let held = store
+            .mapped
+            .clone()
+            .try_acquire_many_owned(MAPPED_WINDOWS as u32)
+            .unwrap();
+        let (buffers, bytes) = read().await;
+        assert_eq!(bytes, data);
+        assert_eq!(buffers, data.len().div_ceil(READ_PIECE as usize));
+        drop(held);
+        // With windows free it maps 4 + 4 + 1 MiB, and gives every window back.
+        let (buffers, bytes) = read().await;
+        assert_eq!(bytes, data);
+        assert_eq!(buffers, 3);
+        assert_eq!(store.mapped.available_permits(), MAPPED_WINDOWS);
     }
 
     #[tokio::test]

@@ -449,7 +449,7 @@ impl BlobStore {
 /// Writes one object from a stream of buffers with bounded memory. Small objects (up to one
 /// part of the backend's [`Backend::part_shape`]) are kept until [`ObjectWriter::finish`] and
 /// written with one `put`; larger ones stream as a multipart upload (on the local
-/// filesystem: parts of 1 MiB to its writer thread; on S3: parts of [`PART_SIZE`]).
+/// filesystem: parts of 512 KiB to its writer thread; on S3: parts of [`PART_SIZE`]).
 pub struct ObjectWriter {
     store: Arc<dyn Backend>,
     key: StorageKey,
