@@ -243,13 +243,11 @@ pub fn print(args: &Args, measured: &Measured) {
 
 /// A Markdown table printed on stdout: what each measurement group (`--s3`, `--disk`, …)
 /// prints, one row per figure.
-#[allow(dead_code)] // until the groups use it
 pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
-#[allow(dead_code)]
 impl Table {
     pub fn new(header: &[&str]) -> Self {
         Table {
@@ -273,7 +271,6 @@ impl Table {
 }
 
 /// A group's heading: its title, then the date, the machine and the load average.
-#[allow(dead_code)]
 pub fn heading(title: &str) {
     let date = std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -288,11 +285,9 @@ pub fn heading(title: &str) {
 }
 
 /// Latency samples in milliseconds, for quantiles.
-#[allow(dead_code)]
 #[derive(Debug, Default, Clone)]
 pub struct Samples(pub Vec<f64>);
 
-#[allow(dead_code)]
 impl Samples {
     /// The `q` quantile (0.5 = median, 0.99 = p99) by nearest rank; NaN when empty.
     pub fn quantile(&self, q: f64) -> f64 {

@@ -11,9 +11,12 @@ use std::sync::{Arc, Mutex};
 
 use super::Worker;
 
+/// A merged list and the generation it was read at.
+type HeldList = (i64, Arc<Vec<Worker>>);
+
 /// The last merged list and its generation; clones share it.
 #[derive(Clone, Default, Debug)]
-pub struct WorkerListCache(Arc<Mutex<Option<(i64, Arc<Vec<Worker>>)>>>);
+pub struct WorkerListCache(Arc<Mutex<Option<HeldList>>>);
 
 impl WorkerListCache {
     /// The held list when it was read at `generation`.
