@@ -22,10 +22,8 @@ pub const DEFAULT_CAPACITY: usize = 10_000;
 type TokenHash = [u8; 32];
 
 fn hash(token: &str) -> TokenHash {
-    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 /// A verified token as remembered.
