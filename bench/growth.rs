@@ -18,10 +18,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use futures::{stream, StreamExt as _};
-use rbee_registry::client::RegistryClient;
 
 use crate::manifests::{push_image, put_manifest};
-use crate::pages::publish_one;
+use crate::pages::publish_workers;
 use crate::report::{heading, show, Samples, Table};
 use crate::servers::{start_rbee, Server};
 use crate::tags::mount_image;
@@ -95,18 +94,8 @@ async fn populate(server: &Server, work: &Path, size: &Size) -> Result<(f64, f64
     server.step(&format!("{}: publishing {} workers", size.label, size.workers));
     let dir = work.join(format!("growth-{}-workers", size.label));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let publisher = RegistryClient::new(&server.base, None).map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let results: Vec<Result<(), String>> = stream::iter(0..size.workers)
-        .map(|n| {
-            let (publisher, dir) = (&publisher, &dir);
-            async move { publish_one(publisher, dir, n).await }
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    results.into_iter().collect::<Result<Vec<()>, String>>()?;
-    Ok((tagged, started.elapsed().as_secs_f64()))
+    let seconds = publish_workers(server, &dir, size.workers).await?;
+    Ok((tagged, seconds))
 }
 
 /// The requests timed, as paths for a registry of `size`, with what each is.

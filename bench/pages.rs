@@ -60,7 +60,7 @@ fn package(dir: &Path, id: &str, metadata: &[u8]) -> Result<std::path::PathBuf, 
 }
 
 /// Publishes worker number `n`.
-pub async fn publish_one(client: &RegistryClient, dir: &Path, n: usize) -> Result<(), String> {
+async fn publish_one(client: &RegistryClient, dir: &Path, n: usize) -> Result<(), String> {
     let id = format!("bench-worker-{n:04}");
     let mut metadata: serde_json::Value = serde_json::from_str(METADATA).map_err(|e| e.to_string())?;
     let worker_type = TYPES[n % TYPES.len()];
@@ -118,23 +118,30 @@ async fn time_page(client: &reqwest::Client, server: &Server, path: &str, runs: 
     })
 }
 
-/// Seeds `workers` workers into `server`, then times the pages; prints a Markdown table.
-pub async fn measure(server: &Server, workers: usize, runs: usize) -> Result<(), String> {
-    let dir = server.data.with_file_name("page-workers");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+/// Publishes workers `0..count` (`publish_one`, 8 at a time) from packages built under
+/// `dir`; returns the seconds it took.
+pub async fn publish_workers(server: &Server, dir: &Path, count: usize) -> Result<f64, String> {
     let publisher = RegistryClient::new(&server.base, None).map_err(|e| e.to_string())?;
-    server.step(&format!("publishing {workers} workers"));
     let started = Instant::now();
-    let results: Vec<Result<(), String>> = stream::iter(0..workers)
+    let results: Vec<Result<(), String>> = stream::iter(0..count)
         .map(|n| {
-            let (publisher, dir) = (&publisher, &dir);
+            let publisher = &publisher;
             async move { publish_one(publisher, dir, n).await }
         })
         .buffer_unordered(8)
         .collect()
         .await;
     results.into_iter().collect::<Result<Vec<()>, String>>()?;
-    server.step(&format!("published in {:.1} s", started.elapsed().as_secs_f64()));
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Seeds `workers` workers into `server`, then times the pages; prints a Markdown table.
+pub async fn measure(server: &Server, workers: usize, runs: usize) -> Result<(), String> {
+    let dir = server.data.with_file_name("page-workers");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    server.step(&format!("publishing {workers} workers"));
+    let seconds = publish_workers(server, &dir, workers).await?;
+    server.step(&format!("published in {seconds:.1} s"));
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1)

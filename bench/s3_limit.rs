@@ -10,7 +10,7 @@ use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, WriteMultipart};
 
-use crate::client::{location, pseudo_random, pull, sha256, with_digest};
+use crate::client::{pseudo_random, pull, push_streamed_phases, sha256};
 use crate::report::Samples;
 use crate::servers::Server;
 
@@ -110,10 +110,9 @@ pub async fn measure(client: &AmazonS3, prefix: &str, rbee: &Server, size: usize
         let ours = Bytes::from(pseudo_random(size, 5000 + round));
         let digest = sha256(&ours);
         let cpu = rbee.cpu_seconds();
-        let started = Instant::now();
-        let finish = push_split(&http, rbee, ours, &digest).await?;
-        limit.rbee_push.0.push(started.elapsed().as_secs_f64());
-        limit.rbee_finish.0.push(finish);
+        let phases = push_streamed_phases(&http, rbee, REPO, ours).await?;
+        limit.rbee_push.0.push(phases.total());
+        limit.rbee_finish.0.push(phases.put);
         limit.rbee_push_cpu.0.push(rbee.cpu_seconds() - cpu);
 
         limit.direct_get.0.push(direct_get(client, &path, size as u64).await?);
@@ -125,37 +124,4 @@ pub async fn measure(client: &AmazonS3, prefix: &str, rbee: &Server, size: usize
         limit.last_digest = digest;
     }
     Ok(limit)
-}
-
-/// What `client::push_streamed` sends (POST, one PATCH with the whole body, PUT ?digest=),
-/// returning the seconds of the PUT alone: the finish, where the upload becomes the blob.
-async fn push_split(http: &reqwest::Client, rbee: &Server, data: Bytes, digest: &str) -> Result<f64, String> {
-    let started = http
-        .post(rbee.url(&format!("/v2/{REPO}/blobs/uploads/")))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if started.status() != 202 {
-        return Err(format!("POST: {}", started.status()));
-    }
-    let patched = http
-        .patch(location(&started, &rbee.base)?)
-        .header("content-type", "application/octet-stream")
-        .body(data)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if patched.status() != 202 {
-        return Err(format!("PATCH: {}", patched.status()));
-    }
-    let finishing = Instant::now();
-    let finished = http
-        .put(with_digest(&location(&patched, &rbee.base)?, digest))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if finished.status() != 201 {
-        return Err(format!("PUT: {}", finished.status()));
-    }
-    Ok(finishing.elapsed().as_secs_f64())
 }
