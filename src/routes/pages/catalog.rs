@@ -55,9 +55,9 @@ pub async fn catalog_view(state: &AppState, query: CatalogQuery) -> Result<Catal
     }
     let total = all.len();
     let entries = all
-        .into_iter()
+        .iter()
         .filter(|worker| search.matches(worker))
-        .map(|worker| entry_of(&worker, stars.get(worker.id.as_str()).copied().unwrap_or(0)))
+        .map(|worker| entry_of(worker, stars.get(worker.id.as_str()).copied().unwrap_or(0)))
         .collect();
     Ok(CatalogView {
         query,

@@ -1,7 +1,7 @@
 //! Browsing the catalog (the pages' reads): searching workers by text, tag, type and
 //! platform, and a worker's downloads per day.
 
-use super::{platform_label, Worker, WorkerError, WorkerFilter};
+use super::{platform_label, Worker, WorkerError, WorkerFilter, WorkerList};
 use crate::artifact::WorkerId;
 use crate::db::{downloads, now_millis};
 use crate::services::Registry;
@@ -83,7 +83,7 @@ impl Worker {
 
 impl Registry {
     /// The workers matching `search`, by id (the same reads as the worker list APIs).
-    pub async fn search_workers(&self, search: &WorkerSearch) -> Result<Vec<Worker>, WorkerError> {
+    pub async fn search_workers(&self, search: &WorkerSearch) -> Result<WorkerList, WorkerError> {
         let filter = WorkerFilter {
             tag: search.tag.clone(),
             worker_type: search.worker_type.clone(),

@@ -5,7 +5,8 @@
 //! parsing it is most of a catalog page's time. The generation is one row that every
 //! transaction changing those rows moves on, so reading it tells whether the held list is
 //! current, also when other processes write to the same database. One list is held (bounded
-//! by the number of workers); a stale one is replaced by the next reader.
+//! by the number of workers); a stale one is replaced by the next reader. Readers get a
+//! [`WorkerList`]: the held list and which of its workers they picked, copying no worker.
 
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +37,48 @@ impl WorkerListCache {
             return;
         }
         *held = Some((generation, list));
+    }
+}
+
+/// Some workers of a held merged list, in its order (by id), borrowed from it.
+#[derive(Clone, Debug)]
+pub struct WorkerList {
+    all: Arc<Vec<Worker>>,
+    picked: Vec<usize>,
+}
+
+impl WorkerList {
+    /// The workers of `all` that `keep` accepts.
+    pub fn picking(all: Arc<Vec<Worker>>, mut keep: impl FnMut(&Worker) -> bool) -> Self {
+        let picked = (0..all.len()).filter(|&at| keep(&all[at])).collect();
+        WorkerList { all, picked }
+    }
+
+    /// Keeps only the workers `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Worker) -> bool) {
+        let all = &self.all;
+        self.picked.retain(|&at| keep(&all[at]));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Worker> + '_ {
+        self.picked.iter().map(|&at| &self.all[at])
+    }
+
+    pub fn len(&self) -> usize {
+        self.picked.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.picked.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a WorkerList {
+    type Item = &'a Worker;
+    type IntoIter = Box<dyn Iterator<Item = &'a Worker> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
     }
 }
 

@@ -26,7 +26,7 @@ mod list_cache;
 mod reads;
 
 pub use browse::{DailyDownloads, WorkerSearch};
-pub use list_cache::WorkerListCache;
+pub use list_cache::{WorkerList, WorkerListCache};
 
 pub(in crate::services) use index::record_worker_tag;
 

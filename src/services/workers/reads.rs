@@ -2,7 +2,7 @@
 //! records), their version lists, not-found errors naming what exists, and PKGBUILDs.
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{PlatformPackage, VersionList, Worker, WorkerError, WorkerFilter, WorkerVersion};
+use super::{PlatformPackage, VersionList, Worker, WorkerError, WorkerFilter, WorkerList, WorkerVersion};
 use crate::artifact::{self, Platform, WorkerId, PKGBUILD_ARTIFACT_TYPE, PKGBUILD_MEDIA_TYPE};
 use crate::db::{manifests, workers};
 use crate::oci::Digest;
@@ -11,10 +11,10 @@ use crate::services::Registry;
 
 impl Registry {
     /// Every worker (with a version in the registry, a listed catalog branch, or both), by
-    /// id, optionally filtered on its merged record.
-    pub async fn list_workers(&self, filter: &WorkerFilter) -> Result<Vec<Worker>, WorkerError> {
+    /// id, optionally filtered on its merged record; borrowed from the held list.
+    pub async fn list_workers(&self, filter: &WorkerFilter) -> Result<WorkerList, WorkerError> {
         let all = self.all_workers().await?;
-        Ok(all.iter().filter(|worker| worker.matches(filter)).cloned().collect())
+        Ok(WorkerList::picking(all, |worker| worker.matches(filter)))
     }
 
     /// The merged list of every worker: the one held in memory while the list generation is
