@@ -7,12 +7,16 @@
 //! fsynced before anything is timed, so `dd` reads them from the page cache and no dirty
 //! pages of the source are written back meanwhile; the push client sends the same bytes from
 //! memory. `dd`'s output is removed and `sync` run after each copy, outside the timing.
+//!
+//! A second limit is printed beside `dd`: SHA-256 of the same bytes on one core (the `sha2`
+//! crate the server hashes with), timed in the same rounds. A push verifies every byte, so it
+//! cannot be faster than that, whatever the disk.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::client::{pseudo_random, push_streamed_phases, PushPhases};
+use crate::client::{pseudo_random, push_streamed_phases, sha256, PushPhases};
 use crate::report::{heading, show, Samples, Table};
 use crate::servers::{start_rbee, Server};
 use crate::Args;
@@ -33,10 +37,13 @@ pub fn run(args: &Args, work: &Path, runtime: &tokio::runtime::Runtime) -> Resul
         "bench/disk",
         pseudo_random(4096, 1).into(),
     ))?;
-    let (mut dd, mut pushes) = (Samples::default(), Vec::new());
+    let (mut dd, mut hashing, mut pushes) = (Samples::default(), Samples::default(), Vec::new());
     let (mut cpu, mut dd_cpu) = (Samples::default(), Samples::default());
     for round in 0..ROUNDS {
         let data = bytes::Bytes::from(pseudo_random(size, 7000 + round));
+        let started = Instant::now();
+        std::hint::black_box(sha256(&data));
+        hashing.0.push(started.elapsed().as_secs_f64());
         let source = scratch.join("source");
         write_synced(&source, &data)?;
         sync()?;
@@ -67,7 +74,7 @@ pub fn run(args: &Args, work: &Path, runtime: &tokio::runtime::Runtime) -> Resul
         pushes.push(phases);
         cpu.0.push(used);
     }
-    print(args, &rbee, &dd, &pushes, [&cpu, &dd_cpu]);
+    print(args, &rbee, [&dd, &hashing], &pushes, [&cpu, &dd_cpu]);
     Ok(())
 }
 
@@ -114,8 +121,10 @@ fn dd_fsync(source: &Path, target: &Path) -> Result<(f64, f64), String> {
         .ok_or_else(|| format!("dd: {status}"))
 }
 
-/// `cpu`: rbee-registry's CPU seconds per push and dd's per copy.
-fn print(args: &Args, rbee: &Server, dd: &Samples, pushes: &[PushPhases], cpu: [&Samples; 2]) {
+/// `limits`: seconds of each `dd` copy and of each SHA-256 of the same bytes; `cpu`:
+/// rbee-registry's CPU seconds per push and dd's per copy.
+fn print(args: &Args, rbee: &Server, limits: [&Samples; 2], pushes: &[PushPhases], cpu: [&Samples; 2]) {
+    let [dd, hashing] = limits;
     let mib = args.large_mib as f64;
     let total = Samples(pushes.iter().map(PushPhases::total).collect());
     let phase = |pick: fn(&PushPhases) -> f64| Samples(pushes.iter().map(pick).collect()).quantile(0.5) * 1000.0;
@@ -134,6 +143,17 @@ fn print(args: &Args, rbee: &Server, dd: &Samples, pushes: &[PushPhases], cpu: [
             format!("{:.0} %", 100.0 * ours / limit),
         ]);
     }
+    let hash_rate = mib / hashing.quantile(0.0);
+    table.row(vec![
+        "limit 2: SHA-256 of the same bytes, one core (best)".into(),
+        "MiB/s".into(),
+        String::new(),
+        show(Some(hash_rate)),
+        format!(
+            "{:.0} % (best push ÷ this)",
+            100.0 * (mib / total.quantile(0.0)) / hash_rate
+        ),
+    ]);
     table.row(vec![
         "seconds, each round".into(),
         "s".into(),
