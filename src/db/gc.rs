@@ -3,6 +3,7 @@
 //! `services::gc`; every condition that makes something garbage is re-checked inside the
 //! statement that deletes it, so a concurrent push that touched it wins.
 
+use super::blobs::BlobObject;
 use super::{digest_at, DbError};
 use sqlx::{Any, AnyConnection, Executor, Row};
 
@@ -75,34 +76,41 @@ where
         .collect()
 }
 
-/// Deletes one blob's row if it is still garbage; true when it did. Call inside a
-/// transaction and delete the bytes before committing: the deleted row stays locked until
-/// then, so an upload claiming the same digest waits and then writes the bytes anew.
+/// Deletes one blob's row if it is still garbage; returns where its bytes were when it did.
+/// Call inside a transaction and delete the bytes before committing: the deleted row stays
+/// locked until then, so an upload claiming the same digest waits and then writes the bytes
+/// anew.
 pub async fn delete_blob_if_garbage(
     connection: &mut AnyConnection,
     digest: &Digest,
     cutoff: i64,
-) -> Result<bool, DbError> {
-    let result = sqlx::query(
+) -> Result<Option<BlobObject>, DbError> {
+    let row = sqlx::query(
         "DELETE FROM blobs WHERE digest = $1 AND touched_at < $2 \
          AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = blobs.digest) \
-         AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_kind = 'blob' AND mr.child_digest = blobs.digest)",
+         AND NOT EXISTS (SELECT 1 FROM manifest_references mr WHERE mr.child_kind = 'blob' AND mr.child_digest = blobs.digest) \
+         RETURNING held_session, held_part",
     )
     .bind(digest.to_string())
     .bind(cutoff)
-    .execute(&mut *connection)
+    .fetch_optional(&mut *connection)
     .await?;
-    Ok(result.rows_affected() > 0)
+    row.map(|row| BlobObject::at(&row, 0)).transpose()
 }
 
-/// Whether an upload session exists.
-pub async fn upload_exists<'c, E>(executor: E, id: &str) -> Result<bool, DbError>
+/// Whether the upload object `session_id`/`part_id` is owned: its session exists, or it is a
+/// blob's bytes (`blobs.held_session`, `held_part`).
+pub async fn upload_object_owned<'c, E>(executor: E, session_id: &str, part_id: &str) -> Result<bool, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
-    let row = sqlx::query("SELECT 1 FROM upload_sessions WHERE id = $1")
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
+    let row = sqlx::query(
+        "SELECT 1 FROM upload_sessions WHERE id = $1 \
+         UNION ALL SELECT 1 FROM blobs WHERE held_session = $1 AND held_part = $2",
+    )
+    .bind(session_id)
+    .bind(part_id)
+    .fetch_optional(executor)
+    .await?;
     Ok(row.is_some())
 }

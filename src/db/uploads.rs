@@ -218,8 +218,9 @@ where
     Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
 }
 
-/// Which of `ids` are sessions that exist.
-pub async fn existing_among<'c, E>(executor: E, ids: &[String]) -> Result<Vec<String>, DbError>
+/// Which of `ids` are sessions whose files are still owned: the session exists, or a blob's
+/// bytes are one of its parts (`blobs.held_session`).
+pub async fn owned_among<'c, E>(executor: E, ids: &[String]) -> Result<Vec<String>, DbError>
 where
     E: Executor<'c, Database = Any>,
 {
@@ -228,7 +229,8 @@ where
     }
     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "SELECT id FROM upload_sessions WHERE id IN ({})",
+        "SELECT id FROM upload_sessions WHERE id IN ({0}) \
+         UNION SELECT held_session FROM blobs WHERE held_session IN ({0})",
         placeholders.join(", ")
     );
     let mut query = sqlx::query(&sql);

@@ -264,11 +264,8 @@ impl Registry {
         digest: &Digest,
         client: DownloadClient,
     ) -> Result<DownloadLink, RegistryError> {
-        let Some((url, expires_in)) = self
-            .store
-            .presigned_download(&crate::storage::StorageKey::Blob(digest.clone()))
-            .await?
-        else {
+        let key = self.stored_blob_key(digest).await?;
+        let Some((url, expires_in)) = self.store.presigned_download(&key).await? else {
             return Ok(DownloadLink::Registry);
         };
         if let Some(recorder) = &self.downloads {

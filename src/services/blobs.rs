@@ -4,6 +4,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use super::{Registry, RegistryError};
+use crate::db::blobs::BlobObject;
 use crate::db::{blobs, manifests, repositories};
 use crate::oci::{resolve_range, ByteRange, Digest, RangeRequest, RepoName};
 use crate::storage::{ByteStream, StorageError, StorageKey};
@@ -32,7 +33,21 @@ pub enum BlobRead {
     },
 }
 
+/// The key of a stored blob's bytes: its own key, or the upload part that became the blob.
+pub(crate) fn blob_key(digest: &Digest, object: BlobObject) -> StorageKey {
+    match object {
+        BlobObject::Own => StorageKey::Blob(digest.clone()),
+        BlobObject::Held { session_id, part_id } => StorageKey::UploadPart { session_id, part_id },
+    }
+}
+
 impl Registry {
+    /// The key of a recorded blob's bytes ([`blob_key`]); its own key when there is no row.
+    pub(crate) async fn stored_blob_key(&self, digest: &Digest) -> Result<StorageKey, RegistryError> {
+        let object = blobs::object_of(self.db.reader(), digest).await?;
+        Ok(blob_key(digest, object.unwrap_or(BlobObject::Own)))
+    }
+
     /// Size of a blob of the repository (`HEAD`), without opening it.
     pub async fn stat_blob(&self, name: &RepoName, digest: &Digest) -> Result<u64, RegistryError> {
         if let Some(size) = blobs::linked_size(self.db.reader(), name, digest).await? {
@@ -56,11 +71,15 @@ impl Registry {
         range_header: Option<&str>,
         open_body: bool,
     ) -> Result<BlobRead, RegistryError> {
-        let linked = blobs::linked_size(self.db.reader(), name, digest).await?;
-        let (size, manifest_content) = match linked {
-            Some(size) => (size as u64, None),
+        let linked = blobs::linked_blob(self.db.reader(), name, digest).await?;
+        let (size, key, manifest_content) = match linked {
+            Some((size, object)) => (size as u64, blob_key(digest, object), None),
             None => match manifests::find_by_digest(self.db.reader(), name, digest).await? {
-                Some(manifest) => (manifest.content.len() as u64, Some(Bytes::from(manifest.content))),
+                Some(manifest) => (
+                    manifest.content.len() as u64,
+                    StorageKey::Blob(digest.clone()),
+                    Some(Bytes::from(manifest.content)),
+                ),
                 None => return Err(RegistryError::BlobUnknown(digest.clone())),
             },
         };
@@ -70,7 +89,7 @@ impl Registry {
             Some(RangeRequest::Unsatisfiable) => return Ok(BlobRead::RangeNotSatisfiable { size }),
         };
         if open_body && manifest_content.is_none() {
-            if let Some((url, _)) = self.store.presigned_download(&StorageKey::Blob(digest.clone())).await? {
+            if let Some((url, _)) = self.store.presigned_download(&key).await? {
                 return Ok(BlobRead::Redirect {
                     digest: digest.clone(),
                     location: url.to_string(),
@@ -86,7 +105,7 @@ impl Registry {
             };
             futures::stream::once(async move { Ok(content) }).boxed()
         } else {
-            match self.store.read(&StorageKey::Blob(digest.clone()), range).await {
+            match self.store.read(&key, range).await {
                 Ok(stream) => stream,
                 Err(StorageError::NotFound(_)) => {
                     tracing::error!(%digest, "blob recorded in the database is missing from storage");

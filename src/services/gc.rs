@@ -28,7 +28,9 @@ use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 
+use super::blobs::blob_key;
 use super::{Registry, RegistryError};
+use crate::db::blobs::BlobObject;
 use crate::db::{gc as queries, gc_runs, now_millis};
 use crate::observability::GcRunRecord;
 use crate::oci::Digest;
@@ -151,13 +153,19 @@ impl Registry {
                 continue;
             }
             let mut transaction = self.db.begin().await?;
-            if !queries::delete_blob_if_garbage(&mut transaction, &candidate.digest, blob_cutoff).await? {
+            let Some(object) =
+                queries::delete_blob_if_garbage(&mut transaction, &candidate.digest, blob_cutoff).await?
+            else {
                 transaction.rollback().await?;
                 continue;
-            }
+            };
             // Delete the bytes while the row's deletion is uncommitted: a racing upload's
-            // claim waits for the commit and then writes the bytes again.
+            // claim waits for the commit and then writes the bytes again. The blob's own key
+            // too when an upload part held its bytes (a copy may have landed there as well).
             self.store.delete(&StorageKey::Blob(candidate.digest.clone())).await?;
+            if object != BlobObject::Own {
+                self.store.delete(&blob_key(&candidate.digest, object)).await?;
+            }
             transaction.commit().await?;
             tracing::info!(digest = %candidate.digest, size, "gc removed a blob");
             report.bytes_freed += size;
@@ -192,8 +200,9 @@ impl Registry {
             let Some(session_id) = object.upload_session() else {
                 continue;
             };
+            let part_id = object.upload_part().unwrap_or_default();
             if report.uploads.iter().any(|removed| removed == session_id)
-                || queries::upload_exists(self.db.reader(), session_id).await?
+                || queries::upload_object_owned(self.db.reader(), session_id, part_id).await?
             {
                 continue;
             }

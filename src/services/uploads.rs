@@ -190,7 +190,9 @@ impl Registry {
         };
         let size = self.write_part(&part, body, &mut hasher, 0).await?;
         let computed = hasher.finish();
-        let directory = StorageKey::UploadDirectory { session_id };
+        let directory = StorageKey::UploadDirectory {
+            session_id: session_id.clone(),
+        };
         if &computed != digest {
             self.store.delete_prefix(&directory).await?;
             return Err(RegistryError::DigestMismatch {
@@ -200,7 +202,7 @@ impl Registry {
         }
         blobs::insert(self.db.writer(), digest, size as i64, now_millis()).await?;
         let result = self.promote(digest, &[part], &mut false).await;
-        self.store.delete_prefix(&directory).await?;
+        self.remove_upload_files(&session_id).await?;
         result?;
         self.link_blob(name, digest).await?;
         Ok(BlobInfo {
@@ -361,10 +363,7 @@ impl Registry {
         }
         // The session is gone, so its directory belongs to nobody: what this cannot remove
         // (a losing finish writing its part right now) the sweeper removes later.
-        let directory = StorageKey::UploadDirectory {
-            session_id: session_id.to_string(),
-        };
-        if let Err(error) = self.store.delete_prefix(&directory).await {
+        if let Err(error) = self.remove_upload_files(session_id).await {
             tracing::warn!(%error, session_id, "could not remove a finished upload's files; the sweeper will");
         }
         Ok(BlobInfo {
@@ -518,12 +517,32 @@ impl Registry {
         if !uploads::delete_open(self.db.writer(), session_id).await? {
             return Ok(false);
         }
-        self.store
-            .delete_prefix(&StorageKey::UploadDirectory {
-                session_id: session_id.to_string(),
-            })
-            .await?;
+        self.remove_upload_files(session_id).await?;
         Ok(true)
+    }
+
+    /// Removes the stored files of upload `session_id`, sparing a part that became a blob's
+    /// bytes (`blobs::hold`): one removal of the directory when no part is held.
+    async fn remove_upload_files(&self, session_id: &str) -> Result<(), RegistryError> {
+        let directory = StorageKey::UploadDirectory {
+            session_id: session_id.to_string(),
+        };
+        let held = blobs::held_parts_of(self.db.reader(), session_id).await?;
+        if held.is_empty() {
+            self.store.delete_prefix(&directory).await?;
+            return Ok(());
+        }
+        let mut listing = self.store.list(&directory);
+        while let Some(object) = listing.next().await {
+            let object = object?;
+            if !object
+                .upload_part()
+                .is_some_and(|part| held.iter().any(|kept| kept == part))
+            {
+                self.store.delete_listed(&object).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes a session not appended to since `cutoff` (milliseconds), re-checked in the
@@ -534,11 +553,7 @@ impl Registry {
         if !uploads::delete_if_idle(self.db.writer(), session_id, cutoff).await? {
             return Ok(false);
         }
-        self.store
-            .delete_prefix(&StorageKey::UploadDirectory {
-                session_id: session_id.to_string(),
-            })
-            .await?;
+        self.remove_upload_files(session_id).await?;
         Ok(true)
     }
 
@@ -567,7 +582,7 @@ impl Registry {
             .map(|(session_id, _)| session_id)
             .collect();
         for batch in old.chunks(500) {
-            let owned = uploads::existing_among(self.db.reader(), batch).await?;
+            let owned = uploads::owned_among(self.db.reader(), batch).await?;
             for session_id in batch.iter().filter(|id| !owned.contains(id)) {
                 self.store
                     .delete_prefix(&StorageKey::UploadDirectory {
@@ -642,12 +657,21 @@ impl Registry {
     }
 
     /// Puts verified bytes at the blob's key: moves a single part (setting `moved`),
-    /// concatenates several; skipped when the blob is already stored. The parts left behind
-    /// go with the upload's directory, which the caller removes. The caller has claimed the
-    /// blob (`blobs::insert`) first, so `gc` cannot remove bytes this relies on.
+    /// concatenates several; skipped when the blob is already stored. Where a move is a copy
+    /// (S3), a single part is not moved: the blob's row names it (`blobs::hold`, setting
+    /// `moved`: the session no longer owns it) unless the blob is stored already. The parts
+    /// left behind go with the upload's directory, which the caller removes
+    /// (`remove_upload_files`, which spares a held part). The caller has claimed the blob
+    /// (`blobs::insert`) first, so `gc` cannot remove bytes this relies on.
     async fn promote(&self, digest: &Digest, parts: &[StorageKey], moved: &mut bool) -> Result<(), RegistryError> {
         let blob_key = StorageKey::Blob(digest.clone());
         if let [single] = parts {
+            if let (true, StorageKey::UploadPart { session_id, part_id }) = (self.store.moves_by_copy(), single) {
+                if self.stored_blob_key(digest).await? == blob_key && self.store.size(&blob_key).await?.is_none() {
+                    *moved = blobs::hold(self.db.writer(), digest, session_id, part_id).await?;
+                }
+                return Ok(());
+            }
             *moved = self.store.move_into_place(single, &blob_key).await?;
             return Ok(());
         }

@@ -115,6 +115,14 @@ impl StoredObject {
         let rest = self.path.strip_prefix("uploads/")?;
         rest.split('/').next().filter(|id| !id.is_empty())
     }
+
+    /// The part id of an upload part (`uploads/<session>/<part>`).
+    pub fn upload_part(&self) -> Option<&str> {
+        let rest = self.path.strip_prefix("uploads/")?;
+        let mut parts = rest.split('/');
+        let (_session, part) = (parts.next()?, parts.next()?);
+        (parts.next().is_none() && !part.is_empty()).then_some(part)
+    }
 }
 
 /// Errors of blob storage.
@@ -173,6 +181,12 @@ pub(crate) trait Backend: ObjectStore {
         (PART_SIZE, PART_CONCURRENCY)
     }
 
+    /// Whether `rename` copies the bytes (S3: `CopyObject`, then a delete) rather than
+    /// relinking them.
+    fn moves_by_copy(&self) -> bool {
+        true
+    }
+
     /// Removes every object under `prefix` (and anything else the backend keeps there).
     async fn delete_prefix(&self, prefix: &ObjectPath) -> object_store::Result<()> {
         let mut listing = self.list(Some(prefix));
@@ -229,6 +243,10 @@ impl Backend for local::LocalStore {
     fn part_shape(&self) -> (usize, usize) {
         // Parts go to the writer thread in order, one at a time (its queue holds a few).
         (local::PART_BYTES, 1)
+    }
+
+    fn moves_by_copy(&self) -> bool {
+        false
     }
 
     async fn delete_prefix(&self, prefix: &ObjectPath) -> object_store::Result<()> {
@@ -381,6 +399,11 @@ impl BlobStore {
             .await
             .map_err(from_object_store)?;
         Ok(result.into_stream().map_err(from_object_store).boxed())
+    }
+
+    /// Whether moving an object copies its bytes (S3), so that callers avoid moves.
+    pub fn moves_by_copy(&self) -> bool {
+        self.store.moves_by_copy()
     }
 
     /// Moves an object (atomic on the local filesystem, which also fsyncs its directory).

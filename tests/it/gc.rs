@@ -496,3 +496,95 @@ async fn the_periodic_collection_in_serve_removes_an_unreferenced_blob() {
     assert!(metric(&text, "rbee_gc_last_success_timestamp_seconds").is_some());
     app.stop().await;
 }
+
+/// Where a move is a copy (S3), a blob finished from one part stays where it was written: the
+/// blob's row names the part and nothing is copied. The upload sweepers and `gc`'s orphan pass
+/// leave that part alone, the blob reads back, and `gc` removes it once it is garbage. On the
+/// filesystem the part is moved to the blob's key as before.
+#[tokio::test]
+async fn a_blob_held_in_its_upload_part_outlives_the_upload_sweeps_and_goes_with_gc() {
+    let site = TestSite::new().await;
+    let app = site.start().await;
+    // Over the 1 MiB held whole, so both stream through an upload part.
+    let chunked = vec![3u8; 2 * 1024 * 1024 + 1];
+    let whole = vec![4u8; 2 * 1024 * 1024 + 2];
+    let location = app.start_upload("held/chunked").await;
+    let patched = app
+        .client
+        .patch(app.url(&location))
+        .body(chunked.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 202);
+    let patched_location = patched.headers()["location"].to_str().unwrap().to_string();
+    let chunked_digest = app.finish_and_verify("held/chunked", &patched_location, &chunked).await;
+    let whole_digest = app.push_blob("held/whole", &whole).await;
+
+    let stored = app.stored_blobs().await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let uploads = app.stored_objects("uploads").await;
+    match site.backend {
+        TestBackend::PostgresS3 => {
+            assert!(stored.iter().all(|path| path.starts_with("uploads/")), "{stored:?}");
+            assert_eq!(uploads, stored, "only the held parts are left under uploads/");
+        }
+        TestBackend::SqliteFs => {
+            assert!(stored.iter().all(|path| path.starts_with("blobs/")), "{stored:?}");
+            assert!(uploads.is_empty(), "{uploads:?}");
+        }
+    }
+
+    // Every upload sweep at once: idle sessions, orphaned parts, directories no session owns.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let report = site
+        .registry()
+        .await
+        .collect_garbage(&options(false, Duration::from_secs(3600), Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(report.orphaned_upload_objects, 0, "{report:?}");
+    assert!(report.blobs.is_empty(), "{report:?}");
+    let mut config = site.config();
+    config.limits.upload_session_ttl = Duration::from_millis(1);
+    let swept = rbee_registry::server::open_registry(&config)
+        .await
+        .unwrap()
+        .purge_expired_uploads()
+        .await
+        .unwrap();
+    assert_eq!(swept, 0);
+    assert_eq!(app.stored_blobs().await, stored);
+    for (repository, digest, data) in [
+        ("held/chunked", &chunked_digest, &chunked),
+        ("held/whole", &whole_digest, &whole),
+    ] {
+        let read = app.get(&format!("/v2/{repository}/blobs/{digest}")).await;
+        assert_eq!(read.status(), 200);
+        assert!(read.bytes().await.unwrap()[..] == data[..]);
+        let ranged = app
+            .client
+            .get(app.url(&format!("/v2/{repository}/blobs/{digest}")))
+            .header("range", "bytes=10-19")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ranged.status(), 206);
+        assert!(ranged.bytes().await.unwrap()[..] == data[10..20]);
+    }
+
+    // Unlinked and past the grace period: gc takes the bytes where they are.
+    for (repository, digest) in [("held/chunked", &chunked_digest), ("held/whole", &whole_digest)] {
+        let deleted = app
+            .client
+            .delete(app.url(&format!("/v2/{repository}/blobs/{digest}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 202);
+    }
+    let report = collect_now(&site, false).await;
+    assert_eq!(report.blobs.len(), 2, "{report:?}");
+    assert!(app.stored_blobs().await.is_empty());
+    assert!(app.stored_objects("uploads").await.is_empty());
+}

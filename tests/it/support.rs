@@ -444,9 +444,36 @@ impl TestApp {
         list_objects(&self.site.blob_store(), prefix).await
     }
 
-    /// Paths of the stored blobs.
+    /// Paths of the objects under `uploads/` that are not blobs' bytes (see `stored_blobs`):
+    /// what unfinished or abandoned uploads left.
+    pub async fn stored_upload_files(&self) -> Vec<String> {
+        let blobs = self.stored_blobs().await;
+        let mut uploads = self.stored_objects("uploads").await;
+        uploads.retain(|path| !blobs.contains(path));
+        uploads
+    }
+
+    /// Paths of the objects holding blobs' bytes: those under `blobs/`, and the upload parts
+    /// that became blobs where a move is a copy (S3; `blobs.held_session`, `held_part`).
     pub async fn stored_blobs(&self) -> Vec<String> {
-        self.stored_objects("blobs").await
+        let mut paths = self.stored_objects("blobs").await;
+        let database = rbee_registry::db::Database::connect(&self.site.database_url)
+            .await
+            .unwrap();
+        let held = sqlx::query("SELECT held_session, held_part FROM blobs WHERE held_session IS NOT NULL")
+            .fetch_all(database.reader())
+            .await
+            .unwrap();
+        let uploads = self.stored_objects("uploads").await;
+        for row in held {
+            use sqlx::Row as _;
+            let path = format!("uploads/{}/{}", row.get::<String, _>(0), row.get::<String, _>(1));
+            if uploads.contains(&path) {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        paths
     }
 }
 

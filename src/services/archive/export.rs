@@ -16,7 +16,6 @@ use crate::client::progress::Progress;
 use crate::db::{archive, manifests, now_millis, replica_licenses};
 use crate::oci::{media_types, Digest, RepoName};
 use crate::services::{Registry, RegistryError};
-use crate::storage::StorageKey;
 
 /// What to export.
 #[derive(Debug, Clone, Default)]
@@ -112,7 +111,8 @@ impl Registry {
                 tar.directory(&format!("blobs/{algorithm}")).await?;
             }
             for (digest, size) in &blobs {
-                let stream = self.store.read(&StorageKey::Blob(digest.clone()), None).await?;
+                let key = self.stored_blob_key(digest).await?;
+                let stream = self.store.read(&key, None).await?;
                 let sha256 = tar
                     .file_stream(&layout::blob_path(digest), *size, stream, progress)
                     .await?;

@@ -320,7 +320,7 @@ impl Registry {
                 )));
             }
             let recorded = archive::blob_size(self.db.reader(), &digest).await?;
-            let key = StorageKey::Blob(digest.clone());
+            let key = self.stored_blob_key(&digest).await?;
             if recorded.is_some_and(|recorded| recorded as u64 == size) && self.store.size(&key).await? == Some(size) {
                 return Ok(Sink::Present { digest });
             }
@@ -509,12 +509,8 @@ impl Registry {
                     "manifest {digest} of {repository} is {stored_size} bytes, over the {limit}-byte limit"
                 )));
             }
-            let chunks: Vec<Bytes> = self
-                .store
-                .read(&StorageKey::Blob(digest.clone()), None)
-                .await?
-                .try_collect()
-                .await?;
+            let key = self.stored_blob_key(&digest).await?;
+            let chunks: Vec<Bytes> = self.store.read(&key, None).await?.try_collect().await?;
             let content = Bytes::from(chunks.concat());
             let facts = inspect_manifest(media_type.as_deref(), &content)
                 .map_err(|error| ArchiveError::Invalid(format!("manifest {digest} of {repository}: {error}")))?;

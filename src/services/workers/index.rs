@@ -14,7 +14,6 @@ use crate::artifact::{
 use crate::db::{blobs, manifests, now_millis, workers, Connection, DbError};
 use crate::oci::{media_types, Digest, RepoName, Tag};
 use crate::services::{Registry, RegistryError};
-use crate::storage::StorageKey;
 
 impl Registry {
     /// Checks a manifest pushed under `tag` of `name`. Returns `None` when it is not a worker
@@ -118,7 +117,7 @@ impl Registry {
         name: &RepoName,
         digest: &Digest,
     ) -> Result<Vec<u8>, RegistryError> {
-        let Some(size) = blobs::linked_size(&mut *connection, name, digest).await? else {
+        let Some((size, object)) = blobs::linked_blob(&mut *connection, name, digest).await? else {
             return Err(RegistryError::ManifestBlobUnknown(digest.clone()));
         };
         if size as u64 > MAX_SMALL_BLOB_BYTES {
@@ -128,7 +127,7 @@ impl Registry {
         }
         let chunks: Vec<bytes::Bytes> = self
             .store
-            .read(&StorageKey::Blob(digest.clone()), None)
+            .read(&crate::services::blobs::blob_key(digest, object), None)
             .await?
             .try_collect()
             .await?;
