@@ -14,7 +14,9 @@
 //! ```
 //!
 //! A blob key is only ever written by moving or copying parts whose digest was already
-//! verified, so nothing under `blobs/` is partial.
+//! verified, so nothing under `blobs/` is partial. Where a move is a copy (S3,
+//! [`BlobStore::moves_by_copy`]), a verified single part is not moved at all: the blob's
+//! database row names it, and the services resolve a blob's key through that row.
 //!
 //! Every backend is an `object_store::ObjectStore`, and [`BlobStore`] drives all of them
 //! through that one interface (plus the small [`Backend`] extension below), with no branch
