@@ -179,15 +179,5 @@ pub async fn linked_size<'c, E>(executor: E, repository: &RepoName, digest: &Dig
 where
     E: Executor<'c, Database = Any>,
 {
-    let row = sqlx::query(
-        "SELECT b.size FROM repository_blobs rb \
-         JOIN repositories r ON r.id = rb.repository_id \
-         JOIN blobs b ON b.digest = rb.digest \
-         WHERE r.name = $1 AND rb.digest = $2",
-    )
-    .bind(repository.as_str())
-    .bind(digest.to_string())
-    .fetch_optional(executor)
-    .await?;
-    Ok(row.map(|row| row.try_get(0)).transpose()?)
+    Ok(linked_blob(executor, repository, digest).await?.map(|(size, _)| size))
 }
