@@ -264,6 +264,9 @@ impl Registry {
         digest: &Digest,
         client: DownloadClient,
     ) -> Result<DownloadLink, RegistryError> {
+        if !self.store.redirects_downloads() {
+            return Ok(DownloadLink::Registry);
+        }
         let key = self.stored_blob_key(digest).await?;
         let Some((url, expires_in)) = self.store.presigned_download(&key).await? else {
             return Ok(DownloadLink::Registry);

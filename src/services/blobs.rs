@@ -42,8 +42,12 @@ pub(crate) fn blob_key(digest: &Digest, object: BlobObject) -> StorageKey {
 }
 
 impl Registry {
-    /// The key of a recorded blob's bytes ([`blob_key`]); its own key when there is no row.
+    /// The key of a recorded blob's bytes ([`blob_key`]); its own key when there is no row,
+    /// and without a read where moves do not copy (no part is ever held there).
     pub(crate) async fn stored_blob_key(&self, digest: &Digest) -> Result<StorageKey, RegistryError> {
+        if !self.store.moves_by_copy() {
+            return Ok(StorageKey::Blob(digest.clone()));
+        }
         let object = blobs::object_of(self.db.reader(), digest).await?;
         Ok(blob_key(digest, object.unwrap_or(BlobObject::Own)))
     }

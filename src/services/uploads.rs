@@ -522,12 +522,17 @@ impl Registry {
     }
 
     /// Removes the stored files of upload `session_id`, sparing a part that became a blob's
-    /// bytes (`blobs::hold`): one removal of the directory when no part is held.
+    /// bytes (`blobs::hold`, only where moves copy): one removal of the directory when no
+    /// part is held.
     async fn remove_upload_files(&self, session_id: &str) -> Result<(), RegistryError> {
         let directory = StorageKey::UploadDirectory {
             session_id: session_id.to_string(),
         };
-        let held = blobs::held_parts_of(self.db.reader(), session_id).await?;
+        let held = if self.store.moves_by_copy() {
+            blobs::held_parts_of(self.db.reader(), session_id).await?
+        } else {
+            Vec::new()
+        };
         if held.is_empty() {
             self.store.delete_prefix(&directory).await?;
             return Ok(());

@@ -114,16 +114,19 @@ pub struct StoredObject {
 impl StoredObject {
     /// The upload session an object under `uploads/` belongs to.
     pub fn upload_session(&self) -> Option<&str> {
-        let rest = self.path.strip_prefix("uploads/")?;
-        rest.split('/').next().filter(|id| !id.is_empty())
+        self.upload_segments()?.next().filter(|id| !id.is_empty())
     }
 
     /// The part id of an upload part (`uploads/<session>/<part>`).
     pub fn upload_part(&self) -> Option<&str> {
-        let rest = self.path.strip_prefix("uploads/")?;
-        let mut parts = rest.split('/');
-        let (_session, part) = (parts.next()?, parts.next()?);
-        (parts.next().is_none() && !part.is_empty()).then_some(part)
+        let mut segments = self.upload_segments()?;
+        let (_session, part) = (segments.next()?, segments.next()?);
+        (segments.next().is_none() && !part.is_empty()).then_some(part)
+    }
+
+    /// The path's segments after `uploads/`, for an object under it.
+    fn upload_segments(&self) -> Option<std::str::Split<'_, char>> {
+        Some(self.path.strip_prefix("uploads/")?.split('/'))
     }
 }
 
@@ -329,6 +332,11 @@ impl BlobStore {
             expires_in,
         });
         Ok(BlobStore { store, presigner })
+    }
+
+    /// Whether this store redirects downloads to presigned URLs.
+    pub fn redirects_downloads(&self) -> bool {
+        self.presigner.is_some()
     }
 
     /// A presigned `GET` URL of the object, when this store redirects downloads.

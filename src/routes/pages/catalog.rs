@@ -48,7 +48,7 @@ pub async fn catalog_view(state: &AppState, query: CatalogQuery) -> Result<Catal
     let mut tags = BTreeSet::new();
     let mut types = BTreeSet::new();
     let mut platforms = BTreeSet::new();
-    for worker in &all {
+    for worker in all.iter() {
         tags.extend(worker.metadata.tags.iter().cloned());
         types.insert(worker.metadata.worker_type.clone());
         platforms.extend(worker.platform_labels());

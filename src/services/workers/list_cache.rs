@@ -73,15 +73,6 @@ impl WorkerList {
     }
 }
 
-impl<'a> IntoIterator for &'a WorkerList {
-    type Item = &'a Worker;
-    type IntoIter = Box<dyn Iterator<Item = &'a Worker> + 'a>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
